@@ -1,0 +1,19 @@
+#!/bin/sh
+# scripts/deps.sh - install the Debian packages oclua needs, only those
+# missing. `apt-get update` runs once, and only when something is missing.
+# Usage: scripts/deps.sh [extra-package...]
+set -e
+PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
+libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config $*"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing Debian packages:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,182 @@
+-- spec/task_spec.lua - tasks, sleep, oc.all, oc.now, and coroutines that
+-- wrap yielding calls (API.md section 2).
+
+local oc = require("opencomputer")
+
+describe("oc.spawn and task:wait", function()
+  it("runs the function with its arguments and returns its results", function()
+    local t = oc.spawn(function(a, b) oc.sleep(0.01); return a + b, "x" end, 2, 3)
+    local r1, r2 = t:wait()
+    assert.are.equal(5, r1)
+    assert.are.equal("x", r2)
+  end)
+
+  it("starts the task when the caller next yields, not later", function()
+    local log = {}
+    local t = oc.spawn(function() log[#log + 1] = "task" end)
+    log[#log + 1] = "caller"
+    oc.sleep(0)
+    assert.are.same({ "caller", "task" }, log)
+    t:wait()
+  end)
+
+  it("re-raises the task's error object unchanged", function()
+    local obj = { reason = "mine" }
+    local t = oc.spawn(function() oc.sleep(0.01); error(obj) end)
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.are.equal(obj, err)
+    -- and again on a second wait
+    ok, err = pcall(t.wait, t)
+    assert.are.equal(obj, err)
+  end)
+
+  it("gives the same results to several waiters", function()
+    local t = oc.spawn(function() oc.sleep(0.02); return 42 end)
+    local others = {}
+    for i = 1, 5 do others[i] = oc.spawn(function() return t:wait() end) end
+    for i = 1, 5 do assert.are.equal(42, others[i]:wait()) end
+    assert.are.equal(42, t:wait())
+  end)
+
+  it("refuses to wait for itself", function()
+    local t
+    t = oc.spawn(function() oc.sleep(0); return t:wait() end)
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.matches("cannot wait for itself", err)
+  end)
+
+  it("rejects what cannot be called", function()
+    assert.has_error(function() oc.spawn(42) end)
+  end)
+
+  it("runs 1,000 tasks at once", function()
+    local sum, tasks = 0, {}
+    for i = 1, 1000 do
+      tasks[i] = oc.spawn(function() oc.sleep(0.01); sum = sum + i end)
+    end
+    for i = 1, 1000 do tasks[i]:wait() end
+    assert.are.equal(500500, sum)
+  end)
+
+  it("treats a plain coroutine.yield at the top of a task as 'let others run'", function()
+    local log = {}
+    local a = oc.spawn(function()
+      log[#log + 1] = "a1"; coroutine.yield(); log[#log + 1] = "a2"
+    end)
+    local b = oc.spawn(function() log[#log + 1] = "b" end)
+    a:wait(); b:wait()
+    assert.are.same({ "a1", "b", "a2" }, log)
+  end)
+end)
+
+describe("oc.sleep", function()
+  it("sleeps at least as long as asked, and not much longer", function()
+    local t0 = oc.now()
+    oc.sleep(0.1)
+    local dt = oc.now() - t0
+    assert.is_true(dt >= 0.1, "slept " .. dt)
+    assert.is_true(dt < 0.15, "slept " .. dt)
+  end)
+
+  it("lets sleeping tasks overlap", function()
+    local t0 = oc.now()
+    oc.all{
+      function() oc.sleep(0.1) end, function() oc.sleep(0.1) end,
+      function() oc.sleep(0.1) end,
+    }
+    local dt = oc.now() - t0
+    assert.is_true(dt < 0.15, "three 0.1 s sleeps took " .. dt)
+  end)
+
+  it("checks its argument", function()
+    assert.has_error(function() oc.sleep(-1) end)
+    assert.has_error(function() oc.sleep("soon") end)
+  end)
+end)
+
+describe("oc.now", function()
+  it("is monotonic seconds", function()
+    local a = oc.now(); oc.sleep(0.01); local b = oc.now()
+    assert.is_number(a)
+    assert.is_true(b > a)
+  end)
+end)
+
+describe("oc.all", function()
+  it("returns the first result of each, in list order", function()
+    local t = oc.spawn(function() oc.sleep(0.01); return "task", "ignored" end)
+    local r = oc.all{
+      function() oc.sleep(0.03); return "slow" end,
+      t,
+      function() return "quick" end,
+    }
+    assert.are.same({ "slow", "task", "quick", n = 3 }, r)
+  end)
+
+  it("re-raises the first error in time after all have settled", function()
+    local finished = false
+    local ok, err = pcall(oc.all, {
+      function() oc.sleep(0.05); error("late", 0) end,
+      function() oc.sleep(0.01); error("early", 0) end,
+      function() oc.sleep(0.08); finished = true end,
+    })
+    assert.is_false(ok)
+    assert.are.equal("early", err)
+    assert.is_true(finished)
+  end)
+
+  it("rejects a bad list", function()
+    assert.has_error(function() oc.all{ 42 } end)
+    assert.has_error(function() oc.all(nil) end)
+  end)
+end)
+
+describe("coroutines around yielding calls", function()
+  it("lets coroutine.wrap generators sleep", function()
+    local gen = coroutine.wrap(function()
+      for i = 1, 3 do oc.sleep(0.001); coroutine.yield(i) end
+    end)
+    assert.are.same({ 1, 2, 3 }, { gen(), gen(), gen() })
+  end)
+
+  it("lets coroutine.resume drive a coroutine that waits for a task", function()
+    local t = oc.spawn(function() oc.sleep(0.01); return "v" end)
+    local co = coroutine.create(function() return "got " .. t:wait() end)
+    local ok, v = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.are.equal("got v", v)
+    assert.are.equal("dead", coroutine.status(co))
+  end)
+
+  it("passes errors out of wrapped coroutines", function()
+    local f = coroutine.wrap(function() oc.sleep(0); error({ "obj" }) end)
+    local ok, err = pcall(f)
+    assert.is_false(ok)
+    assert.are.same({ "obj" }, err)
+  end)
+
+  it("lets pcall catch errors across yields and close <close> variables", function()
+    local closed = false
+    local ok = pcall(function()
+      local _ <close> = setmetatable({}, { __close = function()
+        oc.sleep(0.001) -- a closing method may yield too
+        closed = true
+      end })
+      oc.sleep(0.001)
+      error("x")
+    end)
+    assert.is_false(ok)
+    assert.is_true(closed)
+  end)
+
+  it("raises a clear error where the caller cannot yield", function()
+    local ok, err = pcall(table.sort, { 2, 1 }, function(a, b)
+      oc.sleep(0)
+      return a < b
+    end)
+    assert.is_false(ok)
+    assert.matches("call from a task", err)
+  end)
+end)

@@ -1,0 +1,151 @@
+/*
+ * main.c - the `oclua` command: runs a script, a chunk or standard input
+ * as the main task of a runtime, and drives the loop until nothing is
+ * pending (API.md section 9).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <libwebsockets.h>
+
+#include "oclua.h"
+
+static const char usage[] =
+"usage: oclua [options] [script [args...]]\n"
+"\n"
+"Runs Lua 5.4 scripts that drive OpenComputer sandboxes. Every network\n"
+"call yields the running task, so scripts read like synchronous code while\n"
+"the one event loop serves all tasks at once.\n"
+"\n"
+"  oclua script.lua [args...]   run a script; `arg` and `...` as in lua\n"
+"  oclua -e 'chunk'             run a chunk (may be repeated; runs before a\n"
+"                               script)\n"
+"  oclua -                      run standard input\n"
+"  oclua -v, --version          print the version and the libraries used\n"
+"  oclua -h, --help             print this help\n"
+"\n"
+"Not available yet: the REPL (`oclua` or `oclua -i`) and the local\n"
+"sandbox server (`oclua serve`).\n"
+"\n"
+"The process exits when the main task has returned and no task, timer,\n"
+"request or connection is left; the status is 1 when the main task raised.\n"
+"\n"
+"Environment:\n"
+"  OCLUA_LUA_DIR         load the Lua half of the SDK (opencomputer.*) from\n"
+"                        this directory instead of the copy built into the\n"
+"                        binary, e.g. OCLUA_LUA_DIR=$PWD/lua, to edit it\n"
+"                        without rebuilding\n"
+"  OPENCOMPUTER_API_URL  OpenComputer API URL (see README)\n"
+"  OPENCOMPUTER_API_KEY  OpenComputer API key\n";
+
+static void
+print_version(void)
+{
+	curl_version_info_data *c = curl_version_info(CURLVERSION_NOW);
+
+	printf("oclua %s (%s, libuv %s, libcurl %s, libwebsockets %s)\n",
+	       OCLUA_VERSION, LUA_RELEASE, uv_version_string(), c->version,
+	       lws_get_library_version());
+}
+
+/* the global `arg`, as lua.c builds it */
+static void
+set_arg(lua_State *L, char **argv, int argc, int script)
+{
+	int i;
+
+	lua_createtable(L, argc - script, script + 1);
+	for (i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - script);
+	}
+	lua_setglobal(L, "arg");
+}
+
+static int
+fail(const char *msg, const char *what)
+{
+	fprintf(stderr, "oclua: %s%s%s\n", msg, what ? " " : "",
+		what ? what : "");
+	fprintf(stderr, "Try 'oclua --help'.\n");
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	oclua_runtime *rt;
+	int i, script = 0, status = 0, nexec = 0, stdin_script = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (!strcmp(a, "-v") || !strcmp(a, "--version")) {
+			print_version();
+			return 0;
+		}
+		if (!strcmp(a, "-e")) {
+			if (++i == argc)
+				return fail("-e needs a chunk", NULL);
+			nexec++;
+			continue;
+		}
+		if (!strcmp(a, "-")) {
+			stdin_script = 1;
+			script = i;
+			break;
+		}
+		if (!strcmp(a, "-i") || (i == 1 && !strcmp(a, "serve")))
+			return fail("not available yet:", a);
+		if (!strcmp(a, "--")) {
+			if (i + 1 < argc)
+				script = i + 1;
+			break;
+		}
+		if (a[0] == '-')
+			return fail("unknown option", a);
+		script = i;
+		break;
+	}
+	if (!script && !nexec) {
+		if (isatty(0))
+			return fail("the REPL is not available yet: give a "
+				    "script, -e 'chunk' or -", NULL);
+		stdin_script = 1;	/* like lua: run a piped script */
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	rt = oclua_new(NULL);
+	if (!rt) {
+		fprintf(stderr, "oclua: cannot create the runtime\n");
+		return 1;
+	}
+	set_arg(oclua_state(rt), argv, argc, script ? script : argc - 1);
+
+	for (i = 1; i < argc && i != script && !status; i++)
+		if (!strcmp(argv[i], "-e")) {
+			i++;
+			status = oclua_run_string(rt, argv[i],
+						  "=(command line)");
+			if (!status)
+				status = oclua_run(rt);
+		}
+	if (!status && (script || stdin_script)) {
+		int first = script ? script + 1 : argc;
+
+		status = oclua_run_file(rt, stdin_script ? NULL : argv[script],
+					argc - first, argv + first);
+		if (!status)
+			status = oclua_run(rt);
+	}
+	oclua_close(rt);
+	return status ? 1 : 0;
+}

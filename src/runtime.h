@@ -1,0 +1,105 @@
+/*
+ * runtime.h - what the C modules of oclua share: the runtime context (one
+ * loop, the task ready queue, the lazily started curl and lws glue) and the
+ * yield template every yielding primitive follows:
+ *
+ *     int task = ocl_task_pin(L);        raises outside a task
+ *     ...start the I/O, remember `task`...
+ *     return ocl_suspend(L, ctx, cont);  yields; `cont` runs on wake-up
+ *
+ * and on completion, from a loop callback:
+ *
+ *     ocl_wake(rt, task);                 queues the task and runs it
+ *
+ * A primitive whose answer is already there returns without yielding.
+ */
+#ifndef OCLUA_RUNTIME_H
+#define OCLUA_RUNTIME_H
+
+#include <stddef.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#include "oclua.h"
+
+struct ocl_http;
+struct ocl_lws;
+
+/* Something the runtime must cancel and free when it closes. */
+typedef struct ocl_pending {
+	struct ocl_pending *prev, *next;
+	void (*cancel)(struct ocl_pending *p);
+} ocl_pending;
+
+struct oclua_runtime {
+	uv_loop_t	*loop;
+	uv_loop_t	own_loop;
+	int		owns_loop;
+	lua_State	*L;		/* main thread */
+	int		owns_state;
+	int		closing;	/* no more Lua calls once set */
+
+	long		active;		/* operations that keep oclua_run going */
+
+	/* ready queue: registry refs of task threads, a ring buffer */
+	int		*ready;
+	size_t		ready_head, ready_len, ready_cap;
+	int		draining;
+
+	ocl_pending	pending;	/* list head of cancellable operations */
+
+	int		main_failed;	/* a main task raised */
+	long		main_running;	/* main tasks not finished */
+
+	struct ocl_http	*http;		/* curl multi glue, NULL until used */
+	struct ocl_lws	*lws;		/* lws context, NULL until used */
+};
+
+/* The runtime of a state; raises when there is none. */
+oclua_runtime *ocl_rt(lua_State *L);
+
+/* Registry ref of the running task, for a primitive about to yield. Raises
+ * "call from a task" when there is none or the caller cannot yield. */
+int ocl_task_pin(lua_State *L);
+
+/* Yield the running task until it is woken; `k` runs when it resumes. */
+int ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k);
+
+/* Queue the task held by registry ref `task` (the ref is consumed) and run
+ * the ready queue unless it is already running. `L` is a running thread of
+ * the state, or NULL from loop callbacks. */
+void ocl_wake(oclua_runtime *rt, lua_State *L, int task);
+
+/* Track a cancellable operation for the runtime's teardown. */
+void ocl_pending_add(oclua_runtime *rt, ocl_pending *p);
+void ocl_pending_del(ocl_pending *p);
+
+/* Print an error message from a loop callback; never raises. */
+void ocl_report(oclua_runtime *rt, const char *what, const char *msg);
+
+/* Open a module table with metatable `tname`, methods `m` and metamethods
+ * `mm` registered; leaves the metatable on the stack. */
+void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
+		  const luaL_Reg *mm);
+
+/* Module openers of the C half (opencomputer.core). */
+int ocl_open_timer(lua_State *L);
+int ocl_open_http(lua_State *L);
+int ocl_open_websocket(lua_State *L);
+
+/* Teardown of the lazily started subsystems; safe when never started. */
+void ocl_http_close(oclua_runtime *rt);
+void ocl_lws_close_begin(oclua_runtime *rt);
+void ocl_lws_close_end(oclua_runtime *rt);
+
+/* The embedded Lua sources (generated at build time). */
+struct ocl_embedded {
+	const char	*name;	/* module name, e.g. "opencomputer.task" */
+	const char	*file;	/* path below lua/, e.g. "opencomputer/task.lua" */
+	const char	*src;
+	size_t		len;
+};
+extern const struct ocl_embedded ocl_embedded_lua[];
+
+#endif

@@ -1,0 +1,607 @@
+/*
+ * websocket.c - the WebSocket client primitive on the runtime's lws
+ * context:
+ *
+ *     conn = core.ws_connect(url, headers)   yields until open; raises
+ *     msg, binary = conn:receive()          yields until a message; at the
+ *                                           end: nil, reason, code, text
+ *     conn:send(data [, text])              queues; yields only while more
+ *                                           than TX_HIGH bytes are queued
+ *     conn:close([code [, reason]])         starts the closing handshake
+ *
+ * Incoming messages are assembled whole and queued in C. When more than
+ * RX_HIGH bytes wait for the task, reading from the socket stops
+ * (lws_rx_flow_control) until the queue drains below RX_LOW: memory stays
+ * bounded and nothing is dropped.
+ *
+ * A connection's memory (ws_conn) outlives its userdata: it is freed when
+ * both the userdata is collected and lws has destroyed the wsi.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <libwebsockets.h>
+
+#include "buf.h"
+#include "lws.h"
+#include "runtime.h"
+
+#define CONN_MT		"oclua.websocket"
+#define RX_HIGH		(1u << 20)
+#define RX_LOW		(256u << 10)
+#define TX_HIGH		(1u << 20)
+#define TX_FRAGMENT	(64u << 10)
+#define MSG_MAX		(64u << 20)
+#define RX_BUFFER	16384
+
+enum { WS_CLOSED, WS_CONNECTING, WS_OPEN };	/* calloc: closed */
+
+typedef struct ws_msg {
+	struct ws_msg	*next;
+	size_t		len;
+	int		binary;
+	unsigned char	data[];	/* LWS_PRE bytes of headroom on tx */
+} ws_msg;
+
+typedef struct ws_conn {
+	oclua_runtime	*rt;
+	struct lws	*wsi;
+	int		state;
+	int		task;		/* waiting task, or LUA_NOREF */
+	int		gone;		/* userdata collected */
+	int		counted;	/* counted in rt->active */
+
+	buf		rx;		/* the message being assembled */
+	int		rx_binary;
+	ws_msg		*in_head, *in_tail;
+	size_t		in_bytes;
+	int		rx_paused;
+
+	ws_msg		*out_head, *out_tail;
+	size_t		out_bytes, out_off;
+
+	int		close_requested, close_code;
+	char		close_reason[124];
+	int		peer_code;
+	char		peer_reason[124];
+	char		*error;
+
+	char		**hdrs;		/* name:, value, ..., NULL */
+} ws_conn;
+
+static void
+msgs_free(ws_msg *m)
+{
+	while (m) {
+		ws_msg *n = m->next;
+
+		free(m);
+		m = n;
+	}
+}
+
+static void
+conn_free(ws_conn *c)
+{
+	char **h;
+
+	msgs_free(c->in_head);
+	msgs_free(c->out_head);
+	buf_free(&c->rx);
+	free(c->error);
+	for (h = c->hdrs; h && *h; h++)
+		free(*h);
+	free(c->hdrs);
+	free(c);
+}
+
+static void
+conn_wake(ws_conn *c)
+{
+	int task = c->task;
+
+	if (task != LUA_NOREF) {
+		c->task = LUA_NOREF;
+		ocl_wake(c->rt, NULL, task);
+	}
+}
+
+/* the wsi is gone: no more callbacks for this connection */
+static void
+conn_ended(ws_conn *c, const char *error)
+{
+	if (c->wsi)
+		lws_set_opaque_user_data(c->wsi, NULL);
+	c->wsi = NULL;
+	c->state = WS_CLOSED;
+	if (error && !c->error)
+		c->error = strdup(error);
+	if (c->counted) {
+		c->counted = 0;
+		c->rt->active--;
+	}
+	if (c->gone) {
+		conn_free(c);
+		return;
+	}
+	conn_wake(c);
+}
+
+static void
+queue_in(ws_conn *c)
+{
+	ws_msg *m = malloc(sizeof(*m) + c->rx.len);
+
+	if (!m) {
+		c->rx.len = 0;
+		return;
+	}
+	m->next = NULL;
+	m->len = c->rx.len;
+	m->binary = c->rx_binary;
+	if (m->len)
+		memcpy(m->data, c->rx.p, m->len);
+	c->rx.len = 0;
+	if (c->in_tail)
+		c->in_tail->next = m;
+	else
+		c->in_head = m;
+	c->in_tail = m;
+	c->in_bytes += m->len;
+	if (c->in_bytes > RX_HIGH && !c->rx_paused && c->wsi) {
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+	conn_wake(c);
+}
+
+/* write the next piece of the first queued message */
+static int
+write_some(ws_conn *c, struct lws *wsi)
+{
+	ws_msg *m = c->out_head;
+	size_t n = m->len - c->out_off;
+	int start = c->out_off == 0, end, flags;
+
+	if (n > TX_FRAGMENT)
+		n = TX_FRAGMENT;
+	end = c->out_off + n == m->len;
+	flags = lws_write_ws_flags(m->binary ? LWS_WRITE_BINARY :
+				   LWS_WRITE_TEXT, start, end);
+	/* lws needs LWS_PRE bytes of headroom before what it writes: for a
+	 * later fragment those are bytes already sent, free to overwrite */
+	if (lws_write(wsi, m->data + LWS_PRE + c->out_off, n,
+		      (enum lws_write_protocol)flags) < (int)n)
+		return -1;
+	c->out_off += n;
+	if (end) {
+		c->out_head = m->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= m->len;
+		c->out_off = 0;
+		free(m);
+		if (c->out_bytes <= TX_HIGH)
+			conn_wake(c);	/* a sender may wait for room */
+	}
+	return 0;
+}
+
+static int
+client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	  void *in, size_t len)
+{
+	ws_conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+
+	(void)user;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = in, *end = *p + len;
+		char **h;
+
+		for (h = c ? c->hdrs : NULL; h && h[0]; h += 2)
+			if (lws_add_http_header_by_name(wsi,
+					(const unsigned char *)h[0],
+					(const unsigned char *)h[1],
+					(int)strlen(h[1]), p, end))
+				return -1;
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (c)
+			conn_ended(c, in && len ? (const char *)in :
+				   "connection failed");
+		break;
+
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (!c)
+			return -1;
+		c->state = WS_OPEN;
+		if (c->close_requested || c->out_head)
+			lws_callback_on_writable(wsi);
+		conn_wake(c);
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (!c)
+			return -1;
+		if (lws_is_first_fragment(wsi)) {
+			c->rx.len = 0;
+			c->rx_binary = lws_frame_is_binary(wsi);
+		}
+		if (c->rx.len + len > MSG_MAX) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+					 (unsigned char *)"message too big", 15);
+			if (!c->error)
+				c->error = strdup("message larger than 64 MiB");
+			return -1;
+		}
+		if (buf_add(&c->rx, in, len))
+			return -1;
+		if (lws_is_final_fragment(wsi))
+			queue_in(c);
+		break;
+
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (!c)
+			return -1;
+		if (c->out_head) {
+			if (write_some(c, wsi))
+				return -1;
+			if (c->out_head || c->close_requested)
+				lws_callback_on_writable(wsi);
+			break;
+		}
+		if (c->close_requested) {
+			lws_close_reason(wsi, (enum lws_close_status)
+					 c->close_code,
+					 (unsigned char *)c->close_reason,
+					 strlen(c->close_reason));
+			return -1;
+		}
+		break;
+
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c && len >= 2) {
+			const unsigned char *b = in;
+			size_t n = len - 2;
+
+			c->peer_code = b[0] << 8 | b[1];
+			if (n >= sizeof(c->peer_reason))
+				n = sizeof(c->peer_reason) - 1;
+			memcpy(c->peer_reason, b + 2, n);
+			c->peer_reason[n] = '\0';
+		}
+		break;
+
+	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (c)
+			conn_ended(c, NULL);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols client_protocols[] = {
+	{ "oclua-ws-client", client_cb, 0, RX_BUFFER, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct lws_vhost *
+client_vhost(lua_State *L, oclua_runtime *rt)
+{
+	struct lws_context_creation_info vi;
+	struct lws_context *ctx = ocl_lws_context(L, rt);
+
+	if (rt->lws->client)
+		return rt->lws->client;
+	memset(&vi, 0, sizeof(vi));
+	vi.vhost_name = "oclua-client";
+	vi.port = CONTEXT_PORT_NO_LISTEN;
+	vi.protocols = client_protocols;
+	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	rt->lws->client = lws_create_vhost(ctx, &vi);
+	if (!rt->lws->client)
+		luaL_error(L, "cannot create the WebSocket client vhost");
+	return rt->lws->client;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lua side                                                           */
+
+static ws_conn *
+check_conn(lua_State *L)
+{
+	ws_conn **box = luaL_checkudata(L, 1, CONN_MT);
+
+	return *box;
+}
+
+/* copy the headers table into c->hdrs as "name:", "value" pairs */
+static void
+copy_headers(lua_State *L, ws_conn *c, int idx)
+{
+	size_t n = 0, i = 0;
+
+	if (lua_isnoneornil(L, idx))
+		return;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		n++;
+		lua_pop(L, 1);
+	}
+	c->hdrs = calloc(2 * n + 1, sizeof(char *));
+	if (!c->hdrs)
+		luaL_error(L, "out of memory");
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		const char *k = luaL_checkstring(L, -2);
+		const char *v = luaL_checkstring(L, -1);
+
+		if (strpbrk(k, "\r\n:") || strpbrk(v, "\r\n"))
+			luaL_error(L, "bad header '%s'", k);
+		lua_pushfstring(L, "%s:", k);
+		c->hdrs[i++] = strdup(lua_tostring(L, -1));
+		c->hdrs[i++] = strdup(v);
+		lua_pop(L, 2);
+	}
+}
+
+static int
+connect_k(lua_State *L, int status, lua_KContext ctx)
+{
+	ws_conn *c = (ws_conn *)ctx;
+
+	(void)status;
+	if (c->state == WS_CONNECTING) {
+		c->task = ocl_task_pin(L);
+		return ocl_suspend(L, ctx, connect_k);
+	}
+	if (c->state == WS_CLOSED)
+		return luaL_error(L, "%s", c->error ? c->error :
+				  "connection closed during the handshake");
+	return 1;	/* the userdata, left on top */
+}
+
+/* core.ws_connect(url, headers) -> connection; raises when it fails */
+static int
+core_ws_connect(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+	size_t ulen;
+	const char *url = luaL_checklstring(L, 1, &ulen);
+	struct lws_client_connect_info i;
+	const char *prot, *ads, *path;
+	char *copy, *fullpath, hostport[300];
+	int port, rc;
+	ws_conn *c, **box;
+
+	lua_settop(L, 2);
+	memset(&i, 0, sizeof(i));
+	i.context = ocl_lws_context(L, rt);
+	i.vhost = client_vhost(L, rt);
+
+	box = lua_newuserdatauv(L, sizeof(*box), 0);	/* index 3 */
+	*box = NULL;
+	luaL_setmetatable(L, CONN_MT);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return luaL_error(L, "out of memory");
+	*box = c;
+	c->rt = rt;
+	c->task = LUA_NOREF;
+	c->close_code = LWS_CLOSE_STATUS_NORMAL;
+	copy_headers(L, c, 2);
+
+	copy = lua_newuserdatauv(L, ulen + 1, 0);	/* scratch for the parser */
+	memcpy(copy, url, ulen + 1);
+	if (lws_parse_uri(copy, &prot, &ads, &port, &path) ||
+	    (strcmp(prot, "ws") && strcmp(prot, "wss")))
+		return luaL_error(L, "bad WebSocket URL '%s' (want ws:// or "
+				  "wss://)", url);
+	if (!strcmp(prot, "wss")) {
+		i.ssl_connection = LCCSCF_USE_SSL;
+		if (!strchr(url + 6, ':'))
+			port = 443;
+	}
+	fullpath = lua_newuserdatauv(L, strlen(path) + 2, 0);
+	fullpath[0] = '/';
+	strcpy(fullpath + 1, path);
+	snprintf(hostport, sizeof(hostport), "%s:%d", ads, port);
+
+	i.address = ads;
+	i.port = port;
+	i.path = fullpath;
+	i.host = hostport;
+	i.origin = hostport;
+	i.local_protocol_name = client_protocols[0].name;
+	i.opaque_user_data = c;
+	i.pwsi = &c->wsi;
+	c->state = WS_CONNECTING;
+	c->counted = 1;
+	rt->active++;
+	if (!lws_client_connect_via_info(&i) && c->state != WS_CLOSED)
+		conn_ended(c, "cannot start the connection");
+	lua_settop(L, 3);
+	rc = connect_k(L, LUA_OK, (lua_KContext)c);
+	return rc;
+}
+
+static int receive_k(lua_State *L, int status, lua_KContext ctx);
+
+static int
+conn_receive(lua_State *L)
+{
+	ws_conn *c = check_conn(L);
+	ws_msg *m = c->in_head;
+
+	if (m) {
+		c->in_head = m->next;
+		if (!c->in_head)
+			c->in_tail = NULL;
+		c->in_bytes -= m->len;
+		lua_pushlstring(L, (const char *)m->data, m->len);
+		lua_pushboolean(L, m->binary);
+		free(m);
+		if (c->rx_paused && c->in_bytes < RX_LOW && c->wsi) {
+			c->rx_paused = 0;
+			lws_rx_flow_control(c->wsi, 1);
+		}
+		return 2;
+	}
+	if (c->state == WS_CLOSED) {
+		lua_pushnil(L);
+		lua_pushstring(L, c->error ? c->error : "closed");
+		lua_pushinteger(L, c->peer_code);
+		lua_pushstring(L, c->peer_reason);
+		return 4;
+	}
+	if (c->task != LUA_NOREF)
+		return luaL_error(L, "another task is receiving on this "
+				  "connection");
+	c->task = ocl_task_pin(L);
+	return ocl_suspend(L, 0, receive_k);
+}
+
+static int
+receive_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	lua_settop(L, 1);
+	return conn_receive(L);
+}
+
+static int
+send_k(lua_State *L, int status, lua_KContext ctx)
+{
+	ws_conn *c = check_conn(L);
+
+	(void)status; (void)ctx;
+	if (c->out_bytes > TX_HIGH && c->state != WS_CLOSED) {
+		c->task = ocl_task_pin(L);
+		return ocl_suspend(L, 0, send_k);
+	}
+	return 0;
+}
+
+static int
+conn_send(lua_State *L)
+{
+	ws_conn *c = check_conn(L);
+	size_t n;
+	const char *p = luaL_checklstring(L, 2, &n);
+	ws_msg *m;
+
+	if (c->state == WS_CLOSED || c->close_requested)
+		return luaL_error(L, "WebSocket is closed");
+	m = malloc(sizeof(*m) + LWS_PRE + n);
+	if (!m)
+		return luaL_error(L, "out of memory");
+	m->next = NULL;
+	m->len = n;
+	m->binary = !lua_toboolean(L, 3);
+	memcpy(m->data + LWS_PRE, p, n);
+	if (c->out_tail)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = m;
+	c->out_bytes += n;
+	if (c->state == WS_OPEN)
+		lws_callback_on_writable(c->wsi);
+	if (c->out_bytes > TX_HIGH && c->task == LUA_NOREF) {
+		lua_settop(L, 1);
+		return send_k(L, LUA_OK, 0);
+	}
+	return 0;
+}
+
+static void
+request_close(ws_conn *c, int code, const char *reason)
+{
+	if (c->state == WS_CLOSED || c->close_requested)
+		return;
+	c->close_requested = 1;
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	if (c->state == WS_OPEN)
+		lws_callback_on_writable(c->wsi);
+}
+
+static int
+conn_close(lua_State *L)
+{
+	ws_conn *c = check_conn(L);
+	lua_Integer code = luaL_optinteger(L, 2, LWS_CLOSE_STATUS_NORMAL);
+	const char *reason = luaL_optstring(L, 3, "");
+
+	luaL_argcheck(L, code >= 1000 && code < 5000, 2, "bad close code");
+	request_close(c, (int)code, reason);
+	return 0;
+}
+
+/* conn:queued() -> bytes received but not yet taken, bytes not yet sent */
+static int
+conn_queued(lua_State *L)
+{
+	ws_conn *c = check_conn(L);
+
+	lua_pushinteger(L, (lua_Integer)c->in_bytes);
+	lua_pushinteger(L, (lua_Integer)c->out_bytes);
+	return 2;
+}
+
+static int
+conn_is_open(lua_State *L)
+{
+	lua_pushboolean(L, check_conn(L)->state == WS_OPEN);
+	return 1;
+}
+
+static int
+conn_gc(lua_State *L)
+{
+	ws_conn **box = luaL_checkudata(L, 1, CONN_MT), *c = *box;
+
+	if (!c)
+		return 0;
+	*box = NULL;
+	c->gone = 1;
+	if (c->task != LUA_NOREF && !c->rt->closing)
+		luaL_unref(L, LUA_REGISTRYINDEX, c->task);
+	c->task = LUA_NOREF;
+	if (c->state == WS_CLOSED)
+		conn_free(c);
+	else if (c->rt->closing)
+		;	/* lws_context_destroy ends the wsi and frees c */
+	else
+		request_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "");
+	return 0;
+}
+
+int
+ocl_open_websocket(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{ "receive", conn_receive },
+		{ "send", conn_send },
+		{ "close", conn_close },
+		{ "queued", conn_queued },
+		{ "is_open", conn_is_open },
+		{ NULL, NULL }
+	};
+	static const luaL_Reg meta[] = {
+		{ "__gc", conn_gc },
+		{ NULL, NULL }
+	};
+
+	ocl_newclass(L, CONN_MT, methods, meta);
+	lua_pop(L, 1);
+	lua_pushcfunction(L, core_ws_connect);
+	lua_setfield(L, -2, "ws_connect");
+	return 0;
+}
