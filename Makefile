@@ -16,7 +16,7 @@ LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm
 
 B        = build$(if $(SAN),/san)
 LIB_SRC  = src/runtime.c src/timer.c src/http.c src/websocket.c src/lws.c \
-           src/buf.c
+           src/buf.c src/fs.c
 LUA_SRC  = $(sort $(wildcard lua/*/*.lua lua/*.lua))
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
 DEPS     = build/deps.stamp
@@ -65,7 +65,9 @@ test: oclua build/oclua-testpeer
 test-memory: build/oclua-testpeer
 	$(MAKE) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		CFLAGS="-O1 -g" oclua-san
-	@OCLUA_SANITIZED=1 sh scripts/run-specs.sh ./oclua-san
+	@OCLUA_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		sh scripts/run-specs.sh ./oclua-san
 
 bench: oclua build/oclua-testpeer
 	@sh scripts/bench/run-all.sh

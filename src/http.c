@@ -8,7 +8,9 @@
  *       "data", chunk          a piece of a streamed response body
  *       "need"                 the streamed upload wants its next chunk:
  *                              answer with req:feed(chunk or nil for EOF)
- *       "done", status, headers, body   (body is nil when streamed)
+ *       "done", status, headers, body, reused
+ *                              (body is nil when streamed; reused is true
+ *                              when no new connection was opened)
  *       "error", kind, message          kind: timeout, connect, transport
  *
  * Memory stays bounded on streamed transfers: the upload holds one chunk,
@@ -173,7 +175,6 @@ http_get(lua_State *L, oclua_runtime *rt)
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, rt);
 	uv_timer_init(rt->loop, &h->timer);
 	h->timer.data = rt;
-	uv_unref((uv_handle_t *)&h->timer);
 	rt->http = h;
 	return h;
 }
@@ -427,6 +428,7 @@ core_http_request(lua_State *L)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	if (getenv("OCLUA_CURL_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "oclua/" OCLUA_VERSION);
 	if (timeout > 0)
@@ -557,6 +559,11 @@ req_next(lua_State *L)
 		if (r->easy)
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
 					  &status);
+		long connects = 0;
+
+		if (r->easy)
+			curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
+					  &connects);
 		lua_pushliteral(L, "done");
 		lua_pushinteger(L, status);
 		push_headers(L, &r->head);
@@ -565,10 +572,11 @@ req_next(lua_State *L)
 		else
 			lua_pushlstring(L, r->body.p ? r->body.p : "",
 					r->body.len);
+		lua_pushboolean(L, connects == 0);	/* a reused connection */
 		buf_free(&r->head);
 		buf_free(&r->body);
 		req_detach(r);
-		return 4;
+		return 5;
 	}
 	if (!r->in_multi)
 		return luaL_error(L, "request is closed");

@@ -200,6 +200,16 @@ drain(oclua_runtime *rt, lua_State *L)
 	rt->draining = 0;
 }
 
+static void
+kicked(uv_idle_t *h)
+{
+	oclua_runtime *rt = h->data;
+
+	uv_idle_stop(h);
+	if (!rt->draining)
+		drain(rt, rt->L);
+}
+
 void
 ocl_wake(oclua_runtime *rt, lua_State *L, int task)
 {
@@ -209,8 +219,12 @@ ocl_wake(oclua_runtime *rt, lua_State *L, int task)
 		ocl_report(rt, "wake", "out of memory");
 		return;
 	}
-	if (!rt->draining)
-		drain(rt, L ? L : rt->L);
+	if (rt->draining)
+		return;
+	if (L)
+		drain(rt, L);
+	else
+		uv_idle_start(&rt->kick, kicked);
 }
 
 /* ------------------------------------------------------------------ */
@@ -312,6 +326,7 @@ luaopen_opencomputer_core(lua_State *L)
 	ocl_open_timer(L);
 	ocl_open_http(L);
 	ocl_open_websocket(L);
+	ocl_open_fs(L);
 	return 1;
 }
 
@@ -386,6 +401,8 @@ teardown(oclua_runtime *rt)
 	}
 	ocl_http_close(rt);
 	ocl_lws_close_begin(rt);
+	uv_idle_stop(&rt->kick);
+	uv_close((uv_handle_t *)&rt->kick, NULL);
 	if (rt->owns_loop)
 		uv_run(rt->loop, UV_RUN_DEFAULT);
 	else {
@@ -440,6 +457,8 @@ attach(lua_State *L, uv_loop_t *loop, int owns_state)
 	rt->L = L;
 	rt->owns_state = owns_state;
 	rt->pending.next = rt->pending.prev = &rt->pending;
+	uv_idle_init(rt->loop, &rt->kick);
+	rt->kick.data = rt;
 
 	box = lua_newuserdatauv(L, sizeof(*box), 0);
 	*box = rt;
@@ -573,15 +592,15 @@ oclua_run_file(oclua_runtime *rt, const char *path, int argc, char **argv)
 long
 oclua_step(oclua_runtime *rt, int wait)
 {
-	if (rt->active > 0)
+	if (rt->active > 0 || rt->ready_len > 0)
 		uv_run(rt->loop, wait ? UV_RUN_ONCE : UV_RUN_NOWAIT);
-	return rt->active;
+	return rt->active + (long)rt->ready_len;
 }
 
 int
 oclua_run(oclua_runtime *rt)
 {
-	while (rt->active > 0)
+	while (rt->active > 0 || rt->ready_len > 0)
 		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0) {
 			ocl_report(rt, "internal error",
 				   "operations pending but the loop is idle");

@@ -46,6 +46,7 @@ struct oclua_runtime {
 	int		*ready;
 	size_t		ready_head, ready_len, ready_cap;
 	int		draining;
+	uv_idle_t	kick;		/* drains wake-ups made in callbacks */
 
 	ocl_pending	pending;	/* list head of cancellable operations */
 
@@ -66,9 +67,11 @@ int ocl_task_pin(lua_State *L);
 /* Yield the running task until it is woken; `k` runs when it resumes. */
 int ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k);
 
-/* Queue the task held by registry ref `task` (the ref is consumed) and run
- * the ready queue unless it is already running. `L` is a running thread of
- * the state, or NULL from loop callbacks. */
+/* Queue the task held by registry ref `task` (the ref is consumed). With
+ * `L`, a running thread of the state (or rt->L where no library is on the
+ * C stack), the ready queue runs at once unless it already runs; with NULL
+ * (from inside a libcurl or lws callback, where running Lua could re-enter
+ * the library) it runs from an idle handle before the loop next polls. */
 void ocl_wake(oclua_runtime *rt, lua_State *L, int task);
 
 /* Track a cancellable operation for the runtime's teardown. */
@@ -87,6 +90,7 @@ void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
 int ocl_open_timer(lua_State *L);
 int ocl_open_http(lua_State *L);
 int ocl_open_websocket(lua_State *L);
+int ocl_open_fs(lua_State *L);
 
 /* Teardown of the lazily started subsystems; safe when never started. */
 void ocl_http_close(oclua_runtime *rt);

@@ -31,7 +31,7 @@ sleep_done(sleep_op *op, int wake)
 	rt->active--;
 	uv_close((uv_handle_t *)&op->timer, free_on_close);
 	if (wake)
-		ocl_wake(rt, NULL, task);
+		ocl_wake(rt, rt->L, task);	/* no library on the stack */
 }
 
 /* the loop's clock is coarse: never wake a task before its deadline */

@@ -2,7 +2,7 @@
 --
 --   http.request(method, url, {headers=, body=, length=, on_body=,
 --                              timeout=, raise=})
---     -> {status=, headers=, body=}
+--     -> {status=, headers=, body=, reused=}   (reused: kept-alive connection)
 --
 -- `body` is a string or a function returning successive chunks and then
 -- nil (a streamed upload: one chunk in memory at a time). With `on_body`
@@ -41,7 +41,7 @@ function M.request(method, url, opts)
       stream = on_body ~= nil, upload = upload,
     })
   while true do
-    local ev, a, b, c = req:next()
+    local ev, a, b, c, d = req:next()
     if ev == "data" then
       on_body(a)
     elseif ev == "need" then
@@ -52,7 +52,7 @@ function M.request(method, url, opts)
       end
       req:feed(chunk)
     elseif ev == "done" then
-      local res = { status = a, headers = b, body = c }
+      local res = { status = a, headers = b, body = c, reused = d }
       if a >= 400 and opts.raise ~= false then
         error(errors.from_http(a, c, method .. " " .. url), 0)
       end

@@ -1,0 +1,145 @@
+-- spec/websocket_spec.lua - the WebSocket primitive against the test peer:
+-- connect, send, receive, close, ordered delivery to a handler that yields,
+-- and backpressure that bounds memory without losing a byte.
+
+local oc = require("opencomputer")
+local websocket = require("opencomputer.websocket")
+local errors = require("opencomputer.errors")
+local peer = require("spec.support.peer")
+local cjson = require("cjson")
+
+describe("websocket.connect", function()
+  it("sends and receives binary and text messages", function()
+    local ws = websocket.connect(peer.ws .. "/ws/echo")
+    assert.is_true(ws:is_open())
+    ws:send("\0\1\2\255")
+    local msg, binary = ws:receive()
+    assert.are.equal("\0\1\2\255", msg)
+    assert.is_true(binary)
+    ws:send("hello", true)
+    msg, binary = ws:receive()
+    assert.are.equal("hello", msg)
+    assert.is_false(binary)
+    ws:close()
+    assert.are.equal(nil, (ws:receive()))
+  end)
+
+  it("round-trips a 4 MiB message", function()
+    local ws = websocket.connect(peer.ws .. "/ws/echo")
+    local big = peer.pattern(1, 4 * 1024 * 1024)
+    ws:send(big)
+    local msg = ws:receive()
+    assert.are.equal(#big, #msg)
+    assert.is_true(msg == big)
+    ws:close()
+  end)
+
+  it("delivers to on_message in order", function()
+    local got = {}
+    local ws = websocket.connect(peer.ws .. "/ws/echo", {
+      on_message = function(msg) got[#got + 1] = msg end,
+    })
+    for i = 1, 200 do ws:send("m" .. i) end
+    while #got < 200 do oc.sleep(0.005) end
+    ws:close()
+    ws:wait()
+    for i = 1, 200 do assert.are.equal("m" .. i, got[i]) end
+  end)
+
+  it("runs a yielding handler one message at a time, in order", function()
+    local got, busy, overlap = {}, false, false
+    local ws = websocket.connect(peer.ws .. "/ws/echo", {
+      on_message = function(msg)
+        if busy then overlap = true end
+        busy = true
+        oc.sleep(0.002)
+        got[#got + 1] = msg
+        busy = false
+      end,
+    })
+    for i = 1, 50 do ws:send(tostring(i)) end
+    while #got < 50 do oc.sleep(0.01) end
+    ws:close()
+    ws:wait()
+    assert.is_false(overlap)
+    for i = 1, 50 do assert.are.equal(tostring(i), got[i]) end
+  end)
+
+  it("applies backpressure to a slow handler and loses no byte", function()
+    local n = 48 * 1024 * 1024
+    local got, max_queued, done = 0, 0, nil
+    local ws
+    ws = websocket.connect(peer.ws .. "/ws/stream?bytes=" .. n .. "&frame=65536", {
+      on_message = function(msg, binary)
+        if not binary then done = cjson.decode(msg); return end
+        assert(msg == peer.pattern(got, #msg), "bytes differ at " .. got)
+        got = got + #msg
+        max_queued = math.max(max_queued, (ws:queued()))
+        if got % (4 * 1024 * 1024) == 0 then oc.sleep(0.02) end
+      end,
+    })
+    local code = ws:wait()
+    assert.are.equal(1000, code)
+    assert.are.equal(n, got)
+    assert.are.same({ done = true, bytes = n }, done)
+    -- the queue stays near its 1 MiB bound (plus one message in flight)
+    assert.is_true(max_queued <= 1024 * 1024 + 2 * 65536,
+      "queued up to " .. max_queued .. " bytes")
+  end)
+
+  it("reports the peer's close code and reason", function()
+    local closed
+    local ws = websocket.connect(peer.ws .. "/ws/close?code=4001", {
+      on_message = function() end,
+      on_close = function(code, reason) closed = { code, reason } end,
+    })
+    assert.are.equal(4001, ws:wait())
+    assert.are.same({ 4001, "bye" }, closed)
+    assert.are.equal("bye", ws.close_reason)
+    assert.is_false(ws:is_open())
+    assert.has_error(function() ws:send("x") end)
+  end)
+
+  it("re-raises a handler's error from wait and closes the connection", function()
+    local ws = websocket.connect(peer.ws .. "/ws/echo", {
+      on_message = function(msg) error("bad message " .. msg, 0) end,
+    })
+    ws:send("7")
+    local ok, err = pcall(ws.wait, ws)
+    assert.is_false(ok)
+    assert.are.equal("bad message 7", err)
+    while ws:is_open() do oc.sleep(0.005) end
+  end)
+
+  it("raises SandboxError when it cannot connect", function()
+    local ok, err = pcall(websocket.connect, "ws://127.0.0.1:1/ws/echo")
+    assert.is_false(ok)
+    assert.is_true(errors.is(err, errors.SandboxError), tostring(err))
+  end)
+
+  it("raises SandboxError when the server refuses the path", function()
+    local ok, err = pcall(websocket.connect, peer.ws .. "/ws/no-such-route")
+    assert.is_false(ok)
+    assert.is_true(errors.is(err, errors.SandboxError), tostring(err))
+  end)
+
+  it("rejects a URL that is not ws:// or wss://", function()
+    local ok, err = pcall(websocket.connect, "http://127.0.0.1/")
+    assert.is_false(ok)
+    assert.matches("bad WebSocket URL", tostring(err))
+  end)
+
+  it("serves many connections at once", function()
+    local tasks = {}
+    for i = 1, 50 do
+      tasks[i] = oc.spawn(function()
+        local ws = websocket.connect(peer.ws .. "/ws/echo")
+        ws:send("c" .. i)
+        local m = ws:receive()
+        ws:close()
+        return m
+      end)
+    end
+    for i = 1, 50 do assert.are.equal("c" .. i, tasks[i]:wait()) end
+  end)
+end)
