@@ -5,25 +5,32 @@ PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local
 CC         ?= cc
 
-PKGS     = lua5.4 lua5.4-cjson libuv libcurl libwebsockets
+CORE_PKGS = lua5.4 lua5.4-cjson libuv
+NET_PKGS  = libcurl libwebsockets
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 SAN     ?=
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP \
-             $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm
+             $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) $(NET_PKGS) 2>/dev/null)
+CORE_LIBS = $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lm
+NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null)
 
+# The binary keeps the network half (libcurl, libwebsockets: about 5 ms
+# of loading at every start) in a plugin it loads on first use;
+# liboclua.a, for embedders, has everything in.
 B        = build$(if $(SAN),/san)
-LIB_SRC  = src/runtime.c src/timer.c src/http.c src/websocket.c src/lws.c \
-           src/buf.c src/fs.c
+BIN      = oclua$(if $(SAN),-san)
+CORE_SRC = src/timer.c src/fs.c src/buf.c
+NET_SRC  = src/net.c src/http.c src/websocket.c src/lws.c
 LUA_SRC  = $(sort $(wildcard lua/*/*.lua lua/*.lua))
-LIB_OBJ  = $(LIB_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
+CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
+NET_OBJ  = $(NET_SRC:src/%.c=$(B)/%.o)
 DEPS     = build/deps.stamp
 
 .PHONY: all deps test test-memory clean install bench demo
 
-all: oclua$(if $(SAN),-san)
+all: $(BIN) $(B)/liboclua.a
 
 deps: $(DEPS)
 $(DEPS): scripts/deps.sh
@@ -33,6 +40,11 @@ $(DEPS): scripts/deps.sh
 $(B)/%.o: src/%.c | $(DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# runtime.c twice: with the plugin loader (the binary), without (the library)
+$(B)/runtime-plugin.o: src/runtime.c | $(DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DOCLUA_NET_PLUGIN='"$(B)/oclua-net.so"' -c -o $@ $<
 
 build/embed: src/tools/embed.c | $(DEPS)
 	@mkdir -p build
@@ -45,26 +57,36 @@ $(B)/embedded_lua.c: build/embed $(LUA_SRC)
 $(B)/embedded_lua.o: $(B)/embedded_lua.c
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
-$(B)/liboclua.a: $(LIB_OBJ)
+$(B)/liboclua.a: $(B)/runtime.o $(CORE_OBJ) $(NET_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-oclua$(if $(SAN),-san): $(B)/main.o $(B)/liboclua.a
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+$(B)/oclua-net.so: $(NET_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -shared -o $@ $^ $(NET_LIBS)
+
+# the binary: the library's core objects, exported (-rdynamic) for the
+# plugin to use
+$(BIN): $(B)/main.o $(B)/runtime-plugin.o $(CORE_OBJ) $(B)/oclua-net.so
+	$(CC) $(CFLAGS) $(SAN) -rdynamic -o $@ $(B)/main.o \
+		$(B)/runtime-plugin.o $(CORE_OBJ) $(CORE_LIBS)
+
+# a C host embedding the runtime through oclua.h (spec/embed_spec.lua)
+$(B)/embed-host: spec/support/embed_host.c $(B)/liboclua.a
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(B)/liboclua.a $(CORE_LIBS) $(NET_LIBS)
 
 build/oclua-testpeer: spec/support/peer.c | $(DEPS)
 	@mkdir -p build
 	$(CC) -std=gnu11 $(WARN) -O2 -g -o $@ $< \
 		$(shell $(PKG_CONFIG) --cflags --libs libwebsockets)
 
-test: oclua build/oclua-testpeer
+test: oclua build/oclua-testpeer build/embed-host
 	@sh scripts/run-specs.sh ./oclua
 
 # the specs under AddressSanitizer + UndefinedBehaviorSanitizer (with
 # LeakSanitizer): any report fails the run
 test-memory: build/oclua-testpeer
 	$(MAKE) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-		CFLAGS="-O1 -g" oclua-san
+		CFLAGS="-O1 -g" oclua-san build/san/embed-host
 	@OCLUA_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		sh scripts/run-specs.sh ./oclua-san
@@ -73,11 +95,12 @@ bench: oclua build/oclua-testpeer
 	@sh scripts/bench/run-all.sh
 
 install: oclua $(B)/liboclua.a
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/oclua \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer
 	install -m 755 oclua $(DESTDIR)$(PREFIX)/bin/oclua
 	install -m 644 $(B)/liboclua.a $(DESTDIR)$(PREFIX)/lib/liboclua.a
+	install -m 644 $(B)/oclua-net.so $(DESTDIR)$(PREFIX)/lib/oclua/oclua-net.so
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h
 	install -m 644 lua/opencomputer/*.lua \
 		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer/

@@ -125,6 +125,14 @@ describe("oclua", function()
     assert.matches("oclua %-%-help", err)
   end)
 
+  it("says what to do when the network plugin is missing", function()
+    local _, err, code = run("OCLUA_NET_PLUGIN=/nonexistent " .. bin
+      .. " -e 'require(\"opencomputer.http\").request(\"GET\", \"http://127.0.0.1:1/\")'")
+    assert.are.equal(1, code)
+    assert.matches("cannot load the network plugin", err)
+    assert.matches("OCLUA_NET_PLUGIN", err)
+  end)
+
   it("loads the Lua half from OCLUA_LUA_DIR when set", function()
     local dir = os.tmpname()
     os.remove(dir)

@@ -42,14 +42,13 @@ static const char usage[] =
 "  OPENCOMPUTER_API_URL  OpenComputer API URL (see README)\n"
 "  OPENCOMPUTER_API_KEY  OpenComputer API key\n";
 
+/* the network libraries load on first use: print the versions built with */
 static void
 print_version(void)
 {
-	curl_version_info_data *c = curl_version_info(CURLVERSION_NOW);
-
-	printf("oclua %s (%s, libuv %s, libcurl %s, libwebsockets %s)\n",
-	       OCLUA_VERSION, LUA_RELEASE, uv_version_string(), c->version,
-	       lws_get_library_version());
+	printf("oclua %s (%s, libuv %s, built with libcurl %s, "
+	       "libwebsockets %s)\n", OCLUA_VERSION, LUA_RELEASE,
+	       uv_version_string(), LIBCURL_VERSION, LWS_LIBRARY_VERSION);
 }
 
 /* the global `arg`, as lua.c builds it */

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <lualib.h>
 
 #include "runtime.h"
@@ -304,6 +307,74 @@ core_pending(lua_State *L)
 	return 1;
 }
 
+#ifdef OCLUA_NET_PLUGIN
+/* The plugin next to the binary: $OCLUA_NET_PLUGIN, else the build tree
+ * (./oclua beside build/), else the installed layout (bin/../lib/oclua). */
+static void *
+open_plugin(lua_State *L)
+{
+	static const char *const rel[] = {
+		"/" OCLUA_NET_PLUGIN, "/../lib/oclua/oclua-net.so", NULL
+	};
+	const char *env = getenv("OCLUA_NET_PLUGIN");
+	char exe[4096];
+	ssize_t n;
+	int i;
+	void *h;
+
+	if (env && *env) {
+		if (!(h = dlopen(env, RTLD_NOW | RTLD_LOCAL)))
+			lua_pushstring(L, dlerror());
+		return h;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		lua_pushliteral(L, "cannot read /proc/self/exe");
+		return NULL;
+	}
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	lua_pushliteral(L, "");		/* what each candidate said */
+	for (i = 0; rel[i]; i++) {
+		lua_pushfstring(L, "%s%s", exe, rel[i]);
+		h = dlopen(lua_tostring(L, -1), RTLD_NOW | RTLD_LOCAL);
+		lua_pop(L, 1);
+		if (h) {
+			lua_pop(L, 1);
+			return h;
+		}
+		lua_pushfstring(L, "%s%s", i ? "; " : "", dlerror());
+		lua_concat(L, 2);
+	}
+	return NULL;
+}
+
+/* __index of the core table until the plugin is in: load it, let it add
+ * its functions, then answer the lookup */
+static int
+load_net(lua_State *L)
+{
+	static void *plugin;
+	lua_CFunction open;
+
+	if (!plugin && !(plugin = open_plugin(L)))
+		return luaL_error(L, "cannot load the network plugin "
+				  "oclua-net.so (%s): set OCLUA_NET_PLUGIN to "
+				  "its path", lua_tostring(L, -1));
+	open = (lua_CFunction)(uintptr_t)dlsym(plugin, "ocl_net_open");
+	if (!open)
+		return luaL_error(L, "oclua-net.so: %s", dlerror());
+	lua_pushnil(L);
+	lua_setmetatable(L, 1);
+	lua_pushvalue(L, 1);
+	lua_pushcfunction(L, open);
+	lua_insert(L, -2);
+	lua_call(L, 1, 0);	/* open(core) */
+	lua_rawget(L, 1);	/* the key */
+	return 1;
+}
+#endif
+
 static int
 luaopen_opencomputer_core(lua_State *L)
 {
@@ -324,9 +395,16 @@ luaopen_opencomputer_core(lua_State *L)
 	lua_pushliteral(L, OCLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	ocl_open_timer(L);
-	ocl_open_http(L);
-	ocl_open_websocket(L);
 	ocl_open_fs(L);
+#ifdef OCLUA_NET_PLUGIN
+	/* the network functions arrive with the plugin, on first use */
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, load_net);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+#else
+	ocl_net_open(L);
+#endif
 	return 1;
 }
 
@@ -399,8 +477,8 @@ teardown(oclua_runtime *rt)
 		ocl_pending_del(p);
 		p->cancel(p);
 	}
-	ocl_http_close(rt);
-	ocl_lws_close_begin(rt);
+	if (rt->net_close_begin)
+		rt->net_close_begin(rt);
 	uv_idle_stop(&rt->kick);
 	uv_close((uv_handle_t *)&rt->kick, NULL);
 	if (rt->owns_loop)
@@ -411,7 +489,8 @@ teardown(oclua_runtime *rt)
 		for (i = 0; i < 16; i++)	/* let close callbacks run */
 			uv_run(rt->loop, UV_RUN_NOWAIT);
 	}
-	ocl_lws_close_end(rt);
+	if (rt->net_close_end)
+		rt->net_close_end(rt);
 	if (rt->owns_loop) {
 		uv_run(rt->loop, UV_RUN_NOWAIT);
 		if (uv_loop_close(rt->loop))

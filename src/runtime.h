@@ -55,6 +55,10 @@ struct oclua_runtime {
 
 	struct ocl_http	*http;		/* curl multi glue, NULL until used */
 	struct ocl_lws	*lws;		/* lws context, NULL until used */
+
+	/* teardown of the network half, set when it is opened (net.c) */
+	void		(*net_close_begin)(oclua_runtime *rt);
+	void		(*net_close_end)(oclua_runtime *rt);
 };
 
 /* The runtime of a state; raises when there is none. */
@@ -86,13 +90,16 @@ void ocl_report(oclua_runtime *rt, const char *what, const char *msg);
 void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
 		  const luaL_Reg *mm);
 
-/* Module openers of the C half (opencomputer.core). */
+/* Module openers of the C half (opencomputer.core): each adds its
+ * functions to the table on top of the stack. */
 int ocl_open_timer(lua_State *L);
+int ocl_open_fs(lua_State *L);
+int ocl_net_open(lua_State *L);		/* net.c: the network half */
 int ocl_open_http(lua_State *L);
 int ocl_open_websocket(lua_State *L);
-int ocl_open_fs(lua_State *L);
 
-/* Teardown of the lazily started subsystems; safe when never started. */
+/* Teardown of the lazily started network subsystems; safe when never
+ * started. */
 void ocl_http_close(oclua_runtime *rt);
 void ocl_lws_close_begin(oclua_runtime *rt);
 void ocl_lws_close_end(oclua_runtime *rt);

@@ -1,0 +1,28 @@
+/*
+ * net.c - the network half of opencomputer.core (libcurl and
+ * libwebsockets): its opener and its teardown. The `oclua` binary keeps it
+ * in a plugin (oclua-net.so) loaded on first use, because loading libcurl
+ * and its dependencies costs about 5 ms at every start; liboclua.a links
+ * it in.
+ */
+#include "runtime.h"
+
+static void
+net_close_begin(oclua_runtime *rt)
+{
+	ocl_http_close(rt);
+	ocl_lws_close_begin(rt);
+}
+
+/* Add the network functions to the core table on top of the stack. */
+int
+ocl_net_open(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+
+	rt->net_close_begin = net_close_begin;
+	rt->net_close_end = ocl_lws_close_end;
+	ocl_open_http(L);
+	ocl_open_websocket(L);
+	return 0;
+}
