@@ -5,7 +5,30 @@
  *
  * Listens on 127.0.0.1 (port 0 = the kernel picks one), prints "PORT <n>"
  * on stdout once listening, and serves until SIGTERM / SIGINT or until its
- * parent process dies.  Routes are documented in route_http() and ws_kind().
+ * parent process dies.
+ *
+ * HTTP (keep-alive, pipelining, Content-Length or chunked request bodies,
+ * "Expect: 100-continue" answered; routes accept any method unless noted):
+ *   /status/<200..599>        {"status":code}  (no body for 204 / 304)
+ *   /echo                     request body back; Content-Type copied
+ *                             (default application/octet-stream);
+ *                             X-Method, X-Query, X-Got-Test headers
+ *   PUT|POST /sink            checks the body against the pattern unbuffered:
+ *                             {"length":n,"pattern_ok":bool}
+ *   /bytes?n=N                N pattern bytes (default 0)
+ *   /slow?ms=M                "slow" after M ms (default 1000)
+ *   /drip?chunks=N&ms=M&size=S  chunked: N chunks of S pattern bytes, M ms
+ *                             apart (defaults 5, 100, 10)
+ *   /hang                     never answers;  /close  drops the connection
+ *   /headers                  JSON object of all request headers
+ *   /stats                    {"ws_open":n,"http_requests":n}
+ *   anything else             404 {"error":"not found"}
+ * WebSocket (with or without a subprotocol; other paths get a 404):
+ *   /ws/echo, /ws/hold        echo every message whole, same type
+ *   /ws/stream?bytes=N&frame=F  N pattern bytes as binary messages of F
+ *                             bytes (defaults 1 MiB, 65536), then text
+ *                             {"done":true,"bytes":N}, then close 1000
+ *   /ws/close?code=C          close at once with C (default 1000), "bye"
  *
  * Design
  * ------
@@ -24,11 +47,14 @@
  * shutdown(), so the dup keeps the TCP connection intact) and the dup is
  * adopted with lws_adopt_socket_vhost_readbuf() on a non-listening vhost,
  * passing the request bytes already read.  lws then does the handshake.
- * lws binds upgrades by subprotocol, so there is one such vhost for
- * clients that send no Sec-WebSocket-Protocol (its protocols[0] is the
- * default) and one more per subprotocol name seen, created on first use,
- * whose only protocol carries that name: any offered subprotocol is
- * accepted and echoed in the handshake.
+ * lws binds an upgrade to the vhost protocol named by the client's
+ * Sec-WebSocket-Protocol, or to protocols[0] when there is none.  The ws
+ * vhost therefore has protocols[0] plus MAX_SUBPROTOS spare protocol slots,
+ * all with the same callback; the first subprotocol a client offers is
+ * written into a free slot's name before the handover (lws keeps pointers
+ * to the names), so any offered subprotocol is accepted and echoed back.
+ * (One vhost per subprotocol does not work: lws re-selects the vhost from
+ * the Host header, and non-listening vhosts all share "port" -2.)
  *
  * Byte pattern: stream offset i carries (uint8_t)(i * 7 + 3).
  */
@@ -65,7 +91,11 @@
 #define WS_Q_HIGH	(64u * 1024u * 1024u)
 #define WS_Q_LOW	(16u * 1024u * 1024u)
 #define WS_RX_BUF	(64u * 1024u)
-#define MAX_SUBPROTOS	32
+#define MAX_SUBPROTOS	64
+
+#ifndef PEER_LOG_LEVEL
+#define PEER_LOG_LEVEL	LLL_ERR		/* -DPEER_LOG_LEVEL=... to debug */
+#endif
 
 #define DEF_SLOW_MS	1000
 #define DEF_DRIP_CHUNKS	5
@@ -85,19 +115,11 @@ static size_t scratch_cap;
 
 struct handover;
 
-struct subproto {
-	char			name[64];
-	char			vhname[32];
-	struct lws_protocols	prot[2];
-	struct lws_vhost	*vh;
-};
-
 static struct {
 	struct lws_context	*ctx;
 	struct lws_vhost	*vh_http;
-	struct lws_vhost	*vh_ws0;	/* no subprotocol */
-	struct subproto		sp[MAX_SUBPROTOS];
-	int			nsp;
+	struct lws_vhost	*vh_ws;
+	int			nsp;		/* subprotocol slots in use */
 	struct handover		*pending;
 	long			ws_open;
 	uint64_t		http_requests;
@@ -642,56 +664,49 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
-static const struct lws_protocols ws_proto_template = {
-	.name			= "oclua-testpeer-ws",
-	.callback		= ws_cb,
-	.per_session_data_size	= sizeof(struct wsconn),
-	.rx_buffer_size		= WS_RX_BUF,
-};
+/*
+ * ws vhost protocols: [0] for clients without a subprotocol, then spare
+ * slots that get a client's subprotocol name on first use.  An unused
+ * slot's name contains a space, which no subprotocol token can.
+ */
+static char sp_names[1 + MAX_SUBPROTOS][64];
+static struct lws_protocols ws_protocols[1 + MAX_SUBPROTOS + 1];
 
-static const struct lws_protocols ws0_protocols[] = {
-	{
-		.name			= "oclua-testpeer-ws",
-		.callback		= ws_cb,
-		.per_session_data_size	= sizeof(struct wsconn),
-		.rx_buffer_size		= WS_RX_BUF,
-	},
-	{ .name = NULL }
-};
-
-/* vhost whose only protocol is named sp (created on first use) */
-static struct lws_vhost *
-ws_vhost_for(const char *sp)
+static void
+ws_protocols_init(void)
 {
-	struct lws_context_creation_info info;
-	struct subproto *s;
+	int i;
+
+	snprintf(sp_names[0], sizeof(sp_names[0]), "oclua-testpeer");
+	for (i = 0; i <= MAX_SUBPROTOS; i++) {
+		if (i)
+			snprintf(sp_names[i], sizeof(sp_names[i]),
+				 "unused slot %d", i);
+		ws_protocols[i].name = sp_names[i];
+		ws_protocols[i].callback = ws_cb;
+		ws_protocols[i].per_session_data_size = sizeof(struct wsconn);
+		ws_protocols[i].rx_buffer_size = WS_RX_BUF;
+	}
+	/* ws_protocols[1 + MAX_SUBPROTOS] stays zeroed: the terminator */
+}
+
+/* make sure the ws vhost has a protocol called sp ("" = none needed) */
+static int
+ws_register_subprotocol(const char *sp)
+{
 	int i;
 
 	if (!sp[0])
-		return G.vh_ws0;
-	for (i = 0; i < G.nsp; i++)
-		if (!strcmp(G.sp[i].name, sp))
-			return G.sp[i].vh;
+		return 0;
+	for (i = 0; i <= G.nsp; i++)
+		if (!strcmp(sp_names[i], sp))
+			return 0;
 	if (G.nsp == MAX_SUBPROTOS)
-		return NULL;
-
-	s = &G.sp[G.nsp];
-	memset(s, 0, sizeof(*s));
-	snprintf(s->name, sizeof(s->name), "%s", sp);
-	snprintf(s->vhname, sizeof(s->vhname), "ws-sp%d", G.nsp);
-	s->prot[0] = ws_proto_template;
-	s->prot[0].name = s->name;
-
-	memset(&info, 0, sizeof(info));
-	info.vhost_name	= s->vhname;
-	info.port	= CONTEXT_PORT_NO_LISTEN_SERVER;
-	info.protocols	= s->prot;
-	s->vh = lws_create_vhost(G.ctx, &info);
-	if (!s->vh)
-		return NULL;
+		return -1;
 	G.nsp++;
+	snprintf(sp_names[G.nsp], sizeof(sp_names[G.nsp]), "%s", sp);
 
-	return s->vh;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -701,7 +716,6 @@ struct handover {
 	lws_sorted_usec_list_t	sul;
 	struct handover		*next;
 	int			fd;
-	char			sp[64];
 	size_t			len;
 	char			data[];
 };
@@ -722,15 +736,10 @@ static void
 handover_cb(lws_sorted_usec_list_t *sul)
 {
 	struct handover *h = lws_container_of(sul, struct handover, sul);
-	struct lws_vhost *vh;
 
 	handover_unlink(h);
-	vh = ws_vhost_for(h->sp);
-	if (!vh)
-		close(h->fd);
-	else
-		/* on failure lws closes the fd itself */
-		lws_adopt_socket_vhost_readbuf(vh, h->fd, h->data, h->len);
+	/* on failure lws closes the fd itself */
+	lws_adopt_socket_vhost_readbuf(G.vh_ws, h->fd, h->data, h->len);
 	free(h);
 }
 
@@ -1408,7 +1417,8 @@ on_head(struct hconn *c)
 		if (ws_kind(c->path) < 0 || strcmp(c->method, "GET") ||
 		    c->bmode != B_NONE)
 			return respond_error(c, 404, "not found");
-		if (spl && pick_subprotocol(spl, c->sp, sizeof(c->sp)))
+		if (spl && (pick_subprotocol(spl, c->sp, sizeof(c->sp)) ||
+			    ws_register_subprotocol(c->sp)))
 			return respond_error(c, 400, "bad subprotocol");
 		c->route = R_WS;
 		c->state = H_UPGRADE;
@@ -1592,7 +1602,6 @@ do_handover(struct hconn *c)
 	}
 	memset(h, 0, sizeof(*h));
 	h->fd = fd;
-	snprintf(h->sp, sizeof(h->sp), "%s", c->sp);
 	memcpy(h->data, c->raw, c->rawlen);
 	if (extra)
 		memcpy(h->data + c->rawlen, buf_data(&c->in), extra);
@@ -1778,7 +1787,7 @@ main(int argc, char **argv)
 	for (i = 0; i < (int)sizeof(pattab); i++)
 		pattab[i] = (uint8_t)((unsigned int)i * 7u + 3u);
 
-	lws_set_log_level(LLL_ERR, log_emit);
+	lws_set_log_level(PEER_LOG_LEVEL, log_emit);
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
@@ -1812,13 +1821,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* websocket vhost for upgrades without a subprotocol */
+	/* non-listening vhost that upgrade requests are handed over to */
+	ws_protocols_init();
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ws";
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-	info.protocols = ws0_protocols;
-	G.vh_ws0 = lws_create_vhost(G.ctx, &info);
-	if (!G.vh_ws0) {
+	info.protocols = ws_protocols;
+	G.vh_ws = lws_create_vhost(G.ctx, &info);
+	if (!G.vh_ws) {
 		fprintf(stderr, "oclua-testpeer: ws vhost failed\n");
 		lws_context_destroy(G.ctx);
 		return 1;
