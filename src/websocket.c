@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "lws.h"
 #include "runtime.h"
+#include "websocket.h"
 
 #define CONN_MT		"oclua.websocket"
 #define RX_HIGH		(1u << 20)
@@ -42,7 +43,7 @@ typedef struct ws_msg {
 	unsigned char	data[];	/* LWS_PRE bytes of headroom on tx */
 } ws_msg;
 
-typedef struct ws_conn {
+struct ws_conn {
 	oclua_runtime	*rt;
 	struct lws	*wsi;
 	int		state;
@@ -66,7 +67,7 @@ typedef struct ws_conn {
 	char		*error;
 
 	char		**hdrs;		/* name:, value, ..., NULL */
-} ws_conn;
+};
 
 static void
 msgs_free(ws_msg *m)
@@ -186,9 +187,9 @@ write_some(ws_conn *c, struct lws *wsi)
 	return 0;
 }
 
-static int
-client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-	  void *in, size_t len)
+int
+ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		void *user, void *in, size_t len)
 {
 	ws_conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 
@@ -213,6 +214,7 @@ client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+	case LWS_CALLBACK_ESTABLISHED:
 		if (!c)
 			return -1;
 		c->state = WS_OPEN;
@@ -222,6 +224,7 @@ client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_CLIENT_RECEIVE:
+	case LWS_CALLBACK_RECEIVE:
 		if (!c)
 			return -1;
 		if (lws_is_first_fragment(wsi)) {
@@ -242,6 +245,7 @@ client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!c)
 			return -1;
 		if (c->out_head) {
@@ -274,6 +278,7 @@ client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (c)
 			conn_ended(c, NULL);
@@ -286,7 +291,7 @@ client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols client_protocols[] = {
-	{ "oclua-ws-client", client_cb, 0, RX_BUFFER, 0, NULL, 0 },
+	{ "oclua-ws-client", ocl_ws_callback, 0, RX_BUFFER, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -352,19 +357,60 @@ copy_headers(lua_State *L, ws_conn *c, int idx)
 }
 
 static int
-connect_k(lua_State *L, int status, lua_KContext ctx)
+open_k(lua_State *L, int status, lua_KContext ctx)
 {
 	ws_conn *c = (ws_conn *)ctx;
 
 	(void)status;
 	if (c->state == WS_CONNECTING) {
 		c->task = ocl_task_pin(L);
-		return ocl_suspend(L, ctx, connect_k);
+		return ocl_suspend(L, ctx, open_k);
 	}
 	if (c->state == WS_CLOSED)
 		return luaL_error(L, "%s", c->error ? c->error :
 				  "connection closed during the handshake");
 	return 1;	/* the userdata, left on top */
+}
+
+ws_conn *
+ocl_ws_push(lua_State *L, oclua_runtime *rt)
+{
+	ws_conn **box = lua_newuserdatauv(L, sizeof(*box), 0), *c;
+
+	*box = NULL;
+	luaL_setmetatable(L, CONN_MT);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		luaL_error(L, "out of memory");
+	*box = c;
+	c->rt = rt;
+	c->task = LUA_NOREF;
+	c->close_code = LWS_CLOSE_STATUS_NORMAL;
+	return c;
+}
+
+void
+ocl_ws_connecting(ws_conn *c, struct lws *wsi)
+{
+	c->state = WS_CONNECTING;
+	c->counted = 1;
+	c->rt->active++;
+	if (wsi) {
+		c->wsi = wsi;
+		lws_set_opaque_user_data(wsi, c);
+	}
+}
+
+void
+ocl_ws_failed(ws_conn *c, const char *error)
+{
+	conn_ended(c, error);
+}
+
+int
+ocl_ws_wait_open(lua_State *L, ws_conn *c)
+{
+	return open_k(L, LUA_OK, (lua_KContext)c);
 }
 
 /* core.ws_connect(url, headers) -> connection; raises when it fails */
@@ -377,24 +423,15 @@ core_ws_connect(lua_State *L)
 	struct lws_client_connect_info i;
 	const char *prot, *ads, *path;
 	char *copy, *fullpath, hostport[300];
-	int port, rc;
-	ws_conn *c, **box;
+	int port;
+	ws_conn *c;
 
 	lua_settop(L, 2);
 	memset(&i, 0, sizeof(i));
 	i.context = ocl_lws_context(L, rt);
 	i.vhost = client_vhost(L, rt);
 
-	box = lua_newuserdatauv(L, sizeof(*box), 0);	/* index 3 */
-	*box = NULL;
-	luaL_setmetatable(L, CONN_MT);
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return luaL_error(L, "out of memory");
-	*box = c;
-	c->rt = rt;
-	c->task = LUA_NOREF;
-	c->close_code = LWS_CLOSE_STATUS_NORMAL;
+	c = ocl_ws_push(L, rt);				/* index 3 */
 	copy_headers(L, c, 2);
 
 	copy = lua_newuserdatauv(L, ulen + 1, 0);	/* scratch for the parser */
@@ -421,14 +458,11 @@ core_ws_connect(lua_State *L)
 	i.local_protocol_name = client_protocols[0].name;
 	i.opaque_user_data = c;
 	i.pwsi = &c->wsi;
-	c->state = WS_CONNECTING;
-	c->counted = 1;
-	rt->active++;
+	ocl_ws_connecting(c, NULL);
 	if (!lws_client_connect_via_info(&i) && c->state != WS_CLOSED)
 		conn_ended(c, "cannot start the connection");
 	lua_settop(L, 3);
-	rc = connect_k(L, LUA_OK, (lua_KContext)c);
-	return rc;
+	return ocl_ws_wait_open(L, c);
 }
 
 static int receive_k(lua_State *L, int status, lua_KContext ctx);
