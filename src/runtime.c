@@ -396,6 +396,7 @@ luaopen_opencomputer_core(lua_State *L)
 	lua_setfield(L, -2, "version");
 	ocl_open_timer(L);
 	ocl_open_fs(L);
+	ocl_open_box(L);
 #ifdef OCLUA_NET_PLUGIN
 	/* the network functions arrive with the plugin, on first use */
 	lua_createtable(L, 0, 1);

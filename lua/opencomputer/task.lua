@@ -141,6 +141,29 @@ end
 M.sleep = core.sleep
 M.now = core.now
 
+-- A condition for tasks: wait() yields until the next signal(), which
+-- wakes every task waiting at that moment. (Internal to the SDK and the
+-- server.)
+local Condition = {}
+Condition.__index = Condition
+
+function M.condition()
+  return setmetatable({ waiters = {} }, Condition)
+end
+
+function Condition:wait()
+  local w = self.waiters
+  w[#w + 1] = core.current()
+  core.suspend()
+end
+
+function Condition:signal()
+  local w = self.waiters
+  if #w == 0 then return end
+  self.waiters = {}
+  for i = 1, #w do core.wake(w[i]) end
+end
+
 -- coroutine.resume / wrap that pass the runtime's yields through --------
 
 local co_resume, co_yield = coroutine.resume, coroutine.yield

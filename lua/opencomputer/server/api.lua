@@ -1,0 +1,250 @@
+-- opencomputer/server/api.lua - the routes of the local server and their
+-- handlers: sandboxes (protocol.md section 2), exec (section 3), files
+-- (section 5). Paths are relative to the API base /api; WebSocket routes
+-- are also served without the /api prefix (section 10.1).
+
+local oc = require("opencomputer")
+local http = require("opencomputer.server.http")
+local exec = require("opencomputer.server.exec")
+local files = require("opencomputer.server.files")
+local sandbox = require("opencomputer.server.sandbox")
+local json = require("opencomputer.json")
+
+local M = {}
+
+-- fields the reference accepts on create; the ones marked false are
+-- accepted for SDK compatibility and ignored here
+local CREATE = {
+  templateID = "string", timeout = "number", envs = "map", metadata = "map",
+  cpuCount = "integer", memoryMB = "integer", diskMB = "integer",
+  secretStore = "string", image = "table", snapshot = "string",
+  previewAuth = "table", webhooks = "table", alias = "string",
+  port = "integer", networkEnabled = "boolean", egressAllowlist = "strings",
+  secretAllowedHosts = "table", burst = "boolean", sandboxFamily = "string",
+}
+local EXEC = { cmd = "string", args = "strings", envs = "map", cwd = "string",
+  timeout = "number", maxRunAfterDisconnect = "number" }
+local RUN = { cmd = "string", args = "strings", envs = "map", cwd = "string",
+  timeout = "number" }
+
+local SHELL_CHARS = "[|&;<>()$`\\\"'*?%[%]{}~=!#\t\n]"
+
+local function sandbox_of(reg, id, data_plane)
+  local sb = reg:get(id)
+  if not sb then http.abort(404, "sandbox not found") end
+  if data_plane then
+    if sb.status == "stopped" or sb.status == "error" then
+      http.abort(410, "sandbox " .. id .. " is " .. sb.status)
+    end
+    sb:ensure_running()
+    sb:touch()
+  end
+  return sb
+end
+
+local function session_of(sb, sid)
+  local s = sb.sessions[sid]
+  if not s then http.abort(404, "exec session " .. sid .. " not found") end
+  return s
+end
+
+local function check_cwd(cwd)
+  if cwd ~= nil and (cwd == "" or cwd:find("\0", 1, true)) then
+    http.abort(400, "cwd must be a non-empty path")
+  end
+end
+
+-- argv for exec/run: args given -> direct; else split plain words, or
+-- /bin/sh -c for anything with a shell character (section 3.1)
+local function run_argv(body)
+  if body.args and #body.args > 0 then
+    return { body.cmd, table.unpack(body.args) }
+  end
+  if body.cmd:find(SHELL_CHARS) then return { "/bin/sh", "-c", body.cmd } end
+  local argv = {}
+  for w in body.cmd:gmatch("%S+") do argv[#argv + 1] = w end
+  return argv
+end
+
+local function start_session(sb, argv, body)
+  check_cwd(body.cwd)
+  local ok, s = pcall(exec.start, sb, argv, {
+    env = body.envs, cwd = body.cwd, timeout = body.timeout,
+    max_run_after_disconnect = body.maxRunAfterDisconnect,
+  })
+  if not ok then
+    http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
+      .. tostring(s):gsub("^.-: ", ""))
+  end
+  return s
+end
+
+local function result_of(s)
+  return {
+    exitCode = s.exit_code,
+    stdout = json.valid_utf8(s:output(1)),
+    stderr = json.valid_utf8(s:output(2)),
+  }
+end
+
+function M.routes(reg)
+  local r = http.router()
+
+  r.add("POST", "/sandboxes", function(req)
+    local b = http.body(req, CREATE)
+    local mem, cpus = sandbox.resources(b.memoryMB, b.cpuCount)
+    if not mem then http.abort(400, cpus) end
+    if b.image or b.snapshot then
+      http.abort(400, "image and snapshot creates are not supported by the local server")
+    end
+    if b.templateID and b.templateID ~= "" and b.templateID ~= "base"
+        and b.templateID ~= "default" then
+      http.abort(404, "template not found: " .. b.templateID)
+    end
+    local ok, sb = pcall(reg.create, reg, {
+      template = "base", timeout = math.max(b.timeout or 0, 0),
+      envs = b.envs, metadata = b.metadata, memory_mb = mem, cpu_count = cpus,
+    })
+    if not ok then http.abort(500, "create sandbox: " .. tostring(sb)) end
+    http.json(req, 201, sb:info())
+  end)
+
+  r.add("GET", "/sandboxes", function(req)
+    local out = json.array()
+    for _, sb in ipairs(reg:list()) do out[#out + 1] = sb:info() end
+    http.json(req, 200, out)
+  end)
+
+  r.add("GET", "/sandboxes/:id", function(req, p)
+    http.json(req, 200, sandbox_of(reg, p.id):info())
+  end)
+
+  r.add("DELETE", "/sandboxes/:id", function(req, p)
+    sandbox_of(reg, p.id):delete()
+    http.no_content(req)
+  end)
+
+  r.add("POST", "/sandboxes/:id/timeout", function(req, p)
+    local sb = sandbox_of(reg, p.id)
+    local b = http.body(req, { timeout = "number" })
+    if b.timeout == nil then http.abort(400, "timeout is required") end
+    if b.timeout < 0 then
+      http.abort(400, "timeout must be non-negative (0 = never)")
+    end
+    sb:set_timeout(b.timeout)
+    http.no_content(req)
+  end)
+
+  -- exec ------------------------------------------------------------------
+
+  r.add("POST", "/sandboxes/:id/exec", function(req, p)
+    local sb = sandbox_of(reg, p.id, true)
+    local b = http.body(req, EXEC)
+    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local s = start_session(sb, { b.cmd, table.unpack(b.args or {}) }, b)
+    http.json(req, 201, s:info())
+  end)
+
+  r.add("GET", "/sandboxes/:id/exec", function(req, p)
+    local sb = sandbox_of(reg, p.id)
+    local list = {}
+    for _, s in pairs(sb.sessions) do list[#list + 1] = s end
+    table.sort(list, function(a, b)
+      return a.started_at < b.started_at
+        or (a.started_at == b.started_at and a.id < b.id)
+    end)
+    local out = json.array()
+    for i, s in ipairs(list) do out[i] = s:info() end
+    http.json(req, 200, out)
+  end)
+
+  r.add("POST", "/sandboxes/:id/exec/:sid/kill", function(req, p)
+    local sb = sandbox_of(reg, p.id, true)
+    local s = session_of(sb, p.sid)
+    local b = http.body(req, { signal = "integer" })
+    local sig = b.signal
+    if sig == nil or sig == 0 then sig = 9 end
+    if sig < 1 or sig > 64 then http.abort(400, "signal must be 1 to 64") end
+    s:kill(sig)
+    http.no_content(req)
+  end)
+
+  r.add("POST", "/sandboxes/:id/exec/run", function(req, p)
+    local sb = sandbox_of(reg, p.id, true)
+    local b = http.body(req, RUN)
+    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local timeout = (b.timeout and b.timeout > 0) and b.timeout or 60
+    local s = start_session(sb, run_argv(b), { envs = b.envs, cwd = b.cwd,
+      timeout = timeout, keep_all = true })
+    if timeout > 30 then
+      -- keepalive mode: 200 at once, a space every 15 s, then the JSON
+      req:start(200, { ["Content-Type"] = "application/json" })
+      while not s:wait(15) do req:write(" ") end
+      local res = result_of(s)
+      if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end
+      req:write(json.encode(res))
+      req:finish()
+    else
+      s:wait()
+      local res = result_of(s)
+      if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end
+      http.json(req, 200, res)
+    end
+    sb.sessions[s.id] = nil	-- a one-shot run is not a listed session
+  end)
+
+  r.add("POST", "/sandboxes/:id/exec/run-async", function(req, p)
+    local sb = sandbox_of(reg, p.id, true)
+    local b = http.body(req, RUN)
+    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local argv = { b.cmd, table.unpack(b.args or {}) }
+    local s = start_session(sb, argv, { envs = b.envs, cwd = b.cwd,
+      timeout = b.timeout })
+    if s:wait(0.4) and not s.truncated then
+      http.json(req, 200, result_of(s))
+    else
+      http.json(req, 202, { execId = s.id, running = true,
+        startedAt = exec.rfc3339(s.started_at) })
+    end
+  end)
+
+  r.add("GET", "/sandboxes/:id/exec/:sid/result", function(req, p)
+    local sb = sandbox_of(reg, p.id)
+    local s = sb.sessions[p.sid]
+    if not s then http.abort(404, "exec " .. p.sid .. " not found") end
+    sb:touch()
+    s:wait(0.5)
+    local res = result_of(s)
+    res.running = s.running
+    res.truncated = s.truncated or nil
+    res.commandMs = math.floor((os.time() - s.started_at) * 1000)
+    http.json(req, 200, res)
+  end)
+
+  -- files -----------------------------------------------------------------
+
+  local function data(fn)
+    return function(req, p) return fn(req, sandbox_of(reg, p.id, true)) end
+  end
+  r.add("GET", "/sandboxes/:id/files", data(files.read))
+  r.add("PUT", "/sandboxes/:id/files", data(files.write))
+  r.add("DELETE", "/sandboxes/:id/files", data(files.remove))
+  r.add("GET", "/sandboxes/:id/files/list", data(files.list))
+  r.add("POST", "/sandboxes/:id/files/mkdir", data(files.mkdir))
+
+  return r
+end
+
+--- The WebSocket route: GET /sandboxes/:id/exec/:sid. Checks happen
+-- before the upgrade, so failures are plain HTTP answers.
+function M.websocket(reg, req, path)
+  local id, sid = path:match("^/sandboxes/([^/]+)/exec/([^/]+)$")
+  if not id then http.abort(404, "not found") end
+  local sb = sandbox_of(reg, id, true)
+  local s = session_of(sb, sid)
+  local ws = req:accept_websocket()
+  s:attach(ws)
+end
+
+M.run_argv = run_argv
+return M

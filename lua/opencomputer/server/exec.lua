@@ -1,0 +1,254 @@
+-- opencomputer/server/exec.lua - exec sessions of the local server
+-- (protocol.md section 3): a process in a sandbox, its scrollback, the
+-- WebSocket clients attached to it, its timeouts, and the synchronous and
+-- asynchronous run routes built on the same sessions.
+--
+-- Frames on the exec WebSocket: client -> server 0x00 stdin, and 0x05
+-- "end of stdin" (oclua's extension: the cloud ignores frames that do not
+-- start with 0x00); server -> client 0x01 stdout, 0x02 stderr, 0x03 exit
+-- code (int32 big-endian), 0x04 end of the scrollback replay.
+
+local oc = require("opencomputer")
+local json = require("opencomputer.json")
+local task = require("opencomputer.task")
+
+local M = {}
+
+M.SCROLLBACK = 1024 * 1024	-- bytes of output kept per session
+M.CLIENT_QUEUE = 1024 * 1024	-- bytes queued for one client before the
+				-- session stops reading the process
+M.RUN_OUTPUT_MAX = 64 * 1024 * 1024	-- per stream, for exec/run
+
+local Session = {}
+Session.__index = Session
+
+local STDIN, STDOUT, STDERR, EXIT, REPLAY_END, STDIN_EOF = 0, 1, 2, 3, 4, 5
+
+local function new_id()
+  return string.format("%08x", math.random(0, 0xffffffff))
+end
+
+local function rfc3339(t)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
+end
+
+--- Start `argv` in the sandbox `sb` (see sandbox.lua) as a new session.
+-- opts: env (table), cwd, timeout (s, 0 = none), max_run_after_disconnect,
+-- keep_all (keep up to 2 x RUN_OUTPUT_MAX of output instead of the
+-- scrollback's 1 MiB).
+function M.start(sb, argv, opts)
+  local id
+  repeat id = new_id() until not sb.sessions[id]
+  local proc = sb:spawn(argv, opts.env, opts.cwd)
+  local s = setmetatable({
+    id = id, sandbox = sb, argv = argv, proc = proc,
+    started_at = os.time(), running = true, exit_code = nil,
+    chunks = {}, first = 1, last = 0, kept = 0, truncated = false,
+    out_bytes = { [STDOUT] = 0, [STDERR] = 0 },
+    clients = {}, nclients = 0, waiters = {},
+    linger = opts.max_run_after_disconnect or 0,
+    -- exec/run answers with the whole output: keep it all, up to a bound
+    keep = opts.keep_all and 2 * M.RUN_OUTPUT_MAX or M.SCROLLBACK,
+  }, Session)
+  sb.sessions[id] = s
+  sb:busy(1)
+  if opts.timeout and opts.timeout > 0 then
+    s.deadline = oc.spawn(function()
+      oc.sleep(opts.timeout)
+      if s.running then s.timed_out = true; s.proc:kill(9) end
+    end)
+  end
+  s.pump = oc.spawn(Session.pump, s)
+  return s
+end
+
+-- Read the process until it exits: keep the scrollback, feed the clients.
+function Session:pump()
+  while true do
+    local stream, data = self.proc:read()
+    if not stream then
+      self:exited(data)
+      return
+    end
+    self:record(stream, data)
+    local frame = string.char(stream) .. data
+    for c in pairs(self.clients) do c:push(frame) end
+    -- a client that falls behind slows the process down, not the other way
+    for c in pairs(self.clients) do c:drain_to(M.CLIENT_QUEUE) end
+  end
+end
+
+function Session:record(stream, data)
+  local last = self.last + 1
+  self.last = last
+  self.chunks[last] = { stream, data }
+  self.kept = self.kept + #data
+  self.out_bytes[stream] = self.out_bytes[stream] + #data
+  while self.kept > self.keep and self.first < last do
+    local old = self.chunks[self.first]
+    self.chunks[self.first] = nil
+    self.first = self.first + 1
+    self.kept = self.kept - #old[2]
+    self.truncated = true
+  end
+end
+
+function Session:exited(code)
+  self.running = false
+  if self.timed_out then code = -1 end
+  self.exit_code = code
+  self.sandbox:busy(-1)
+  local frame = string.char(EXIT) .. string.pack(">i4", code)
+  for c in pairs(self.clients) do c:push(frame); c:finish() end
+  local w = self.waiters
+  self.waiters = {}
+  for _, fn in ipairs(w) do fn() end
+end
+
+--- Yield until the session's process has exited or `timeout` seconds
+-- have passed; true when it has exited.
+function Session:wait(timeout)
+  if not self.running then return true end
+  local cond = task.condition()
+  self.waiters[#self.waiters + 1] = function() cond:signal() end
+  if timeout then
+    oc.spawn(function() oc.sleep(timeout); cond:signal() end)
+  end
+  cond:wait()
+  return not self.running
+end
+
+--- The retained output of one stream, whole.
+function Session:output(stream)
+  local parts = {}
+  for i = self.first, self.last do
+    local c = self.chunks[i]
+    if c[1] == stream then parts[#parts + 1] = c[2] end
+  end
+  return table.concat(parts)
+end
+
+function Session:info()
+  return {
+    sessionID = self.id, sandboxID = self.sandbox.id,
+    command = self.argv[1], args = json.array({ table.unpack(self.argv, 2) }),
+    running = self.running, exitCode = self.exit_code,
+    startedAt = rfc3339(self.started_at), attachedClients = self.nclients,
+  }
+end
+
+function Session:kill(signal)
+  if self.running then self.proc:kill(signal or 9) end
+end
+
+-- A WebSocket client of a session: an ordered queue of frames and one
+-- writer task, so the replay and live output never interleave.
+local Client = {}
+Client.__index = Client
+
+local function new_client(ws)
+  return setmetatable({ ws = ws, queue = {}, head = 1, tail = 0,
+    queued = 0, cond = task.condition(), drained = task.condition() }, Client)
+end
+
+function Client:push(frame)
+  if self.closed then return end
+  self.tail = self.tail + 1
+  self.queue[self.tail] = frame
+  self.queued = self.queued + #frame
+  self.cond:signal()
+end
+
+function Client:finish()
+  self.finishing = true
+  self.cond:signal()
+end
+
+-- wait until at most `bound` bytes are queued (or the client is gone)
+function Client:drain_to(bound)
+  while self.queued > bound and not self.closed do self.drained:wait() end
+end
+
+function Client:writer()
+  local ws = self.ws
+  while true do
+    if self.head > self.tail then
+      if self.finishing or self.closed then break end
+      self.cond:wait()
+    else
+      local frame = self.queue[self.head]
+      self.queue[self.head] = nil
+      self.head = self.head + 1
+      self.queued = self.queued - #frame
+      if not ws:is_open() then self.closed = true; break end
+      ws:send(frame)
+      self.drained:signal()
+    end
+  end
+  self.closed = true
+  self.drained:signal()
+  if ws:is_open() then ws:close(1000, "exec completed") end
+end
+
+--- Serve one attached WebSocket until it closes: replay, live output,
+-- stdin from the client.
+function Session:attach(ws)
+  local c = new_client(ws)
+  -- snapshot and subscribe in one step: nothing is missed or repeated
+  for i = self.first, self.last do
+    local ch = self.chunks[i]
+    c:push(string.char(ch[1]) .. ch[2])
+  end
+  c:push(string.char(REPLAY_END))
+  if self.running then
+    self.clients[c] = true
+    self.nclients = self.nclients + 1
+    if self.linger_timer then self.linger_timer = nil end
+  else
+    c:push(string.char(EXIT) .. string.pack(">i4", self.exit_code))
+    c:finish()
+  end
+  self.sandbox:touch()
+  local writer = oc.spawn(Client.writer, c)
+  -- read the client's frames until it goes away
+  while true do
+    local msg = ws:receive()
+    if not msg then break end
+    self.sandbox:touch()
+    local kind = msg:byte(1)
+    if kind == STDIN and #msg > 1 and self.running then
+      self.proc:write(msg:sub(2))
+    elseif kind == STDIN_EOF and self.running then
+      self.proc:close_stdin()
+    end
+  end
+  c.closed = true
+  c.cond:signal()
+  c.drained:signal()
+  writer:wait()
+  if self.clients[c] then
+    self.clients[c] = nil
+    self.nclients = self.nclients - 1
+    self:detached()
+  end
+end
+
+-- the last client left: a session with max_run_after_disconnect gets that
+-- many seconds for a client to come back
+function Session:detached()
+  if self.nclients > 0 or not self.running or self.linger <= 0 then return end
+  local token = {}
+  self.linger_timer = token
+  oc.spawn(function()
+    oc.sleep(self.linger)
+    if self.linger_timer == token and self.nclients == 0 and self.running then
+      self.proc:kill(9)
+    end
+  end)
+end
+
+M.Session = Session
+M.new_id = new_id
+M.rfc3339 = rfc3339
+
+return M

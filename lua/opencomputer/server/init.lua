@@ -1,0 +1,98 @@
+-- opencomputer/server/init.lua - the local sandbox server: the same HTTP
+-- and WebSocket API as the OpenComputer cloud (protocol.md), serving real
+-- isolated sandboxes on this machine. `oclua serve` runs it standalone;
+-- the SDK starts it as a child process when no API URL is configured.
+--
+--   srv = server.start{listen = "127.0.0.1:0", api_key = "...",
+--                      data_dir = "/var/lib/oclua"}
+--   srv.port, srv.url, srv.api_key ; srv:stop()
+
+local oc = require("opencomputer")
+local core = require("opencomputer.core")
+local http = require("opencomputer.server.http")
+local api = require("opencomputer.server.api")
+local sandbox = require("opencomputer.server.sandbox")
+
+local M = {}
+
+local function random_key()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(24)
+  f:close()
+  return "oclua_" .. (bytes:gsub(".", function(c)
+    return string.format("%02x", c:byte())
+  end))
+end
+
+M.random_key = random_key
+
+local function handle(srv, req)
+  local ok, err = pcall(function()
+    local path = req.path
+    if path == "/health" or path == "/healthz" then
+      return http.json(req, 200, { status = path == "/health" and "ok" or "alive" })
+    end
+    if path == "/readyz" then return http.json(req, 200, { status = "ready" }) end
+    if not http.authorized(req, srv.api_key) then
+      return http.fail(req, 401, "missing or invalid API key")
+    end
+    local rel = path:match("^/api(/.*)$")
+    if req.upgrade then
+      return api.websocket(srv.registry, req, rel or path)
+    end
+    if not rel then return http.fail(req, 404, "not found") end
+    local handler, params = srv.router.match(req.method, rel)
+    if not handler then
+      return http.fail(req, params, params == 405 and "method not allowed"
+        or "not found")
+    end
+    handler(req, params)
+  end)
+  if ok or req:closed() then return end
+  if http.is_answer(err) then
+    pcall(http.fail, req, err.status, err.message)
+  else
+    io.stderr:write("oclua serve: ", req.method, " ", req.path, ": ",
+      tostring(err), "\n")
+    pcall(http.fail, req, 500, "internal error")
+  end
+end
+
+function M.start(opts)
+  opts = opts or {}
+  local host, port = (opts.listen or "127.0.0.1:0"):match("^(.*):(%d+)$")
+  if not host then error("listen address must be HOST:PORT", 2) end
+  local data_dir = opts.data_dir
+  local temporary = not data_dir
+  if temporary then
+    data_dir = os.tmpname()
+    os.remove(data_dir)
+  end
+  os.execute("mkdir -p '" .. data_dir .. "'")
+  local reg = sandbox.registry(data_dir)
+  reg:load()
+  local listener = core.http_listen(host, tonumber(port))
+  local srv = {
+    api_key = opts.api_key or random_key(), registry = reg,
+    router = api.routes(reg), listener = listener, port = listener:port(),
+    data_dir = data_dir, temporary = temporary,
+  }
+  srv.url = "http://" .. host .. ":" .. srv.port
+  srv.task = oc.spawn(function()
+    while true do
+      local req = listener:accept()
+      if not req then return end
+      oc.spawn(handle, srv, req)
+    end
+  end)
+  function srv.stop()
+    listener:close()
+    for _, sb in pairs(reg.by_id) do
+      if temporary then sb:delete() elseif sb.box then sb:stop("hibernated") end
+    end
+    if temporary then os.execute("rm -rf '" .. data_dir .. "'") end
+  end
+  return srv
+end
+
+return M

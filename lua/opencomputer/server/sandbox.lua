@@ -1,0 +1,247 @@
+-- opencomputer/server/sandbox.lua - the local server's sandboxes: the
+-- registry, their lifecycle (create, hibernated after a server restart,
+-- woken on use, stopped when idle, deleted), their state on disk, and the
+-- environment commands run with (protocol.md sections 2 and 3.1).
+--
+-- On disk, DATA/sandboxes/<id>/ holds meta.json and the isolated
+-- environment's files (see src/box.c). A sandbox found there when the
+-- server starts is "hibernated": its files are intact, its processes are
+-- gone, and the first exec or files call wakes it.
+
+local oc = require("opencomputer")
+local core = require("opencomputer.core")
+local json = require("opencomputer.json")
+
+local M = {}
+
+local Sandbox = {}
+Sandbox.__index = Sandbox
+
+M.USER = { uid = 1000, gid = 1000, name = "sandbox", home = "/home/sandbox" }
+M.BASE_ENV = {
+  HOME = "/home/sandbox", USER = "sandbox", LOGNAME = "sandbox",
+  PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin",
+  LANG = "C.UTF-8", SHELL = "/bin/bash",
+}
+
+-- resource tiers of protocol.md section 2.2: memoryMB -> vCPU
+local TIERS = { [1024] = 1, [4096] = 1, [8192] = 2, [16384] = 4 }
+local CPU_TO_MEM = { [1] = 1024, [2] = 8192, [4] = 16384 }
+
+--- memory_mb, cpu_count from a create request, or nil and a message.
+function M.resources(memory, cpus)
+  if memory == nil and cpus == nil then return 4096, 1 end
+  if (memory and memory > 16384) or (cpus and cpus > 4) then
+    return nil, "resources above 16384 MB / 4 vCPU are not available: contact us"
+  end
+  if memory and not cpus then
+    if not TIERS[memory] then
+      return nil, "memoryMB must be one of 1024, 4096, 8192, 16384"
+    end
+    return memory, TIERS[memory]
+  end
+  if cpus and not memory then
+    if not CPU_TO_MEM[cpus] then return nil, "cpuCount must be 1, 2 or 4" end
+    return CPU_TO_MEM[cpus], cpus
+  end
+  if TIERS[memory] ~= cpus then
+    return nil, "memoryMB and cpuCount must be a row of the tier table "
+      .. "(1024/1, 4096/1, 8192/2, 16384/4)"
+  end
+  return memory, cpus
+end
+
+local function new_id(registry)
+  local id
+  repeat id = string.format("sb-%08x", math.random(0, 0xffffffff))
+  until not registry.by_id[id]
+  return id
+end
+
+function M.registry(data_dir)
+  local reg = { by_id = {}, dir = data_dir .. "/sandboxes" }
+  os.execute("mkdir -p '" .. reg.dir .. "'")
+  return setmetatable(reg, { __index = M })
+end
+
+--- Create and start a sandbox.
+function M.create(reg, o)
+  local id = new_id(reg)
+  local sb = setmetatable({
+    id = id, status = "running", template = o.template or "base",
+    started_at = os.time(), metadata = o.metadata or {}, envs = o.envs or {},
+    memory_mb = o.memory_mb, cpu_count = o.cpu_count,
+    timeout = o.timeout or 0, dir = reg.dir .. "/" .. id,
+    sessions = {}, busy_count = 0, last_activity = oc.now(), registry = reg,
+  }, Sandbox)
+  reg.by_id[id] = sb
+  local ok, err = pcall(Sandbox.boot, sb, true)
+  if not ok then
+    reg.by_id[id] = nil
+    pcall(core.box_destroy, sb.dir)
+    error(err, 0)
+  end
+  sb:save()
+  sb:watch_idle()
+  return sb
+end
+
+--- Sandboxes left on disk by an earlier run come back hibernated.
+function M.load(reg)
+  local p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
+  for id in p:lines() do
+    local f = io.open(reg.dir .. "/" .. id .. "/meta.json")
+    local doc = f and json.decode(f:read("a"))
+    if f then f:close() end
+    if type(doc) == "table" and doc.id == id then
+      local sb = setmetatable(doc, Sandbox)
+      sb.dir, sb.registry = reg.dir .. "/" .. id, reg
+      sb.sessions, sb.busy_count = {}, 0
+      sb.last_activity = oc.now()
+      if sb.status == "running" or sb.status == "hibernated" then
+        sb.status = "hibernated"
+      end
+      reg.by_id[id] = sb
+    end
+  end
+  p:close()
+end
+
+function M.get(reg, id)
+  return reg.by_id[id]
+end
+
+function M.list(reg)
+  local out = {}
+  for _, sb in pairs(reg.by_id) do out[#out + 1] = sb end
+  table.sort(out, function(a, b) return a.started_at < b.started_at end)
+  return out
+end
+
+function Sandbox:save()
+  local doc = {
+    id = self.id, status = self.status, template = self.template,
+    started_at = self.started_at, metadata = self.metadata, envs = self.envs,
+    memory_mb = self.memory_mb, cpu_count = self.cpu_count,
+    timeout = self.timeout,
+  }
+  local tmp = self.dir .. "/meta.json.tmp"
+  local f = assert(io.open(tmp, "w"))
+  f:write(json.encode(doc))
+  f:close()
+  os.rename(tmp, self.dir .. "/meta.json")
+end
+
+-- start the isolated environment (fresh: lay out its files first)
+function Sandbox:boot(fresh)
+  self.box = core.box_start({
+    dir = self.dir, hostname = self.id, fresh = fresh,
+    uid = M.USER.uid, gid = M.USER.gid,
+    memory_mb = self.memory_mb, cpu_count = self.cpu_count,
+  })
+  self.status = "running"
+end
+
+--- Make sure the sandbox can run commands: wake it if hibernated.
+-- Raises a 410-style answer for a stopped sandbox.
+function Sandbox:ensure_running()
+  if self.status == "hibernated" then
+    self:boot(false)
+    self:save()
+    self:watch_idle()
+  end
+  return self.status == "running"
+end
+
+--- The environment of a command: base, then sandbox envs, then `env`.
+function Sandbox:environment(env)
+  local merged = {}
+  for k, v in pairs(M.BASE_ENV) do merged[k] = v end
+  for k, v in pairs(self.envs or {}) do merged[k] = v end
+  for k, v in pairs(env or {}) do merged[k] = v end
+  local list = {}
+  for k, v in pairs(merged) do list[#list + 1] = k .. "=" .. v end
+  table.sort(list)
+  return list
+end
+
+--- Start argv in the sandbox; a process object (see src/box.c).
+function Sandbox:spawn(argv, env, cwd)
+  self:touch()
+  return self.box:spawn(argv, self:environment(env), cwd or M.USER.home,
+    M.USER.uid, M.USER.gid)
+end
+
+--- The directory the files API resolves paths in.
+function Sandbox:root()
+  return self.box:root()
+end
+
+function Sandbox:touch()
+  self.last_activity = oc.now()
+end
+
+-- running commands and attached clients keep a sandbox from idling
+function Sandbox:busy(delta)
+  self.busy_count = self.busy_count + delta
+  self:touch()
+end
+
+--- Set the idle timeout (seconds, 0 = never).
+function Sandbox:set_timeout(seconds)
+  self.timeout = seconds
+  self:touch()
+  self:save()
+  self:watch_idle()
+end
+
+-- one watcher task per sandbox and timeout setting: stop the sandbox once
+-- nothing has happened for `timeout` seconds
+function Sandbox:watch_idle()
+  local token = {}
+  self.idle_token = token
+  if (self.timeout or 0) <= 0 then return end
+  oc.spawn(function()
+    while self.idle_token == token and self.status == "running" do
+      local left = self.last_activity + self.timeout - oc.now()
+      if left <= 0 and self.busy_count == 0 then
+        self:stop("stopped")
+        return
+      end
+      oc.sleep(math.max(left, 0.05))
+    end
+  end)
+end
+
+--- Kill every process; the sandbox keeps its files.
+function Sandbox:stop(status)
+  for _, s in pairs(self.sessions) do s:kill(9) end
+  if self.box then self.box:stop(); self.box = nil end
+  self.status = status
+  self.idle_token = nil
+  self:save()
+end
+
+--- Kill everything and remove the sandbox's files.
+function Sandbox:delete()
+  if self.box then self.box:stop(); self.box = nil end
+  self.status = "stopped"
+  self.idle_token = nil
+  self.registry.by_id[self.id] = nil
+  core.box_destroy(self.dir)
+end
+
+function Sandbox:info()
+  return {
+    sandboxID = self.id, templateID = self.template, status = self.status,
+    startedAt = os.date("!%Y-%m-%dT%H:%M:%SZ", self.started_at),
+    endAt = (self.timeout or 0) > 0 and os.date("!%Y-%m-%dT%H:%M:%SZ",
+      math.floor(os.time() + self.timeout)) or nil,
+    metadata = next(self.metadata or {}) and self.metadata or nil,
+    cpuCount = self.cpu_count, memoryMB = self.memory_mb,
+    tags = {}, tagsLastUpdatedAt = json.null,
+  }
+end
+
+M.Sandbox = Sandbox
+return M
