@@ -21,7 +21,8 @@ NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null)
 # liboclua.a, for embedders, has everything in.
 B        = build$(if $(SAN),/san)
 BIN      = oclua$(if $(SAN),-san)
-CORE_SRC = src/timer.c src/fs.c src/buf.c src/box.c src/box_init.c
+CORE_SRC = src/timer.c src/fs.c src/buf.c src/box.c src/box_init.c \
+           src/process.c
 NET_SRC  = src/net.c src/http.c src/websocket.c src/lws.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o

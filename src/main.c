@@ -25,11 +25,12 @@ static const char usage[] =
 "  oclua -e 'chunk'             run a chunk (may be repeated; runs before a\n"
 "                               script)\n"
 "  oclua -                      run standard input\n"
+"  oclua serve [options]        run the local sandbox server (see\n"
+"                               oclua serve --help)\n"
 "  oclua -v, --version          print the version and the libraries used\n"
 "  oclua -h, --help             print this help\n"
 "\n"
-"Not available yet: the REPL (`oclua` or `oclua -i`) and the local\n"
-"sandbox server (`oclua serve`).\n"
+"Not available yet: the REPL (`oclua` or `oclua -i`).\n"
 "\n"
 "The process exits when the main task has returned and no task, timer,\n"
 "request or connection is left; the status is 1 when the main task raised.\n"
@@ -74,6 +75,28 @@ fail(const char *msg, const char *what)
 	return 2;
 }
 
+/* oclua serve [options]: the local sandbox server (lua/opencomputer/
+ * server/cli.lua parses the options) */
+static int
+serve(int argc, char **argv)
+{
+	oclua_runtime *rt;
+	int status;
+
+	signal(SIGPIPE, SIG_IGN);
+	rt = oclua_new(NULL);
+	if (!rt) {
+		fprintf(stderr, "oclua: cannot create the runtime\n");
+		return 1;
+	}
+	status = oclua_run_chunk(rt, "require('opencomputer.server.cli')"
+				 ".main(...)", "=serve", argc, argv);
+	if (!status)
+		status = oclua_run(rt);
+	oclua_close(rt);
+	return status ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -102,7 +125,9 @@ main(int argc, char **argv)
 			script = i;
 			break;
 		}
-		if (!strcmp(a, "-i") || (i == 1 && !strcmp(a, "serve")))
+		if (i == 1 && !strcmp(a, "serve"))
+			return serve(argc - 2, argv + 2);
+		if (!strcmp(a, "-i"))
 			return fail("not available yet:", a);
 		if (!strcmp(a, "--")) {
 			if (i + 1 < argc)

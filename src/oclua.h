@@ -43,6 +43,10 @@ oclua_runtime *oclua_from_state(lua_State *L);
  * does not compile (the message is printed). */
 int oclua_run_string(oclua_runtime *rt, const char *chunk, const char *name);
 
+/* Like oclua_run_string, with argv[0..argc-1] as the chunk's `...`. */
+int oclua_run_chunk(oclua_runtime *rt, const char *chunk, const char *name,
+		    int argc, char **argv);
+
 /* Load a file (NULL for standard input) and start it as the main task, with
  * `argv[0..argc-1]` as its arguments (`...`). */
 int oclua_run_file(oclua_runtime *rt, const char *path, int argc,

@@ -397,6 +397,7 @@ luaopen_opencomputer_core(lua_State *L)
 	ocl_open_timer(L);
 	ocl_open_fs(L);
 	ocl_open_box(L);
+	ocl_open_process(L);
 #ifdef OCLUA_NET_PLUGIN
 	/* the network functions arrive with the plugin, on first use */
 	lua_createtable(L, 0, 1);
@@ -637,27 +638,14 @@ start_main(oclua_runtime *rt, int nargs)
 	return rc != LUA_OK;
 }
 
-int
-oclua_run_string(oclua_runtime *rt, const char *chunk, const char *name)
-{
-	lua_State *L = rt->L;
-
-	if (luaL_loadbuffer(L, chunk, strlen(chunk), name) != LUA_OK) {
-		fprintf(stderr, "oclua: %s\n", lua_tostring(L, -1));
-		lua_pop(L, 1);
-		rt->main_failed = 1;
-		return 1;
-	}
-	return start_main(rt, 0);
-}
-
-int
-oclua_run_file(oclua_runtime *rt, const char *path, int argc, char **argv)
+/* the loaded chunk (or its load error) is on top: start it with args */
+static int
+start_loaded(oclua_runtime *rt, int status, int argc, char **argv)
 {
 	lua_State *L = rt->L;
 	int i;
 
-	if (luaL_loadfile(L, path) != LUA_OK) {
+	if (status != LUA_OK) {
 		fprintf(stderr, "oclua: %s\n", lua_tostring(L, -1));
 		lua_pop(L, 1);
 		rt->main_failed = 1;
@@ -667,6 +655,26 @@ oclua_run_file(oclua_runtime *rt, const char *path, int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		lua_pushstring(L, argv[i]);
 	return start_main(rt, argc);
+}
+
+int
+oclua_run_chunk(oclua_runtime *rt, const char *chunk, const char *name,
+		int argc, char **argv)
+{
+	return start_loaded(rt, luaL_loadbuffer(rt->L, chunk, strlen(chunk),
+						name), argc, argv);
+}
+
+int
+oclua_run_string(oclua_runtime *rt, const char *chunk, const char *name)
+{
+	return oclua_run_chunk(rt, chunk, name, 0, NULL);
+}
+
+int
+oclua_run_file(oclua_runtime *rt, const char *path, int argc, char **argv)
+{
+	return start_loaded(rt, luaL_loadfile(rt->L, path), argc, argv);
 }
 
 long

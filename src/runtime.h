@@ -95,6 +95,7 @@ void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
 int ocl_open_timer(lua_State *L);
 int ocl_open_fs(lua_State *L);
 int ocl_open_box(lua_State *L);
+int ocl_open_process(lua_State *L);
 int ocl_net_open(lua_State *L);		/* net.c: the network half */
 int ocl_open_http(lua_State *L);
 int ocl_open_websocket(lua_State *L);

@@ -12,14 +12,20 @@ local oc = {
   now = task.now,
 }
 
+--- Process-wide defaults (api_url, api_key) for every later call.
+function oc.configure(t)
+  require("opencomputer.config").configure(t)
+end
+
 local lazy = {
-  errors = "opencomputer.errors",
+  errors = function() return require("opencomputer.errors") end,
+  Sandbox = function() return require("opencomputer.sdk.sandbox").Sandbox end,
 }
 
 return setmetatable(oc, { __index = function(t, k)
-  local name = lazy[k]
-  if name then
-    local v = require(name)
+  local load = lazy[k]
+  if load then
+    local v = load()
     rawset(t, k, v)
     return v
   end

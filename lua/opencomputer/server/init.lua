@@ -69,7 +69,8 @@ function M.start(opts)
     os.remove(data_dir)
   end
   os.execute("mkdir -p '" .. data_dir .. "'")
-  local reg = sandbox.registry(data_dir)
+  local reg = sandbox.registry(data_dir, opts.template_dir
+    or (temporary and "/var/tmp/oclua/templates" or data_dir .. "/templates"))
   reg:load()
   local listener = core.http_listen(host, tonumber(port))
   local srv = {

@@ -58,9 +58,12 @@ local function new_id(registry)
   return id
 end
 
-function M.registry(data_dir)
+--- The sandboxes kept in data_dir; new ones start from a template built
+-- (once per change of the host's /etc) under template_base.
+function M.registry(data_dir, template_base)
   local reg = { by_id = {}, dir = data_dir .. "/sandboxes" }
   os.execute("mkdir -p '" .. reg.dir .. "'")
+  reg.template = core.box_template(template_base, M.USER.uid, M.USER.gid)
   return setmetatable(reg, { __index = M })
 end
 
@@ -72,6 +75,7 @@ function M.create(reg, o)
     started_at = os.time(), metadata = o.metadata or {}, envs = o.envs or {},
     memory_mb = o.memory_mb, cpu_count = o.cpu_count,
     timeout = o.timeout or 0, dir = reg.dir .. "/" .. id,
+    template_dir = reg.template,
     sessions = {}, busy_count = 0, last_activity = oc.now(), registry = reg,
   }, Sandbox)
   reg.by_id[id] = sb
@@ -123,7 +127,7 @@ function Sandbox:save()
     id = self.id, status = self.status, template = self.template,
     started_at = self.started_at, metadata = self.metadata, envs = self.envs,
     memory_mb = self.memory_mb, cpu_count = self.cpu_count,
-    timeout = self.timeout,
+    timeout = self.timeout, template_dir = self.template_dir,
   }
   local tmp = self.dir .. "/meta.json.tmp"
   local f = assert(io.open(tmp, "w"))
@@ -135,7 +139,8 @@ end
 -- start the isolated environment (fresh: lay out its files first)
 function Sandbox:boot(fresh)
   self.box = core.box_start({
-    dir = self.dir, hostname = self.id, fresh = fresh,
+    dir = self.dir, template = self.template_dir, hostname = self.id,
+    fresh = fresh,
     uid = M.USER.uid, gid = M.USER.gid,
     memory_mb = self.memory_mb, cpu_count = self.cpu_count,
   })

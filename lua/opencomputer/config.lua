@@ -1,0 +1,88 @@
+-- opencomputer/config.lua - where the SDK's calls go (API.md section 1,
+-- protocol.md section 1.1): per-call options, then oc.configure, then the
+-- environment. With neither a URL nor a key (or api_url = "local") the
+-- calls go to the local sandbox server, started once per process as a
+-- child (`oclua serve --exit-with-parent` on 127.0.0.1, a random key).
+--
+-- Why a child process and not the server on this runtime's loop: the
+-- server needs root and namespaces, a script may call os.exit at any time
+-- and must not leave sandboxes behind, and a busy sandbox's output should
+-- not compete with the script for its loop. The child stops (and removes
+-- its sandboxes) when this process exits.
+
+local core = require("opencomputer.core")
+
+local M = {}
+
+M.CLOUD = "https://app.opencomputer.dev"
+
+local defaults = {}
+local local_server	-- {url, key, proc} once started
+
+--- Process-wide defaults: api_url, api_key.
+function M.configure(t)
+  for k, v in pairs(t or {}) do
+    if k ~= "api_url" and k ~= "api_key" then
+      error("oc.configure: unknown setting '" .. tostring(k) .. "'", 2)
+    end
+    defaults[k] = v
+  end
+end
+
+--- The API base URL: trailing slashes stripped, "/api" appended unless
+-- already there.
+function M.api_base(url)
+  url = url:gsub("/+$", "")
+  if not url:find("/api$") then url = url .. "/api" end
+  return url
+end
+
+local function random_key()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local b = f:read(24)
+  f:close()
+  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+local function start_local()
+  if local_server then return local_server end
+  local key = random_key()
+  local env = { "OCLUA_SERVE_API_KEY=" .. key }
+  for _, kv in ipairs(core.environ()) do
+    if not kv:find("^OCLUA_SERVE_API_KEY=") then env[#env + 1] = kv end
+  end
+  local exe = core.executable()
+  local proc = core.process_spawn({ exe, "serve", "--listen", "127.0.0.1:0",
+    "--exit-with-parent" }, env)
+  local url
+  while true do
+    local line = proc:read_line()
+    if not line then break end
+    url = line:match("listening on (http://%S+)")
+    if url then break end
+  end
+  if not url then
+    error("the local sandbox server did not start (exit code "
+      .. tostring(proc:wait()) .. "; see its message above)", 0)
+  end
+  local_server = { url = url, key = key, proc = proc }
+  return local_server
+end
+
+--- {base = API base URL, key = API key or nil, url = as configured}
+function M.resolve(opts)
+  opts = opts or {}
+  local url = opts.api_url or defaults.api_url or os.getenv("OPENCOMPUTER_API_URL")
+  local key = opts.api_key or defaults.api_key or os.getenv("OPENCOMPUTER_API_KEY")
+  if url == "" then url = nil end
+  if key == "" then key = nil end
+  if url == "local" or (not url and not key) then
+    local srv = start_local()
+    return { base = M.api_base(srv.url), key = srv.key, url = srv.url,
+      is_local = true }
+  end
+  url = url or M.CLOUD
+  return { base = M.api_base(url), key = key, url = url }
+end
+
+return M

@@ -1,0 +1,102 @@
+-- opencomputer/sdk/files.lua - sb.files (API.md section 6): read,
+-- read_bytes, write (a string, or a function returning chunks: streamed in
+-- constant memory), list, make_dir, remove, exists. A missing path raises
+-- NotFoundError; the reference server's 500 for a missing file is mapped
+-- to NotFoundError too.
+
+local errors = require("opencomputer.errors")
+
+local Files = {}
+Files.__index = Files
+
+local M = {}
+
+function M.new(sb)
+  return setmetatable({ sandbox = sb }, Files)
+end
+
+local function check_path(path, fn)
+  if type(path) ~= "string" or path == "" then
+    error("files:" .. fn .. ": expected a path", 3)
+  end
+end
+
+-- the reference server answers 500 "... no such file or directory"
+local function not_found(err)
+  return errors.is(err, errors.NotFoundError)
+    or (errors.is(err, errors.SandboxError) and err.status == 500
+      and tostring(err.message):lower():find("no such file"))
+end
+
+function Files:call(method, rest, path, opts)
+  opts = opts or {}
+  opts.query = { path = path }
+  local ok, doc, res = pcall(self.sandbox.call, self.sandbox, method, rest, opts)
+  if ok then return doc, res end
+  if not_found(doc) and not errors.is(doc, errors.NotFoundError) then
+    doc = errors.NotFoundError(path .. ": no such file or directory",
+      { status = doc.status, body = doc.body, sandbox_id = self.sandbox.sandbox_id })
+  end
+  error(doc, 0)
+end
+
+--- The file's exact bytes.
+function Files:read_bytes(path)
+  check_path(path, "read_bytes")
+  local parts = {}
+  self:call("GET", "/files", path, { on_body = function(c) parts[#parts + 1] = c end })
+  return table.concat(parts)
+end
+
+--- The file as text (the same bytes: Lua strings hold any byte).
+function Files:read(path)
+  check_path(path, "read")
+  return self:read_bytes(path)
+end
+
+--- Write a string, or a function returning chunks then nil.
+function Files:write(path, content)
+  check_path(path, "write")
+  local tc = type(content)
+  if tc ~= "string" and tc ~= "function" then
+    error("files:write: content must be a string or a function", 2)
+  end
+  self:call("PUT", "/files", path, { raw_body = content,
+    headers = { ["Content-Type"] = "application/octet-stream" } })
+end
+
+function Files:list(path)
+  path = path or "/"
+  check_path(path, "list")
+  local doc = self:call("GET", "/files/list", path)
+  local out = {}
+  for i, e in ipairs(doc or {}) do
+    out[i] = { name = e.name, is_dir = e.isDir == true, path = e.path,
+      size = e.size or 0 }
+  end
+  return out
+end
+
+function Files:make_dir(path)
+  check_path(path, "make_dir")
+  self:call("POST", "/files/mkdir", path)
+end
+
+function Files:remove(path)
+  check_path(path, "remove")
+  self:call("DELETE", "/files", path)
+end
+
+function Files:exists(path)
+  check_path(path, "exists")
+  local ok, err = pcall(self.call, self, "GET", "/files", path,
+    { on_body = function() end })
+  if ok then return true end
+  if errors.is(err, errors.NotFoundError) then return false end
+  -- a directory is there too
+  local ok2 = pcall(self.call, self, "GET", "/files/list", path)
+  if ok2 then return true end
+  error(err, 0)
+end
+
+return M

@@ -1,0 +1,109 @@
+-- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create,
+-- connect, kill, is_running, set_timeout, close, and the `<close>` form.
+-- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua.
+
+local client = require("opencomputer.client")
+local errors = require("opencomputer.errors")
+
+local Sandbox = {}
+Sandbox.__index = function(sb, k)
+  local v = Sandbox[k]
+  if v ~= nil then return v end
+  if k == "id" then return rawget(sb, "sandbox_id") end
+end
+Sandbox.__name = "Sandbox"
+
+local M = { Sandbox = Sandbox }
+
+local function wrap(c, info)
+  local sb = setmetatable({ sandbox_id = info.sandboxID,
+    status = info.status, info = info, client = c }, Sandbox)
+  sb.exec = require("opencomputer.sdk.exec").new(sb)
+  sb.commands = sb.exec
+  sb.files = require("opencomputer.sdk.files").new(sb)
+  return sb
+end
+
+local CREATE_OPTS = { template = true, timeout = true, envs = true,
+  metadata = true, cpu_count = true, memory_mb = true, api_key = true,
+  api_url = true }
+
+--- Sandbox.create{template="base", timeout=300, envs=, metadata=,
+-- cpu_count=, memory_mb=, api_key=, api_url=}
+function Sandbox.create(opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not CREATE_OPTS[k] then
+      error("Sandbox.create: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local c = client.new(opts)
+  local info = c:call("POST", "/sandboxes", { body = {
+    templateID = opts.template or "base",
+    timeout = opts.timeout or 300,
+    envs = opts.envs, metadata = opts.metadata,
+    cpuCount = opts.cpu_count, memoryMB = opts.memory_mb,
+  } })
+  return wrap(c, info)
+end
+
+--- Sandbox.connect(sandbox_id, {api_key=, api_url=})
+function Sandbox.connect(id, opts)
+  if type(id) ~= "string" then
+    error("Sandbox.connect: expected a sandbox id", 2)
+  end
+  local c = client.new(opts)
+  local info = c:call("GET", "/sandboxes/" .. client.urlencode(id),
+    { fields = { sandbox_id = id } })
+  return wrap(c, info)
+end
+
+function Sandbox:path(rest)
+  return "/sandboxes/" .. client.urlencode(self.sandbox_id) .. (rest or "")
+end
+
+function Sandbox:call(method, rest, opts)
+  opts = opts or {}
+  opts.fields = opts.fields or { sandbox_id = self.sandbox_id }
+  return self.client:call(method, self:path(rest), opts)
+end
+
+--- Kill the sandbox (its processes and files).
+function Sandbox:kill()
+  local ok, err = pcall(self.call, self, "DELETE", "")
+  if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
+  self.status = "stopped"
+end
+
+function Sandbox:is_running()
+  local ok, info = pcall(self.call, self, "GET", "")
+  if not ok then
+    if errors.is(info, errors.NotFoundError) then return false end
+    error(info, 0)
+  end
+  self.status = info.status
+  return info.status == "running"
+end
+
+--- Set the idle timeout in seconds (0: never).
+function Sandbox:set_timeout(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then
+    error("set_timeout: seconds must be a number >= 0", 2)
+  end
+  self:call("POST", "/timeout", { body = { timeout = math.floor(seconds) } })
+end
+
+--- Release client resources (the sandbox keeps running).
+function Sandbox:close()
+  self.closed = true
+end
+
+function Sandbox:__close()
+  if self.status ~= "stopped" then self:kill() end
+end
+
+function Sandbox:__tostring()
+  return "Sandbox " .. tostring(self.sandbox_id) .. " (" .. tostring(self.status) .. ")"
+end
+
+return M
