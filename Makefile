@@ -92,6 +92,10 @@ test-memory: build/oclua-testpeer
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		sh scripts/run-specs.sh ./oclua-san
 
+# an example script against the embedded local server
+demo: oclua
+	./oclua examples/hello.lua
+
 bench: oclua build/oclua-testpeer
 	@sh scripts/bench/run-all.sh
 

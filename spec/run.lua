@@ -13,6 +13,10 @@ if not ok and err ~= EXIT then
   io.stderr:write("spec/run.lua: ", tostring(err), "\n")
 end
 
+-- the specs' own local server, if one was started, and its sandboxes
+local srv = package.loaded["spec.support.server"]
+if srv then srv.stop_shared() end
+
 local c = package.loaded["spec.counts"]
 if not c then
   io.write("\n0 passed, 1 failed\n")

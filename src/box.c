@@ -681,8 +681,6 @@ check_proc(lua_State *L)
 	return *ud;
 }
 
-static int read_k(lua_State *L, int status, lua_KContext ctx);
-
 static int
 proc_read(lua_State *L)
 {
@@ -706,18 +704,7 @@ proc_read(lua_State *L)
 		lua_pushinteger(L, p->exited ? p->exit_code : -1);
 		return 2;
 	}
-	if (p->task != LUA_NOREF)
-		return luaL_error(L, "another task reads this process");
-	p->task = ocl_task_pin(L);
-	return ocl_suspend(L, 0, read_k);
-}
-
-static int
-read_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)status; (void)ctx;
-	lua_settop(L, 1);
-	return proc_read(L);
+	return ocl_wait_retry(L, &p->task, proc_read);
 }
 
 typedef struct stdin_write {

@@ -523,8 +523,6 @@ error_kind(CURLcode c)
 	}
 }
 
-static int req_next_k(lua_State *L, int status, lua_KContext ctx);
-
 static int
 req_next(lua_State *L)
 {
@@ -580,18 +578,7 @@ req_next(lua_State *L)
 	}
 	if (!r->in_multi)
 		return luaL_error(L, "request is closed");
-	if (r->task != LUA_NOREF)
-		return luaL_error(L, "another task waits on this request");
-	r->task = ocl_task_pin(L);
-	return ocl_suspend(L, 0, req_next_k);
-}
-
-static int
-req_next_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)status; (void)ctx;
-	lua_settop(L, 1);
-	return req_next(L);
+	return ocl_wait_retry(L, &r->task, req_next);
 }
 
 /* req:feed(chunk) gives the streamed upload its next chunk; nil ends it */

@@ -70,14 +70,13 @@ keep_loop(host_proc *p, int on)
 
 /* a task waiting on the process keeps the runtime alive meanwhile */
 static int
-wait_for(lua_State *L, host_proc *p, lua_KFunction k)
+wait_for(lua_State *L, host_proc *p, lua_CFunction again)
 {
-	if (p->task != LUA_NOREF)
-		return luaL_error(L, "another task waits on this process");
-	p->task = ocl_task_pin(L);
+	int rc = ocl_wait_retry(L, &p->task, again);
+
 	p->rt->active++;
 	keep_loop(p, 1);
-	return ocl_suspend(L, 0, k);
+	return rc;
 }
 
 static void
@@ -211,8 +210,6 @@ check(lua_State *L)
 	return *ud;
 }
 
-static int read_line_k(lua_State *L, int status, lua_KContext ctx);
-
 static int
 proc_read_line(lua_State *L)
 {
@@ -232,34 +229,19 @@ proc_read_line(lua_State *L)
 		lua_pushnil(L);
 		return 1;
 	}
-	return wait_for(L, p, read_line_k);
-}
-
-static int
-read_line_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)status; (void)ctx;
-	lua_settop(L, 1);
-	return proc_read_line(L);
-}
-
-static int
-wait_k(lua_State *L, int status, lua_KContext ctx)
-{
-	host_proc *p = check(L);
-
-	(void)status; (void)ctx;
-	if (p->running)
-		return wait_for(L, p, wait_k);
-	lua_pushinteger(L, p->exit_code);
-	return 1;
+	return wait_for(L, p, proc_read_line);
 }
 
 static int
 proc_wait(lua_State *L)
 {
+	host_proc *p = check(L);
+
 	lua_settop(L, 1);
-	return wait_k(L, LUA_OK, 0);
+	if (p->running)
+		return wait_for(L, p, proc_wait);
+	lua_pushinteger(L, p->exit_code);
+	return 1;
 }
 
 static int
@@ -349,13 +331,6 @@ sig_cancel(ocl_pending *pd)
 	sig_end((sig_op *)pd);
 }
 
-static int
-signal_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)L; (void)status; (void)ctx;
-	return 0;
-}
-
 /* core.signal_wait(signum): yields until the signal arrives. Waiting
  * does not keep the runtime alive on its own. */
 static int
@@ -381,7 +356,7 @@ core_signal_wait(lua_State *L)
 	uv_unref((uv_handle_t *)&op->sig);
 	op->pending.cancel = sig_cancel;
 	ocl_pending_add(rt, &op->pending);
-	return ocl_suspend(L, 0, signal_k);
+	return ocl_suspend(L, 0, NULL);
 }
 
 /* core.environ() -> {"K=V", ...} of this process */

@@ -114,6 +114,24 @@ ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k)
 }
 
 static int
+retry_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	lua_settop(L, 1);
+	return ((lua_CFunction)ctx)(L);
+}
+
+int
+ocl_wait_retry(lua_State *L, int *task, lua_CFunction again)
+{
+	if (*task != LUA_NOREF)
+		return luaL_error(L, "another task is already waiting on this %s",
+				  luaL_typename(L, 1));
+	*task = ocl_task_pin(L);
+	return ocl_suspend(L, (lua_KContext)again, retry_k);
+}
+
+static int
 ready_push(oclua_runtime *rt, int ref)
 {
 	if (rt->ready_len == rt->ready_cap) {
@@ -242,13 +260,6 @@ core_current(lua_State *L)
 	return 1;
 }
 
-static int
-suspend_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)L; (void)status; (void)ctx;
-	return 0;
-}
-
 /* core.suspend(): yield the running task until core.wake(thread) */
 static int
 core_suspend(lua_State *L)
@@ -257,7 +268,7 @@ core_suspend(lua_State *L)
 	    !lua_isyieldable(L))
 		return luaL_error(L, NOT_IN_TASK);
 	lua_pop(L, 1);
-	return ocl_suspend(L, 0, suspend_k);
+	return ocl_suspend(L, 0, NULL);
 }
 
 /* core.wake(thread): queue a task (new or suspended) and run the queue */

@@ -68,8 +68,14 @@ oclua_runtime *ocl_rt(lua_State *L);
  * "call from a task" when there is none or the caller cannot yield. */
 int ocl_task_pin(lua_State *L);
 
-/* Yield the running task until it is woken; `k` runs when it resumes. */
+/* Yield the running task until it is woken; `k` runs when it resumes
+ * (with NULL the call returns nothing). */
 int ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k);
+
+/* The pull-style wait (req:next, conn:receive, proc:read): pin the task
+ * into *task (raising if another task already waits there), suspend, and
+ * on wake-up call again(L) with only the object left at index 1. */
+int ocl_wait_retry(lua_State *L, int *task, lua_CFunction again);
 
 /* Queue the task held by registry ref `task` (the ref is consumed). With
  * `L`, a running thread of the state (or rt->L where no library is on the

@@ -56,13 +56,6 @@ sleep_cancel(ocl_pending *p)
 }
 
 static int
-sleep_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)L; (void)status; (void)ctx;
-	return 0;
-}
-
-static int
 core_sleep(lua_State *L)
 {
 	oclua_runtime *rt = ocl_rt(L);
@@ -89,7 +82,7 @@ core_sleep(lua_State *L)
 	uv_timer_start(&op->timer, sleep_fired, ms, 0);
 	ocl_pending_add(rt, &op->pending);
 	rt->active++;
-	return ocl_suspend(L, 0, sleep_k);
+	return ocl_suspend(L, 0, NULL);
 }
 
 int

@@ -465,8 +465,6 @@ core_ws_connect(lua_State *L)
 	return ocl_ws_wait_open(L, c);
 }
 
-static int receive_k(lua_State *L, int status, lua_KContext ctx);
-
 static int
 conn_receive(lua_State *L)
 {
@@ -494,19 +492,7 @@ conn_receive(lua_State *L)
 		lua_pushstring(L, c->peer_reason);
 		return 4;
 	}
-	if (c->task != LUA_NOREF)
-		return luaL_error(L, "another task is receiving on this "
-				  "connection");
-	c->task = ocl_task_pin(L);
-	return ocl_suspend(L, 0, receive_k);
-}
-
-static int
-receive_k(lua_State *L, int status, lua_KContext ctx)
-{
-	(void)status; (void)ctx;
-	lua_settop(L, 1);
-	return conn_receive(L);
+	return ocl_wait_retry(L, &c->task, conn_receive);
 }
 
 static int

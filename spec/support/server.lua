@@ -1,0 +1,103 @@
+-- spec/support/server.lua - a local sandbox server for the specs: started
+-- in this process (on the specs' own loop) or as a separate `oclua serve`
+-- process, and a raw API client for driving it over HTTP and WebSocket.
+
+local core = require("opencomputer.core")
+local http = require("opencomputer.http")
+local json = require("opencomputer.json")
+local websocket = require("opencomputer.websocket")
+
+local M = {}
+
+M.KEY = "spec-key-0123456789"
+
+local shared
+
+--- The in-process server shared by the specs (started on first use).
+function M.shared()
+  if not shared then
+    shared = require("opencomputer.server").start{
+      listen = "127.0.0.1:0", api_key = M.KEY,
+    }
+  end
+  return M.client(shared.url, M.KEY)
+end
+
+--- Stop the shared server (spec/run.lua, after the specs): its
+-- sandboxes and temporary data go.
+function M.stop_shared()
+  if shared then shared.stop(); shared = nil end
+end
+
+--- A separate `oclua serve` process; returns {url, proc, client}.
+function M.process(args)
+  local argv = { os.getenv("OCLUA_BIN") or "./oclua", "serve",
+    "--listen", "127.0.0.1:0", "--api-key", M.KEY, "--exit-with-parent" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local proc = core.process_spawn(argv)
+  local url
+  repeat
+    local line = proc:read_line()
+    url = line and line:match("listening on (http://%S+)")
+  until url or not line
+  assert(url, "oclua serve did not start")
+  return { url = url, proc = proc, client = M.client(url, M.KEY) }
+end
+
+local Client = {}
+Client.__index = Client
+
+function M.client(url, key)
+  return setmetatable({ url = url, key = key }, Client)
+end
+
+--- method, path under /api, opts {body (table -> JSON), raw, headers,
+-- key (false: none), query (string)} -> status, decoded body, response
+function Client:api(method, path, opts)
+  opts = opts or {}
+  local headers = { ["Content-Type"] = "application/json" }
+  local key = opts.key
+  if key == nil then key = self.key end
+  if key then headers["X-API-Key"] = key end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  local body = opts.raw
+  if opts.body ~= nil then body = json.encode(opts.body) end
+  local res = http.request(method, self.url .. (opts.prefix or "/api") .. path
+    .. (opts.query and ("?" .. opts.query) or ""), {
+    headers = headers, body = body, raise = false, timeout = opts.timeout or 60,
+  })
+  local doc = res.body and json.decode(res.body)
+  return res.status, doc, res
+end
+
+--- Create a sandbox; its id.
+function Client:create(body)
+  local status, doc = self:api("POST", "/sandboxes", { body = body or {} })
+  assert(status == 201, "create: " .. status .. " " .. json.encode(doc or {}))
+  return doc.sandboxID
+end
+
+--- exec/run through sh -c; the decoded result.
+function Client:run(id, cmd, extra)
+  local body = { cmd = "sh", args = { "-c", cmd } }
+  for k, v in pairs(extra or {}) do body[k] = v end
+  local status, doc = self:api("POST", "/sandboxes/" .. id .. "/exec/run",
+    { body = body })
+  assert(status == 200, "run: " .. status .. " " .. json.encode(doc or {}))
+  return doc
+end
+
+--- Percent-encode a query value.
+function M.q(s)
+  return (s:gsub("[^%w%-%._~/]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+--- The exec WebSocket of a session; frames go to `on_frame(kind, data)`.
+function Client:attach(id, sid, on_frame, key)
+  return websocket.connect(self.url:gsub("^http", "ws") .. "/api/sandboxes/"
+    .. id .. "/exec/" .. sid .. "?api_key=" .. (key or self.key), {
+    on_message = function(msg) on_frame(msg:byte(1), msg:sub(2)) end,
+  })
+end
+
+return M
