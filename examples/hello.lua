@@ -18,4 +18,4 @@ io.write("note.txt says: ", sb.files:read("/home/sandbox/note.txt"))
 
 -- a failing command is a result, not an error
 r = sb.exec:run("ls /no/such/dir")
-print("exit code", r.exit_code, r.stderr:gsub("\n$", ""))
+print("exit code", r.exit_code, (r.stderr:gsub("\n$", "")))

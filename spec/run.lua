@@ -25,4 +25,7 @@ end
 local failed = c.failure + c.error
 io.write(string.format("\n%d passed, %d failed%s\n", c.success, failed,
   c.pending > 0 and (", " .. c.pending .. " skipped") or ""))
-if failed > 0 then os.exit(1) end
+io.flush()
+-- end here, closing the state (every connection and sandbox with it),
+-- rather than wait for what the specs left open
+os.exit(failed > 0 and 1 or 0, true)

@@ -7,12 +7,23 @@
  * from the loop to start closing lws's handles, then again after the loop
  * has run their close callbacks.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libwebsockets.h>
 
 #include "runtime.h"
 #include "lws.h"
+
+/* lws 4.1 logs every socket adoption (the local server's WebSocket
+ * handover) at error level: that line is not an error */
+static void
+log_line(int level, const char *line)
+{
+	(void)level;
+	if (!strstr(line, "adopt_socket_readbuf"))
+		fputs(line, stderr);
+}
 
 struct lws_context *
 ocl_lws_context(lua_State *L, oclua_runtime *rt)
@@ -27,7 +38,7 @@ ocl_lws_context(lua_State *L, oclua_runtime *rt)
 	if (!w)
 		luaL_error(L, "out of memory");
 	lws_set_log_level(getenv("OCLUA_LWS_DEBUG") ? LLL_ERR | LLL_WARN |
-			  LLL_NOTICE | LLL_INFO : LLL_ERR, NULL);
+			  LLL_NOTICE | LLL_INFO : LLL_ERR, log_line);
 	foreign[0] = rt->loop;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |

@@ -12,6 +12,7 @@
 struct ocl_lws {
 	struct lws_context	*ctx;
 	struct lws_vhost	*client;	/* websocket.c's vhost */
+	struct lws_vhost	*server;	/* httpd_ws.c's vhost */
 };
 
 /* The context, created on first use; raises when lws cannot start. */

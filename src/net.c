@@ -24,5 +24,6 @@ ocl_net_open(lua_State *L)
 	rt->net_close_end = ocl_lws_close_end;
 	ocl_open_http(L);
 	ocl_open_websocket(L);
+	ocl_open_httpd(L);
 	return 0;
 }

@@ -72,11 +72,11 @@ keep_loop(host_proc *p, int on)
 static int
 wait_for(lua_State *L, host_proc *p, lua_CFunction again)
 {
-	int rc = ocl_wait_retry(L, &p->task, again);
-
+	if (p->task != LUA_NOREF)
+		return luaL_error(L, "another task waits on this process");
 	p->rt->active++;
 	keep_loop(p, 1);
-	return rc;
+	return ocl_wait_retry(L, &p->task, again);	/* yields: no return */
 }
 
 static void

@@ -69,7 +69,8 @@ oclua_runtime *ocl_rt(lua_State *L);
 int ocl_task_pin(lua_State *L);
 
 /* Yield the running task until it is woken; `k` runs when it resumes
- * (with NULL the call returns nothing). */
+ * (with NULL the call returns nothing). Like lua_yieldk, it does not
+ * return to its caller: use it as `return ocl_suspend(...)`, last. */
 int ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k);
 
 /* The pull-style wait (req:next, conn:receive, proc:read): pin the task
@@ -105,6 +106,7 @@ int ocl_open_process(lua_State *L);
 int ocl_net_open(lua_State *L);		/* net.c: the network half */
 int ocl_open_http(lua_State *L);
 int ocl_open_websocket(lua_State *L);
+int ocl_open_httpd(lua_State *L);
 
 /* Teardown of the lazily started network subsystems; safe when never
  * started. */

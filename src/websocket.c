@@ -402,6 +402,13 @@ ocl_ws_connecting(ws_conn *c, struct lws *wsi)
 }
 
 void
+ocl_ws_bind(ws_conn *c, struct lws *wsi)
+{
+	c->wsi = wsi;
+	lws_set_opaque_user_data(wsi, c);
+}
+
+void
 ocl_ws_failed(ws_conn *c, const char *error)
 {
 	conn_ended(c, error);

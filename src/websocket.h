@@ -20,6 +20,10 @@ ws_conn *ocl_ws_push(lua_State *L, oclua_runtime *rt);
  * keeps the runtime alive until it ends. */
 void ocl_ws_connecting(ws_conn *c, struct lws *wsi);
 
+/* Tie a connection whose handshake was under way without a wsi (an
+ * adopted server socket) to its wsi, at the wsi's first callback. */
+void ocl_ws_bind(ws_conn *c, struct lws *wsi);
+
 /* The handshake could not start: the connection is closed with `error`. */
 void ocl_ws_failed(ws_conn *c, const char *error);
 

@@ -68,11 +68,23 @@ function M.encode(v)
   return table.concat(out)
 end
 
+-- lua-cjson gives every number as a float: make whole ones integers, so
+-- that an exit code prints as 2, not 2.0
+local function integers(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" or type(x) == "table" then v[k] = integers(x) end
+    end
+  end
+  return v
+end
+
 --- Decode; nil and a message for malformed JSON (never raises).
 function M.decode(s)
   local ok, v = pcall(cjson.decode, s)
-  if ok then return v end
-  return nil, tostring(v):gsub("^.-: ", "")
+  if ok then return integers(v) end
+  return nil, (tostring(v):gsub("^.-: ", ""))
 end
 
 --- `s` with every invalid UTF-8 sequence replaced by U+FFFD, as the

@@ -1,54 +1,331 @@
--- opencomputer/sdk/exec.lua - sb.exec (API.md section 4). This slice has
--- run() without streaming callbacks; sessions, spawn, attach and the
--- shell come with the SDK issue.
+-- opencomputer/sdk/exec.lua - sb.exec, alias sb.commands (API.md section
+-- 4): run, start/background sessions, attach, spawn, list, kill, and the
+-- shell (shell.lua).
+--
+-- A session is an exec WebSocket (protocol.md 3.4). Its frames go to one
+-- delivery task (opencomputer.websocket), so callbacks run in order, one at
+-- a time, may yield, and a slow callback slows the socket instead of losing
+-- output. A callback's error closes the session's socket and is re-raised
+-- by wait().
 
+local oc = require("opencomputer")
 local errors = require("opencomputer.errors")
+local task = require("opencomputer.task")
+local websocket = require("opencomputer.websocket")
+
+local M = {}
 
 local Exec = {}
 Exec.__index = Exec
-
-local M = {}
 
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Exec)
 end
 
-local RUN_OPTS = { timeout = true, env = true, cwd = true }
+local SIGNALS = { SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGKILL = 9,
+  SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGCONT = 18, SIGSTOP = 19 }
 
---- run(command, {timeout=60, env=, cwd=}) -> {exit_code, stdout, stderr}
--- through `sh -c`; a non-zero exit code is a result; TimeoutError when
--- the command outlives `timeout` seconds.
+--- A signal number from a number or a name ("SIGTERM", "TERM").
+function M.signal(sig, default)
+  if sig == nil then return default end
+  if math.type(sig) == "integer" and sig > 0 and sig < 65 then return sig end
+  if type(sig) == "string" then
+    local n = SIGNALS[sig:upper()] or SIGNALS["SIG" .. sig:upper()]
+    if n then return n end
+  end
+  error("bad signal " .. tostring(sig) .. " (a number or a name such as \"SIGTERM\")", 3)
+end
+
+local function check_opts(opts, allowed, fn)
+  for k in pairs(opts) do
+    if not allowed[k] then
+      error("exec:" .. fn .. ": unknown option '" .. tostring(k) .. "'", 3)
+    end
+  end
+end
+
+-- the request body for a command: through sh -c, or argv when `args`
+local function command_body(command, opts)
+  local body = { envs = opts.env, cwd = opts.cwd,
+    timeout = opts.timeout and math.ceil(opts.timeout) or nil,
+    maxRunAfterDisconnect = opts.max_run_after_disconnect }
+  if opts.args then
+    body.cmd, body.args = command, opts.args
+  else
+    body.cmd, body.args = "sh", { "-c", command }
+  end
+  return body
+end
+
+-- Session ------------------------------------------------------------
+
+local Session = {}
+Session.__index = Session
+M.Session = Session
+
+local STDOUT, STDERR, EXIT, REPLAY_END = 1, 2, 3, 4
+
+-- Open the exec WebSocket of session `sid` and route its frames to the
+-- callbacks in `cb`.
+local function open_session(exec, sid, cb)
+  local sb = exec.sandbox
+  local s = setmetatable({ session_id = sid, sandbox_id = sb.sandbox_id,
+    sandbox = sb, exec = exec, exit_code = nil, cb = cb,
+    exited = task.condition() }, Session)
+  local function on_message(msg)
+    local kind, data = msg:byte(1), msg:sub(2)
+    if kind == STDOUT then
+      if cb.on_stdout then cb.on_stdout(data) end
+    elseif kind == STDERR then
+      if cb.on_stderr then cb.on_stderr(data) end
+    elseif kind == EXIT and #data == 4 then
+      s.exit_code = string.unpack(">i4", data)
+    elseif kind == REPLAY_END then
+      if cb.on_scrollback_end then cb.on_scrollback_end() end
+    end
+  end
+  local ok, ws = pcall(websocket.connect, sb.client:ws_url(sb:path("/exec/" .. sid)),
+    { on_message = on_message })
+  if not ok then
+    if type(ws) == "table" then ws.session_id = sid; ws.sandbox_id = sb.sandbox_id end
+    error(ws, 0)
+  end
+  s.ws = ws
+  s.done = setmetatable({ session = s }, {
+    __index = { wait = function(f) return f.session:wait() end } })
+  -- on_exit runs once the stream has ended, after every output callback
+  s.finisher = oc.spawn(function()
+    local okw, err = pcall(ws.wait, ws)
+    if s.exit_code == nil then s.exit_code = -1 end
+    s.finished = true
+    if not okw then s.error = err
+    elseif cb.on_exit and not s.detached then
+      local okx, e2 = pcall(cb.on_exit, s.exit_code)
+      if not okx then s.error = e2 end
+    end
+    if s.error ~= nil and not s.waited then
+      io.stderr:write("oclua: error in a callback of session ", sid,
+        " (nobody waits for it): ", tostring(s.error), "\n")
+    end
+    s.exited:signal()
+  end)
+  s.finisher.watched = true
+  return s
+end
+
+--- Yield until the process has exited; its exit code (-1 when the stream
+-- ended without one). A callback's error is re-raised here.
+function Session:wait()
+  self.waited = true
+  while not self.finished do self.exited:wait() end
+  if self.error ~= nil then error(self.error, 0) end
+  return self.exit_code
+end
+
+function Session:send_stdin(data)
+  if type(data) ~= "string" then error("send_stdin: expected a string", 2) end
+  if data == "" then return end
+  self.ws:send("\0" .. data)
+end
+
+--- Signal the process (default 9; a number or a name such as "SIGTERM").
+function Session:kill(sig)
+  self.exec:kill(self.session_id, M.signal(sig, 9))
+end
+
+--- Detach: the process keeps running.
+function Session:close()
+  self.detached = true
+  if self.ws:is_open() then self.ws:close(1000, "detach") end
+end
+
+-- Exec ---------------------------------------------------------------
+
+local START = { args = true, env = true, cwd = true, timeout = true,
+  max_run_after_disconnect = true, on_stdout = true, on_stderr = true,
+  on_exit = true, on_scrollback_end = true }
+
+function Exec:create_session(command, opts)
+  if type(command) ~= "string" then error("expected a command string", 3) end
+  return self.sandbox:call("POST", "/exec", { body = command_body(command, opts) })
+end
+
+--- start(command, opts) -> a live session (section 4).
+function Exec:start(command, opts)
+  opts = opts or {}
+  check_opts(opts, START, "start")
+  local info = self:create_session(command, opts)
+  return open_session(self, info.sessionID, opts)
+end
+Exec.background = Exec.start
+
+--- attach(session_id, callbacks): the output since the start is replayed
+-- first, then on_scrollback_end fires, then live output.
+function Exec:attach(sid, opts)
+  opts = opts or {}
+  check_opts(opts, { on_stdout = true, on_stderr = true, on_exit = true,
+    on_scrollback_end = true }, "attach")
+  return open_session(self, sid, opts)
+end
+
+function Exec:list()
+  local out = {}
+  for i, e in ipairs(self.sandbox:call("GET", "/exec") or {}) do
+    out[i] = { session_id = e.sessionID, sandbox_id = e.sandboxID,
+      command = e.command, args = e.args or {}, running = e.running,
+      exit_code = e.exitCode, started_at = e.startedAt,
+      attached_clients = e.attachedClients }
+  end
+  return out
+end
+
+function Exec:kill(sid, sig)
+  self.sandbox:call("POST", "/exec/" .. sid .. "/kill",
+    { body = { signal = M.signal(sig, 9) }, fields = { sandbox_id =
+      self.sandbox.sandbox_id, session_id = sid } })
+end
+
+local RUN = { timeout = true, env = true, cwd = true, on_stdout = true,
+  on_stderr = true }
+
+local function timed_out(sb, command, timeout, stdout, stderr, idle)
+  errors.raise(errors.TimeoutError, string.format("command %s after %gs: %s",
+    idle and "was silent" or "timed out", timeout, command),
+    { sandbox_id = sb.sandbox_id, stdout = stdout, stderr = stderr })
+end
+
+-- run with callbacks: a session whose idle timer restarts with every chunk
+local function run_streaming(self, command, opts, timeout)
+  local out, err = {}, {}
+  local last = oc.now()
+  local s = self:start(command, { env = opts.env, cwd = opts.cwd,
+    on_stdout = function(d)
+      last = oc.now(); out[#out + 1] = d
+      if opts.on_stdout then opts.on_stdout(d) end
+    end,
+    on_stderr = function(d)
+      last = oc.now(); err[#err + 1] = d
+      if opts.on_stderr then opts.on_stderr(d) end
+    end })
+  local expired = false
+  local watchdog = oc.spawn(function()
+    while not s.finished do
+      local left = last + timeout - oc.now()
+      if left <= 0 then
+        expired = true
+        pcall(s.kill, s, 9)
+        return
+      end
+      oc.sleep(math.min(left, 1))
+    end
+  end)
+  local code = s:wait()
+  watchdog.watched = true
+  if expired then
+    timed_out(self.sandbox, command, timeout, table.concat(out), table.concat(err), true)
+  end
+  return { exit_code = code, stdout = table.concat(out), stderr = table.concat(err) }
+end
+
+--- run(command, {timeout=60, env=, cwd=, on_stdout=, on_stderr=})
+-- -> {exit_code, stdout, stderr}: via sh -c; a non-zero exit code is a
+-- result. Without callbacks `timeout` is a wall-clock bound kept by the
+-- server; with them it is an idle timeout that restarts with every chunk.
+-- TimeoutError when it expires.
 function Exec:run(command, opts)
   if type(command) ~= "string" then
     error("exec:run: expected a command string", 2)
   end
   opts = opts or {}
-  for k in pairs(opts) do
-    if not RUN_OPTS[k] then
-      if k == "on_stdout" or k == "on_stderr" then
-        error("exec:run: streaming callbacks are not available yet", 2)
-      end
-      error("exec:run: unknown option '" .. tostring(k) .. "'", 2)
-    end
-  end
+  check_opts(opts, RUN, "run")
   local timeout = opts.timeout or 60
+  if type(timeout) ~= "number" or timeout <= 0 then
+    error("exec:run: timeout must be a number of seconds > 0", 2)
+  end
+  if opts.on_stdout or opts.on_stderr then
+    return run_streaming(self, command, opts, timeout)
+  end
   local sb = self.sandbox
   local doc = sb:call("POST", "/exec/run", {
     body = { cmd = "sh", args = { "-c", command }, envs = opts.env,
       cwd = opts.cwd, timeout = math.ceil(timeout) },
-    timeout = timeout + 30,
+    timeout = timeout + 60,
   })
   if doc.error then
     errors.raise(errors.SandboxError, doc.error, { sandbox_id = sb.sandbox_id })
   end
-  if doc.exitCode == -1 and (doc.stderr or ""):find("\nProcess timed out$") then
-    errors.raise(errors.TimeoutError, string.format(
-      "command timed out after %gs: %s", timeout, command),
-      { sandbox_id = sb.sandbox_id,
-        stdout = doc.stdout, stderr = doc.stderr:gsub("\nProcess timed out$", "") })
+  local stderr = doc.stderr or ""
+  if doc.exitCode == -1 and stderr:find("\nProcess timed out$") then
+    timed_out(sb, command, timeout, doc.stdout, stderr:gsub("\nProcess timed out$", ""))
   end
-  return { exit_code = doc.exitCode, stdout = doc.stdout or "",
-    stderr = doc.stderr or "" }
+  return { exit_code = doc.exitCode, stdout = doc.stdout or "", stderr = stderr }
+end
+
+-- spawn --------------------------------------------------------------
+
+local Stdin = {}
+Stdin.__index = Stdin
+
+function Stdin:write(data) self.session:send_stdin(data) end
+
+--- End of input: the process reads EOF (oclua's exec WebSocket extension).
+function Stdin:close()
+  if self.session.ws:is_open() then self.session.ws:send("\5") end
+end
+
+local Spawned = setmetatable({}, { __index = Session })
+Spawned.__index = Spawned
+
+--- kill(signal): default SIGTERM
+function Spawned:kill(sig)
+  Session.kill(self, M.signal(sig, 15))
+end
+
+--- wait() -> {exit_code, stdout, stderr}: the whole output.
+function Spawned:wait()
+  local code = Session.wait(self)
+  return { exit_code = code, stdout = table.concat(self.out),
+    stderr = table.concat(self.err) }
+end
+
+--- close(): kill the process and close the connection.
+function Spawned:close()
+  if not self.finished then pcall(Session.kill, self, 9) end
+  Session.close(self)
+end
+Spawned.__close = Spawned.close
+
+--- spawn(command, {args=, env=, cwd=, timeout=, on_stdout=, on_stderr=})
+-- -> an interactive process with .stdin:write/close.
+function Exec:spawn(command, opts)
+  opts = opts or {}
+  check_opts(opts, { args = true, env = true, cwd = true, timeout = true,
+    on_stdout = true, on_stderr = true }, "spawn")
+  local out, err = {}, {}
+  local info = self:create_session(command, opts)
+  local s = open_session(self, info.sessionID, {
+    on_stdout = function(d)
+      out[#out + 1] = d
+      if opts.on_stdout then opts.on_stdout(d) end
+    end,
+    on_stderr = function(d)
+      err[#err + 1] = d
+      if opts.on_stderr then opts.on_stderr(d) end
+    end,
+  })
+  s.out, s.err = out, err
+  setmetatable(s, Spawned)
+  s.stdin = setmetatable({ session = s }, Stdin)
+  return s
+end
+
+--- shell{cwd=, env=} -> a stateful bash (section 5)
+function Exec:shell(opts)
+  return require("opencomputer.sdk.shell").open(self, opts or {})
+end
+
+function Exec:reattach_shell(sid)
+  return require("opencomputer.sdk.shell").reattach(self, sid)
 end
 
 return M

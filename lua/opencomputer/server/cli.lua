@@ -102,7 +102,9 @@ function M.main(...)
   on(15)
   done:wait()
   srv.stop()
-  io.stderr:write("oclua serve: stopped\n")
+  if not o.exit_with_parent then	-- the embedded default stays quiet
+    io.stderr:write("oclua serve: stopped\n")
+  end
 end
 
 return M

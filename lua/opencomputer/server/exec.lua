@@ -28,6 +28,20 @@ local function new_id()
   return string.format("%08x", math.random(0, 0xffffffff))
 end
 
+-- Run fn after `seconds` unless wanted() turns false first. Sleeps in
+-- short steps, so a timer nobody needs any more does not keep the server
+-- process alive when it stops.
+local function after(seconds, wanted, fn)
+  oc.spawn(function()
+    local deadline = oc.now() + seconds
+    while wanted() do
+      local left = deadline - oc.now()
+      if left <= 0 then return fn() end
+      oc.sleep(math.min(left, 0.25))
+    end
+  end)
+end
+
 local function rfc3339(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
 end
@@ -53,9 +67,9 @@ function M.start(sb, argv, opts)
   sb.sessions[id] = s
   sb:busy(1)
   if opts.timeout and opts.timeout > 0 then
-    s.deadline = oc.spawn(function()
-      oc.sleep(opts.timeout)
-      if s.running then s.timed_out = true; s.proc:kill(9) end
+    after(opts.timeout, function() return s.running end, function()
+      s.timed_out = true
+      s.proc:kill(9)
     end)
   end
   s.pump = oc.spawn(Session.pump, s)
@@ -109,12 +123,14 @@ end
 -- have passed; true when it has exited.
 function Session:wait(timeout)
   if not self.running then return true end
-  local cond = task.condition()
+  local cond, waiting = task.condition(), true
   self.waiters[#self.waiters + 1] = function() cond:signal() end
   if timeout then
-    oc.spawn(function() oc.sleep(timeout); cond:signal() end)
+    after(timeout, function() return waiting and self.running end,
+      function() cond:signal() end)
   end
   cond:wait()
+  waiting = false
   return not self.running
 end
 
@@ -239,12 +255,9 @@ function Session:detached()
   if self.nclients > 0 or not self.running or self.linger <= 0 then return end
   local token = {}
   self.linger_timer = token
-  oc.spawn(function()
-    oc.sleep(self.linger)
-    if self.linger_timer == token and self.nclients == 0 and self.running then
-      self.proc:kill(9)
-    end
-  end)
+  after(self.linger, function()
+    return self.linger_timer == token and self.nclients == 0 and self.running
+  end, function() self.proc:kill(9) end)
 end
 
 M.Session = Session

@@ -33,6 +33,9 @@ local function handle(srv, req)
       return http.json(req, 200, { status = path == "/health" and "ok" or "alive" })
     end
     if path == "/readyz" then return http.json(req, 200, { status = "ready" }) end
+    if req.bad_encoding then
+      return http.fail(req, 400, "invalid percent-encoding in the URL")
+    end
     if not http.authorized(req, srv.api_key) then
       return http.fail(req, 401, "missing or invalid API key")
     end

@@ -213,7 +213,7 @@ function Sandbox:watch_idle()
         self:stop("stopped")
         return
       end
-      oc.sleep(math.max(left, 0.05))
+      oc.sleep(math.min(math.max(left, 0.05), 0.5))	-- short: see exec.lua after()
     end
   end)
 end

@@ -1,0 +1,170 @@
+-- opencomputer/sdk/shell.lua - sb.exec:shell() (API.md section 5): one
+-- long-lived bash over an exec session, with the per-run marker framing of
+-- protocol.md section 4. cwd, exports and functions persist between runs.
+--
+-- Each run sends `{ CMD\n}; __oc_rc=$?; printf M_out; printf M_err >&2`
+-- with markers carrying a fresh random token; the run completes when both
+-- markers have arrived. Streamed output holds back the last len(marker)-1
+-- bytes of each stream so that a marker split across chunks never leaks.
+
+local errors = require("opencomputer.errors")
+local task = require("opencomputer.task")
+
+local M = {}
+
+local Shell = {}
+Shell.__index = Shell
+
+local function token()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local b = f:read(16)
+  f:close()
+  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+function M.open(exec, opts)
+  local sh = setmetatable({ exec = exec, state = "idle",
+    changed = task.condition() }, Shell)
+  local info = exec.sandbox:call("POST", "/exec", { body = {
+    cmd = "bash", args = { "--noprofile", "--norc", "+m" },
+    envs = opts.env, cwd = opts.cwd } })
+  sh:connect(info.sessionID)
+  return sh
+end
+
+function M.reattach(exec, sid)
+  local sh = setmetatable({ exec = exec, state = "idle",
+    changed = task.condition() }, Shell)
+  sh:connect(sid)
+  return sh
+end
+
+-- when the socket ends (with or without an exit frame) the shell is closed
+local function watch(sh)
+  local oc = require("opencomputer")
+  oc.spawn(function()
+    pcall(sh.session.wait, sh.session)
+    sh:closed_by("the shell's connection closed")
+  end).watched = true
+end
+
+function Shell:connect(sid)
+  self.session_id = sid
+  local gate = false	-- output before the end of the replay is history
+  self.session = self.exec:attach(sid, {
+    on_scrollback_end = function() gate = true end,
+    on_stdout = function(d) if gate then self:feed("out", d) end end,
+    on_stderr = function(d) if gate then self:feed("err", d) end end,
+    on_exit = function(code)
+      self.exit_code = code
+      self:closed_by("bash exited with code " .. tostring(code))
+    end,
+  })
+  watch(self)
+end
+
+function Shell:closed_by(why)
+  if self.state == "closed" then return end
+  local running = self.state == "running"
+  self.state = "closed"
+  if running then
+    self.run_error = errors.ShellClosedError(why, { session_id = self.session_id,
+      sandbox_id = self.exec.sandbox.sandbox_id })
+  end
+  self.changed:signal()
+end
+
+-- hand the stream's text up to byte `upto` to its callback
+local function emit(run, which, st, upto)
+  local cb = which == "out" and run.on_stdout or run.on_stderr
+  if upto > st.sent then
+    local piece = st.buf:sub(st.sent + 1, upto)
+    st.sent = upto
+    if cb then cb(piece) end
+  end
+end
+
+function Shell:feed(which, data)
+  local run = self.current
+  if not run then return end	-- output outside a run is dropped
+  local st = run[which]
+  if st.done then return end
+  st.buf = st.buf .. data
+  local at = st.buf:find(st.marker, 1, true)
+  if which == "out" and at then
+    st.text = st.buf:sub(1, at - 1)
+    st.done = true
+  elseif which == "err" and at then
+    local rest = st.buf:sub(at + #st.marker)
+    local code = rest:match("^(%-?%d+)__\n")
+    if not code then
+      if rest:find("__\n", 1, true) or #rest > 16 then
+        self.run_error = errors.ShellClosedError("corrupt shell marker",
+          { session_id = self.session_id })
+        self.state = "closed"
+        self.changed:signal()
+      end
+      return
+    end
+    st.text = st.buf:sub(1, at - 1)
+    st.done = true
+    run.exit_code = tonumber(code)
+  end
+  if st.done then
+    emit(run, which, st, #st.text)	-- what precedes the marker
+  elseif not at then
+    -- keep back what may be the start of a marker split across chunks
+    emit(run, which, st, #st.buf - (#st.marker - 1))
+  end
+  if run.out.done and run.err.done then
+    self.current = nil
+    self.state = "idle"
+    self.changed:signal()
+  end
+end
+
+--- run(cmd, {on_stdout=, on_stderr=}) -> {exit_code, stdout, stderr}
+function Shell:run(cmd, opts)
+  if type(cmd) ~= "string" then error("shell:run: expected a command", 2) end
+  opts = opts or {}
+  if self.state == "closed" then
+    errors.raise(errors.ShellClosedError, "the shell is closed",
+      { session_id = self.session_id })
+  end
+  if self.state == "running" then
+    errors.raise(errors.ShellBusyError, "a command is already running in this shell",
+      { session_id = self.session_id })
+  end
+  local tok = token()
+  local m_out = "\n__OC_" .. tok .. "_DONE__\n"
+  local m_err = "\n__OC_" .. tok .. "_EXIT_"
+  local run = {
+    on_stdout = opts.on_stdout, on_stderr = opts.on_stderr,
+    out = { buf = "", sent = 0, marker = m_out },
+    err = { buf = "", sent = 0, marker = m_err },
+  }
+  self.current, self.state, self.run_error = run, "running", nil
+  if cmd:match("^%s*$") then cmd = ":" end
+  -- the token is hex: safe inside printf's format
+  self.session:send_stdin("{ " .. cmd .. "\n}; __oc_rc=$?; printf '\\n__OC_"
+    .. tok .. "_DONE__\\n'; printf '\\n__OC_" .. tok
+    .. "_EXIT_%s__\\n' \"$__oc_rc\" >&2\n")
+  while self.state == "running" do self.changed:wait() end
+  if self.run_error then
+    local e = self.run_error
+    self.run_error = nil
+    error(e, 0)
+  end
+  return { exit_code = run.exit_code, stdout = run.out.text, stderr = run.err.text }
+end
+
+--- close(): `exit`, then wait for bash to end.
+function Shell:close()
+  if self.state == "closed" then return end
+  self.state = "closing"
+  pcall(self.session.send_stdin, self.session, "exit\n")
+  pcall(self.session.wait, self.session)
+  self.state = "closed"
+end
+
+return M

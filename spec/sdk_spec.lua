@@ -1,0 +1,261 @@
+-- spec/sdk_spec.lua - the Lua SDK (API.md sections 3 to 6 and 8) against
+-- the local server: Sandbox, exec run/start/attach/spawn, the shell,
+-- files, and the error classes.
+
+local oc = require("opencomputer")
+local support = require("spec.support.server")
+
+local c = support.shared()
+local E = oc.errors
+
+local function new_sandbox()
+  return oc.Sandbox.create{ api_url = c.url, api_key = support.KEY, timeout = 0 }
+end
+
+local function fails(class, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  assert.is_true(E.is(err, class), "got " .. tostring(err))
+  return err
+end
+
+describe("oc.Sandbox", function()
+  it("creates, connects, checks and kills", function()
+    local sb = new_sandbox()
+    assert.matches("^sb%-%x+$", sb.sandbox_id)
+    assert.are.equal(sb.sandbox_id, sb.id)
+    assert.are.equal("running", sb.status)
+    assert.are.equal(sb.exec, sb.commands)
+    local again = oc.Sandbox.connect(sb.id, { api_url = c.url, api_key = support.KEY })
+    assert.are.equal(sb.id, again.id)
+    assert.is_true(sb:is_running())
+    sb:set_timeout(120)
+    sb:kill()
+    assert.is_false(again:is_running())
+  end)
+
+  it("kills a <close> sandbox when it leaves scope, on error too", function()
+    local id
+    pcall(function()
+      local sb <close> = new_sandbox()
+      id = sb.id
+      error("boom")
+    end)
+    fails(E.NotFoundError, oc.Sandbox.connect, id, { api_url = c.url, api_key = support.KEY })
+  end)
+
+  it("raises NotFoundError for an unknown sandbox, with its id", function()
+    local e = fails(E.NotFoundError, oc.Sandbox.connect, "sb-00000000",
+      { api_url = c.url, api_key = support.KEY })
+    assert.are.equal(404, e.status)
+    assert.are.equal("sb-00000000", e.sandbox_id)
+    assert.are.equal("NotFoundError: sandbox not found (HTTP 404)", tostring(e))
+  end)
+
+  it("raises AuthError for a wrong key", function()
+    fails(E.AuthError, oc.Sandbox.create, { api_url = c.url, api_key = "nope" })
+  end)
+
+  it("refuses unknown options", function()
+    assert.has_error(function() oc.Sandbox.create{ colour = "red" } end)
+  end)
+end)
+
+describe("sb.exec:run", function()
+  local sb
+  setup(function() sb = new_sandbox() end)
+  teardown(function() sb:kill() end)
+
+  it("returns exit codes as results", function()
+    local r = sb.exec:run("echo hi; echo oops >&2; exit 3")
+    assert.are.same({ exit_code = 3, stdout = "hi\n", stderr = "oops\n" }, r)
+  end)
+
+  it("honours env and cwd, and pipes through sh -c", function()
+    local r = sb.exec:run("echo $X $(pwd) | tr a-z A-Z", { env = { X = "val" }, cwd = "/tmp" })
+    assert.are.equal("VAL /TMP\n", r.stdout)
+  end)
+
+  it("returns 10,000 lines and every byte value", function()
+    assert.are.equal(10000, select(2, sb.exec:run("seq 10000").stdout:gsub("\n", "")))
+  end)
+
+  it("raises TimeoutError at the wall-clock timeout", function()
+    local t0 = oc.now()
+    fails(E.TimeoutError, sb.exec.run, sb.exec, "sleep 30", { timeout = 1 })
+    assert.is_true(oc.now() - t0 < 3)
+  end)
+
+  it("streams to callbacks; the timeout becomes an idle timeout", function()
+    local seen = {}
+    local r = sb.exec:run("for i in 1 2 3 4; do echo $i; sleep 0.6; done", {
+      timeout = 1, on_stdout = function(d) seen[#seen + 1] = d end })
+    assert.are.equal("1\n2\n3\n4\n", r.stdout)
+    assert.are.equal("1\n2\n3\n4\n", table.concat(seen))
+    fails(E.TimeoutError, sb.exec.run, sb.exec, "echo start; sleep 30",
+      { timeout = 1, on_stdout = function() end })
+  end)
+
+  it("runs 100 commands from 100 tasks at once", function()
+    local tasks = {}
+    for i = 1, 100 do
+      tasks[i] = oc.spawn(function() return sb.exec:run("echo " .. i).stdout end)
+    end
+    for i = 1, 100 do assert.are.equal(i .. "\n", tasks[i]:wait()) end
+  end)
+end)
+
+describe("sb.exec sessions", function()
+  local sb
+  setup(function() sb = new_sandbox() end)
+  teardown(function() sb:kill() end)
+
+  it("delivers output in order to a callback that yields", function()
+    local got, busy, overlap = {}, false, false
+    local s = sb.exec:start("for i in $(seq 1 200); do echo line$i; done", {
+      on_stdout = function(d)
+        if busy then overlap = true end
+        busy = true
+        oc.sleep(0.001)
+        got[#got + 1] = d
+        busy = false
+      end })
+    assert.are.equal(0, s:wait())
+    assert.is_false(overlap)
+    local want = {}
+    for i = 1, 200 do want[i] = "line" .. i .. "\n" end
+    assert.are.equal(table.concat(want), table.concat(got))
+  end)
+
+  it("re-raises a callback's error from wait", function()
+    local s = sb.exec:start("echo x", { on_stdout = function() error("cb failed", 0) end })
+    local ok, err = pcall(s.wait, s)
+    assert.is_false(ok)
+    assert.are.equal("cb failed", err)
+  end)
+
+  it("calls on_exit after the output, and done:wait gives the code", function()
+    local order = {}
+    local s = sb.exec:start("echo a; exit 4", {
+      on_stdout = function() order[#order + 1] = "out" end,
+      on_exit = function(code) order[#order + 1] = "exit " .. code end })
+    assert.are.equal(4, s.done:wait())
+    assert.are.same({ "out", "exit 4" }, order)
+  end)
+
+  it("sends stdin, kills by signal name, lists and attaches after detach", function()
+    local out = {}
+    local s = sb.exec:start("cat", { on_stdout = function(d) out[#out + 1] = d end })
+    s:send_stdin("ping\n")
+    while table.concat(out) ~= "ping\n" do oc.sleep(0.01) end
+    s:close()
+    local listed = false
+    for _, e in ipairs(sb.exec:list()) do
+      listed = listed or (e.session_id == s.session_id and e.running)
+    end
+    assert.is_true(listed)
+    local replay, ended = {}, false
+    local a = sb.exec:attach(s.session_id, {
+      on_stdout = function(d) replay[#replay + 1] = d end,
+      on_scrollback_end = function() ended = true end })
+    while not ended do oc.sleep(0.01) end
+    assert.are.equal("ping\n", table.concat(replay))
+    a:kill("SIGTERM")
+    assert.are.equal(-1, a:wait())
+  end)
+
+  it("spawns an interactive process: stdin, EOF, the whole result", function()
+    local p = sb.exec:spawn("tr a-z A-Z")
+    p.stdin:write("hello\n")
+    p.stdin:write("world\n")
+    p.stdin:close()
+    assert.are.same({ exit_code = 0, stdout = "HELLO\nWORLD\n", stderr = "" }, p:wait())
+  end)
+
+  it("kills a spawned process with SIGTERM by default", function()
+    local p <close> = sb.exec:spawn("sleep 30")
+    p:kill()
+    assert.are.equal(-1, p:wait().exit_code)
+  end)
+
+  it("raises NotFoundError for an unknown session", function()
+    fails(E.NotFoundError, sb.exec.kill, sb.exec, "deadbeef")
+  end)
+end)
+
+describe("sb.exec:shell", function()
+  local sb
+  setup(function() sb = new_sandbox() end)
+  teardown(function() sb:kill() end)
+
+  it("keeps cwd, exports and functions between runs", function()
+    local sh = sb.exec:shell{ cwd = "/tmp" }
+    assert.are.equal("/tmp\n", sh:run("pwd").stdout)
+    sh:run("cd /srv; export GREETING=hi; f() { echo \"f:$1\"; }")
+    assert.are.equal("/srv hi f:x\n", sh:run('echo "$(pwd) $GREETING $(f x)"').stdout)
+    local r = sh:run("echo err >&2; false")
+    assert.are.same({ exit_code = 1, stdout = "", stderr = "err\n" }, r)
+    sh:close()
+  end)
+
+  it("never leaks markers into callbacks, even split across chunks", function()
+    local sh = sb.exec:shell{}
+    local seen = {}
+    -- many small writes make the markers likely to straddle chunks
+    local r = sh:run("for i in $(seq 1 300); do printf 'x%s ' $i; done", {
+      on_stdout = function(d) seen[#seen + 1] = d end })
+    assert.are.equal(r.stdout, table.concat(seen))
+    assert.is_nil(table.concat(seen):find("__OC_", 1, true))
+    sh:close()
+  end)
+
+  it("raises ShellBusyError and ShellClosedError", function()
+    local sh = sb.exec:shell{}
+    local t = oc.spawn(function() return sh:run("sleep 0.5; echo done") end)
+    oc.sleep(0.1)
+    fails(E.ShellBusyError, sh.run, sh, "true")
+    assert.are.equal("done\n", t:wait().stdout)
+    fails(E.ShellClosedError, sh.run, sh, "exit 3")
+    fails(E.ShellClosedError, sh.run, sh, "true")
+  end)
+end)
+
+describe("sb.files", function()
+  local sb
+  setup(function() sb = new_sandbox() end)
+  teardown(function() sb:kill() end)
+
+  it("round-trips every byte value", function()
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    local blob = table.concat(bytes)
+    sb.files:write("/tmp/all.bin", blob)
+    assert.is_true(sb.files:read_bytes("/tmp/all.bin") == blob)
+  end)
+
+  it("lists, makes directories, removes, tells existence", function()
+    sb.files:make_dir("/srv/x/y")
+    sb.files:write("/srv/x/f.txt", "abc")
+    local l = sb.files:list("/srv/x")
+    assert.are.same({ name = "f.txt", is_dir = false, path = "/srv/x/f.txt", size = 3 }, l[1])
+    assert.are.equal("y", l[2].name)
+    assert.is_true(l[2].is_dir)
+    assert.is_true(sb.files:exists("/srv/x/f.txt"))
+    assert.is_true(sb.files:exists("/srv/x/y"))
+    sb.files:remove("/srv/x")
+    assert.is_false(sb.files:exists("/srv/x/f.txt"))
+    fails(E.NotFoundError, sb.files.read, sb.files, "/srv/x/f.txt")
+    fails(E.NotFoundError, sb.files.list, sb.files, "/srv/x")
+  end)
+
+  it("streams a 64 MiB upload from a function in bounded memory", function()
+    local chunk, n, sent = ("0123456789abcdef"):rep(16384), 64 * 1024 * 1024, 0
+    sb.files:write("/tmp/big.bin", function()
+      if sent >= n then return nil end
+      sent = sent + #chunk
+      return chunk
+    end)
+    local r = sb.exec:run("stat -c %s /tmp/big.bin; fold -w 16 /tmp/big.bin | sort -u")
+    assert.are.equal(n .. "\n0123456789abcdef\n", r.stdout)
+  end)
+end)

@@ -1,0 +1,114 @@
+-- spec/serve_spec.lua - `oclua serve` as its own process: the command
+-- line, a restart with --data-dir, a server killed mid-stream, and the
+-- embedded default that scripts get with no configuration.
+
+local oc = require("opencomputer")
+local support = require("spec.support.server")
+
+local bin = os.getenv("OCLUA_BIN") or "./oclua"
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return out, code or (ok and 0 or 1)
+end
+
+describe("oclua serve", function()
+  it("answers --help and refuses bad options", function()
+    local out, code = sh(bin .. " serve --help")
+    assert.are.equal(0, code)
+    assert.matches("usage: oclua serve", out)
+    assert.matches("%-%-data%-dir", out)
+    out, code = sh(bin .. " serve --listen nowhere")
+    assert.are.equal(2, code)
+    assert.matches("ADDR:PORT", out)
+    out, code = sh(bin .. " serve --frob")
+    assert.are.equal(2, code)
+    assert.matches("unknown option", out)
+  end)
+
+  it("keeps sandboxes and files across a restart with --data-dir", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local s1 = support.process({ "--data-dir", dir })
+    local id = s1.client:create({ timeout = 0 })
+    assert.are.equal(204, (s1.client:api("PUT", "/sandboxes/" .. id .. "/files",
+      { query = "path=/home/sandbox/keep.txt", raw = "kept" })))
+    s1.proc:kill(15)
+    assert.are.equal(0, s1.proc:wait())
+
+    local s2 = support.process({ "--data-dir", dir })
+    finally(function() s2.proc:kill(15); s2.proc:wait() end)
+    local status, doc = s2.client:api("GET", "/sandboxes/" .. id)
+    assert.are.equal(200, status)
+    assert.are.equal("hibernated", doc.status)
+    local _, _, res = s2.client:api("GET", "/sandboxes/" .. id .. "/files",
+      { query = "path=/home/sandbox/keep.txt" })
+    assert.are.equal("kept", res.body)
+    assert.are.equal("kept", s2.client:run(id, "cat keep.txt").stdout)
+    _, doc = s2.client:api("GET", "/sandboxes/" .. id)
+    assert.are.equal("running", doc.status)
+  end)
+
+  it("removes the sandboxes of a server without --data-dir when it stops", function()
+    local s = support.process()
+    local id = s.client:create({})
+    local r = s.client:run(id, "sleep 1000 > /dev/null 2>&1 & echo started")
+    assert.are.equal("started\n", r.stdout)
+    s.proc:kill(15)
+    assert.are.equal(0, s.proc:wait())
+    local out = sh("pgrep -f 'sleep 100[0]' || true")
+    assert.are.equal("", out)
+  end)
+
+  it("lets a client see a server killed mid-stream within a second", function()
+    local s = support.process()
+    local id = s.client:create({})
+    local _, sess = s.client:api("POST", "/sandboxes/" .. id .. "/exec",
+      { body = { cmd = "sh", args = { "-c", "while :; do echo tick; sleep 0.01; done" } } })
+    local got = 0
+    local ws = s.client:attach(id, sess.sessionID, function(kind)
+      if kind == 1 then got = got + 1 end
+    end)
+    while got < 5 do oc.sleep(0.01) end
+    local t0 = oc.now()
+    s.proc:kill(9)
+    ws:wait()
+    assert.is_true(oc.now() - t0 < 1, "took " .. (oc.now() - t0))
+    s.proc:wait()
+    oc.sleep(0.2)
+    -- its sandboxes died with it
+    assert.are.equal("", sh("pgrep -f '[w]hile :; do echo tick' || true"))
+  end)
+end)
+
+describe("the embedded default", function()
+  it("serves a script's sandboxes with no configuration", function()
+    local out, code = sh("env -u OPENCOMPUTER_API_URL -u OPENCOMPUTER_API_KEY "
+      .. bin .. " examples/hello.lua")
+    assert.are.equal(0, code, out)
+    assert.matches("sandbox sb%-%x+ is running", out)
+    assert.matches("hello from sb%-%x+\nsandbox\nLinux", out)
+    assert.matches("note.txt says: written by oclua", out)
+    assert.matches("exit code\t2\tls: cannot access '/no/such/dir'", out)
+  end)
+
+  it("uses the local server for api_url = \"local\" even with a key set", function()
+    local out, code = sh("OPENCOMPUTER_API_KEY=unused " .. bin .. " -e '"
+      .. "local oc = require(\"opencomputer\"); oc.configure{api_url = \"local\"}; "
+      .. "local sb <close> = oc.Sandbox.create(); print(sb.exec:run(\"echo ok\").stdout)'")
+    assert.are.equal(0, code, out)
+    assert.are.equal("ok\n\n", out)
+  end)
+
+  it("leaves no sandbox process behind when the script exits at once", function()
+    local out, code = sh("env -u OPENCOMPUTER_API_URL -u OPENCOMPUTER_API_KEY "
+      .. bin .. " -e 'local oc = require(\"opencomputer\"); local sb = oc.Sandbox.create(); "
+      .. "sb.exec:run(\"sleep 1234 >/dev/null 2>&1 &\"); os.exit(0)'")
+    assert.are.equal(0, code, out)
+    oc.sleep(0.5)
+    assert.are.equal("", sh("pgrep -f 'sleep 123[4]' || true"))
+  end)
+end)
