@@ -50,4 +50,7 @@ $OCLUA scripts/bench/ws_stream.lua "ws://$addr" "$WS_MIB" | sed 's/^/  /'
 echo
 echo "== idle WebSocket connections"
 $OCLUA scripts/bench/ws_idle.lua "ws://$addr" "$N_IDLE" | sed 's/^/  /'
+echo
+echo "== local server: time to interactive and exec/run (needs root)"
+$OCLUA scripts/bench/tti.lua "${N_TTI:-100}" | sed 's/^/  /'
 } | tee build/bench.txt
