@@ -315,7 +315,8 @@ root_list(lua_State *L)
 		if (names[n])
 			n++;
 	}
-	qsort(names, n, sizeof(*names), by_name);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
 	lua_createtable(L, (int)n, 0);
 	for (i = 0; i < n; i++) {
 		struct stat st;
