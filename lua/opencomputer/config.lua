@@ -44,6 +44,23 @@ local function random_key()
   return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
+--- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
+-- as a child process; its URL and the process once it listens.
+function M.spawn_server(args, env)
+  local argv = { core.executable(), "serve", "--listen", "127.0.0.1:0",
+    "--exit-with-parent" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local proc = core.process_spawn(argv, env)
+  while true do
+    local line = proc:read_line()
+    if not line then break end
+    local url = line:match("listening on (http://%S+)")
+    if url then return url, proc end
+  end
+  error("the local sandbox server did not start (exit code "
+    .. tostring(proc:wait()) .. "; see its message above)", 0)
+end
+
 local function start_local()
   if local_server then return local_server end
   local key = random_key()
@@ -51,20 +68,7 @@ local function start_local()
   for _, kv in ipairs(core.environ()) do
     if not kv:find("^OCLUA_SERVE_API_KEY=") then env[#env + 1] = kv end
   end
-  local exe = core.executable()
-  local proc = core.process_spawn({ exe, "serve", "--listen", "127.0.0.1:0",
-    "--exit-with-parent" }, env)
-  local url
-  while true do
-    local line = proc:read_line()
-    if not line then break end
-    url = line:match("listening on (http://%S+)")
-    if url then break end
-  end
-  if not url then
-    error("the local sandbox server did not start (exit code "
-      .. tostring(proc:wait()) .. "; see its message above)", 0)
-  end
+  local url, proc = M.spawn_server({}, env)
   local_server = { url = url, key = key, proc = proc }
   return local_server
 end

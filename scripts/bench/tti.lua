@@ -5,21 +5,13 @@
 -- Usage: oclua scripts/bench/tti.lua [N]   (starts its own `oclua serve`)
 
 local oc = require("opencomputer")
-local core = require("opencomputer.core")
 local http = require("opencomputer.http")
 local json = require("opencomputer.json")
 
 local N = tonumber(arg[1] or 100)
 local KEY = "bench-key"
 
-local proc = core.process_spawn({ core.executable(), "serve", "--listen",
-  "127.0.0.1:0", "--api-key", KEY, "--exit-with-parent" })
-local url
-repeat
-  local line = proc:read_line()
-  url = line and line:match("listening on (http://%S+)")
-until url or not line
-assert(url, "oclua serve did not start")
+local url, proc = require("opencomputer.config").spawn_server({ "--api-key", KEY })
 local api = url .. "/api"
 local H = { ["Content-Type"] = "application/json", ["X-API-Key"] = KEY }
 

@@ -2,7 +2,6 @@
 -- in this process (on the specs' own loop) or as a separate `oclua serve`
 -- process, and a raw API client for driving it over HTTP and WebSocket.
 
-local core = require("opencomputer.core")
 local http = require("opencomputer.http")
 local json = require("opencomputer.json")
 local websocket = require("opencomputer.websocket")
@@ -31,16 +30,9 @@ end
 
 --- A separate `oclua serve` process; returns {url, proc, client}.
 function M.process(args)
-  local argv = { os.getenv("OCLUA_BIN") or "./oclua", "serve",
-    "--listen", "127.0.0.1:0", "--api-key", M.KEY, "--exit-with-parent" }
+  local argv = { "--api-key", M.KEY }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  local proc = core.process_spawn(argv)
-  local url
-  repeat
-    local line = proc:read_line()
-    url = line and line:match("listening on (http://%S+)")
-  until url or not line
-  assert(url, "oclua serve did not start")
+  local url, proc = require("opencomputer.config").spawn_server(argv)
   return { url = url, proc = proc, client = M.client(url, M.KEY) }
 end
 
