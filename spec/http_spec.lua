@@ -7,12 +7,7 @@ local errors = require("opencomputer.errors")
 local peer = require("spec.support.peer")
 local cjson = require("cjson")
 
-local function rss_kib()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local rss_kib = require("spec.support.rss")
 
 describe("http.request", function()
   it("returns status, lower-case headers and body", function()

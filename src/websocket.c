@@ -260,8 +260,18 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 					 c->close_code,
 					 (unsigned char *)c->close_reason,
 					 strlen(c->close_reason));
-			return -1;
+			/* close from the timer, not by returning -1 here:
+			 * Debian's lws 4.1 is a _DEBUG build whose service
+			 * loop then closes the wsi a second time ("uv repeat
+			 * test"), killing it before the close frame is sent
+			 * (the peer saw 1006); the timer path closes once */
+			lws_set_timer_usecs(wsi, 1);
 		}
+		break;
+
+	case LWS_CALLBACK_TIMER:
+		if (c && c->close_requested)
+			return -1;	/* lws sends the close frame */
 		break;
 
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:

@@ -5,12 +5,7 @@ local oc = require("opencomputer")
 local websocket = require("opencomputer.websocket")
 local base, n = arg[1], tonumber(arg[2] or 1000)
 
-local function rss_kib()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local rss_kib = require("spec.support.rss")
 
 -- warm up the lws context and one connection, so the figure is per
 -- connection and not the one-time set-up
