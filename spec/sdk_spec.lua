@@ -4,6 +4,8 @@
 
 local oc = require("opencomputer")
 local support = require("spec.support.server")
+local shell = require("opencomputer.sdk.shell")
+local rss_kib = require("spec.support.rss")
 
 local c = support.shared()
 local E = oc.errors
@@ -76,8 +78,25 @@ describe("sb.exec:run", function()
     assert.are.equal("VAL /TMP\n", r.stdout)
   end)
 
-  it("returns 10,000 lines and every byte value", function()
-    assert.are.equal(10000, select(2, sb.exec:run("seq 10000").stdout:gsub("\n", "")))
+  it("returns 10,000 lines", function()
+    local r = sb.exec:run("seq 10000")
+    assert.are.equal(10000, select(2, r.stdout:gsub("\n", "")))
+    assert.are.equal("9999\n10000\n", r.stdout:sub(-11))
+  end)
+
+  it("gives every byte value exactly when streaming, as text otherwise", function()
+    local fmt, bytes = {}, {}
+    for i = 0, 255 do
+      fmt[#fmt + 1] = string.format("\\%03o", i)
+      bytes[#bytes + 1] = string.char(i)
+    end
+    local cmd, all = "printf '" .. table.concat(fmt) .. "'", table.concat(bytes)
+    local seen = {}
+    local r = sb.exec:run(cmd, { on_stdout = function(d) seen[#seen + 1] = d end })
+    assert.is_true(r.stdout == all and table.concat(seen) == all)
+    -- exec/run carries JSON strings: bytes that are not UTF-8 become U+FFFD
+    r = sb.exec:run(cmd)
+    assert.is_true(r.stdout == all:sub(1, 128) .. ("\xEF\xBF\xBD"):rep(128))
   end)
 
   it("raises TimeoutError at the wall-clock timeout", function()
@@ -94,6 +113,24 @@ describe("sb.exec:run", function()
     assert.are.equal("1\n2\n3\n4\n", table.concat(seen))
     fails(E.TimeoutError, sb.exec.run, sb.exec, "echo start; sleep 30",
       { timeout = 1, on_stdout = function() end })
+  end)
+
+  it("lets a callback run commands and write files itself", function()
+    local r = sb.exec:run("printf 'a\\nb\\n'", { on_stdout = function(d)
+      for line in d:gmatch("[^\n]+") do
+        sb.files:write("/tmp/cb-" .. line, sb.exec:run("echo got " .. line).stdout)
+      end
+    end })
+    assert.are.equal(0, r.exit_code)
+    assert.are.equal("got a\n", sb.files:read("/tmp/cb-a"))
+    assert.are.equal("got b\n", sb.files:read("/tmp/cb-b"))
+  end)
+
+  it("re-raises an error from a callback", function()
+    local ok, err = pcall(sb.exec.run, sb.exec, "echo x", {
+      on_stdout = function() error("cb broke", 0) end })
+    assert.is_false(ok)
+    assert.are.equal("cb broke", err)
   end)
 
   it("runs 100 commands from 100 tasks at once", function()
@@ -178,8 +215,36 @@ describe("sb.exec sessions", function()
     assert.are.equal(-1, p:wait().exit_code)
   end)
 
+  it("kills by number, and by session id with SIGKILL by default", function()
+    local s = sb.exec:start("sleep 30")
+    s:kill(15)
+    assert.are.equal(-1, s:wait())
+    s = sb.exec:start("trap '' TERM; sleep 30")
+    sb.exec:kill(s.session_id)
+    assert.are.equal(-1, s:wait())
+    local e
+    for _, x in ipairs(sb.exec:list()) do
+      if x.session_id == s.session_id then e = x end
+    end
+    assert.is_false(e.running)
+  end)
+
   it("raises NotFoundError for an unknown session", function()
-    fails(E.NotFoundError, sb.exec.kill, sb.exec, "deadbeef")
+    local e = fails(E.NotFoundError, sb.exec.kill, sb.exec, "deadbeef")
+    assert.are.equal("deadbeef", e.session_id)
+    fails(E.NotFoundError, sb.exec.attach, sb.exec, "deadbeef")
+  end)
+end)
+
+describe("a killed or unknown sandbox", function()
+  it("raises NotFoundError from exec and files calls", function()
+    local sb = new_sandbox()
+    sb:kill()
+    local e = fails(E.NotFoundError, sb.exec.run, sb.exec, "true")
+    assert.are.equal(404, e.status)
+    fails(E.NotFoundError, sb.exec.start, sb.exec, "true")
+    fails(E.NotFoundError, sb.files.read, sb.files, "/etc/hostname")
+    fails(E.NotFoundError, sb.files.write, sb.files, "/tmp/x", "y")
   end)
 end)
 
@@ -198,6 +263,25 @@ describe("sb.exec:shell", function()
     sh:close()
   end)
 
+  it("frames a marker split at every byte, holding back only its prefix", function()
+    local marker, out = "\n__OC_0123_EXIT_", "user text\n"
+    local wire = out .. marker .. "7__\n"
+    for cut1 = 0, #wire do
+      for cut2 = cut1, #wire do
+        local st = shell.stream(marker, true)
+        local shown = st:push(wire:sub(1, cut1)) .. st:push(wire:sub(cut1 + 1, cut2))
+          .. st:push(wire:sub(cut2 + 1))
+        assert.are.equal(out, shown)
+        assert.are.equal(out, st:text())
+        assert.is_true(st.done)
+        assert.are.equal(7, st.code)
+      end
+    end
+    local st = shell.stream(marker, true)
+    st:push(out .. marker .. "x__\n")
+    assert.is_true(st.corrupt)
+  end)
+
   it("never leaks markers into callbacks, even split across chunks", function()
     local sh = sb.exec:shell{}
     local seen = {}
@@ -207,6 +291,18 @@ describe("sb.exec:shell", function()
     assert.are.equal(r.stdout, table.concat(seen))
     assert.is_nil(table.concat(seen):find("__OC_", 1, true))
     sh:close()
+  end)
+
+  it("reattaches by session id, skipping the replayed history", function()
+    local sh = sb.exec:shell{}
+    sh:run("export KEPT=yes; echo history-line")
+    local again = sb.exec:reattach_shell(sh.session_id)
+    local seen = {}
+    local r = again:run("echo $KEPT", { on_stdout = function(d) seen[#seen + 1] = d end })
+    assert.are.same({ exit_code = 0, stdout = "yes\n", stderr = "" }, r)
+    assert.are.equal("yes\n", table.concat(seen))
+    again:close()
+    fails(E.ShellClosedError, sh.run, sh, "true")
   end)
 
   it("raises ShellBusyError and ShellClosedError", function()
@@ -250,11 +346,17 @@ describe("sb.files", function()
 
   it("streams a 64 MiB upload from a function in bounded memory", function()
     local chunk, n, sent = ("0123456789abcdef"):rep(16384), 64 * 1024 * 1024, 0
+    collectgarbage()
+    local before, peak = rss_kib(), 0
     sb.files:write("/tmp/big.bin", function()
       if sent >= n then return nil end
       sent = sent + #chunk
+      peak = math.max(peak, rss_kib())
       return chunk
     end)
+    -- the chunk is the same string each time: growth would be buffering
+    assert.is_true(peak - before < 8 * 1024,
+      string.format("RSS grew by %d KiB", peak - before))
     local r = sb.exec:run("stat -c %s /tmp/big.bin; fold -w 16 /tmp/big.bin | sort -u")
     assert.are.equal(n .. "\n0123456789abcdef\n", r.stdout)
   end)

@@ -62,7 +62,8 @@ describe("local server: health and auth", function()
     local _, s = c:api("POST", "/sandboxes/" .. id .. "/exec", { body = { cmd = "true" } })
     local ok, err = pcall(c.attach, c, id, s.sessionID, function() end, "wrong")
     assert.is_false(ok)
-    assert.matches("unauthorized", tostring(err))	-- lws's words for 401
+    assert.are.equal("AuthError", err.kind, tostring(err))
+    assert.are.equal(401, err.status)
   end)
 end)
 

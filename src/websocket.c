@@ -65,6 +65,7 @@ struct ws_conn {
 	int		peer_code;
 	char		peer_reason[124];
 	char		*error;
+	int		http_status;	/* of a refused client handshake */
 
 	char		**hdrs;		/* name:, value, ..., NULL */
 };
@@ -208,9 +209,15 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (c)
+		if (c) {
+			/* a server that answered the upgrade with, say, a
+			 * 404: its status tells the caller what went wrong */
+			if (wsi)
+				c->http_status =
+					(int)lws_http_client_http_response(wsi);
 			conn_ended(c, in && len ? (const char *)in :
 				   "connection failed");
+		}
 		break;
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -376,9 +383,20 @@ open_k(lua_State *L, int status, lua_KContext ctx)
 		c->task = ocl_task_pin(L);
 		return ocl_suspend(L, ctx, open_k);
 	}
-	if (c->state == WS_CLOSED)
-		return luaL_error(L, "%s", c->error ? c->error :
-				  "connection closed during the handshake");
+	if (c->state == WS_CLOSED) {
+		const char *why = c->error ? c->error :
+			"connection closed during the handshake";
+
+		if (c->http_status <= 0)
+			return luaL_error(L, "%s", why);
+		/* a refused upgrade: raise {message=, status=} */
+		lua_createtable(L, 0, 2);
+		lua_pushstring(L, why);
+		lua_setfield(L, -2, "message");
+		lua_pushinteger(L, c->http_status);
+		lua_setfield(L, -2, "status");
+		return lua_error(L);
+	}
 	return 1;	/* the userdata, left on top */
 }
 

@@ -37,6 +37,12 @@ local function deliver(ws, on_message, on_close)
   end
 end
 
+-- a URL fit for an error message: no API key or token in its query
+local function redact(url)
+  return (url:gsub("([?&][%w_]*[Kk][Ee][Yy]=)[^&]*", "%1***")
+    :gsub("([?&][%w_]*[Tt][Oo][Kk][Ee][Nn]=)[^&]*", "%1***"))
+end
+
 function M.connect(url, opts)
   opts = opts or {}
   local ok, conn = pcall(core.ws_connect, url, opts.headers)
@@ -44,7 +50,11 @@ function M.connect(url, opts)
     if type(conn) == "string" and conn:find("^call from a task") then
       error(conn, 2)
     end
-    errors.raise(errors.SandboxError, "WebSocket " .. url .. ": "
+    if type(conn) == "table" then	-- the server refused the upgrade
+      error(errors.from_http(conn.status, nil, "WebSocket upgrade of "
+        .. redact(url)), 2)
+    end
+    errors.raise(errors.SandboxError, "WebSocket " .. redact(url) .. ": "
       .. tostring(conn))
   end
   local ws = setmetatable({ conn = conn, url = url }, WebSocket)

@@ -74,49 +74,73 @@ function Shell:closed_by(why)
   self.changed:signal()
 end
 
--- hand the stream's text up to byte `upto` to its callback
-local function emit(run, which, st, upto)
-  local cb = which == "out" and run.on_stdout or run.on_stderr
-  if upto > st.sent then
-    local piece = st.buf:sub(st.sent + 1, upto)
-    st.sent = upto
-    if cb then cb(piece) end
+-- One stream of one run: text before the marker goes to the callback as
+-- it arrives, except a held-back tail that may be the start of a marker
+-- split across chunks. Work is linear in the output (no rescans).
+local Stream = {}
+Stream.__index = Stream
+
+--- M.stream(marker, with_status): with_status reads `<integer>__\n` after
+--- the marker (the stderr marker carries the exit status).
+function M.stream(marker, with_status)
+  return setmetatable({ marker = marker, with_status = with_status,
+    tail = "", parts = {}, done = false }, Stream)
+end
+
+-- after the marker: the status, complete, partial or corrupt
+function Stream:status(rest)
+  local code = rest:match("^(%-?%d+)__\n")
+  if code then
+    self.code, self.done, self.pending = tonumber(code), true, nil
+  elseif rest:find("__\n", 1, true) or #rest > 24 then
+    self.corrupt, self.done = true, true
+  else
+    self.pending = rest
   end
 end
+
+--- stream:push(data) -> the part of the user's output that may be shown now
+function Stream:push(data)
+  if self.done then return "" end
+  if self.pending then
+    self:status(self.pending .. data)
+    return ""
+  end
+  local s = self.tail .. data
+  local at = s:find(self.marker, 1, true)
+  local piece
+  if at then
+    piece, self.tail = s:sub(1, at - 1), ""
+    if self.with_status then
+      self:status(s:sub(at + #self.marker))
+    else
+      self.done = true
+    end
+  else
+    local keep = math.min(#s, #self.marker - 1)
+    piece, self.tail = s:sub(1, #s - keep), s:sub(#s - keep + 1)
+  end
+  self.parts[#self.parts + 1] = piece
+  return piece
+end
+
+function Stream:text() return table.concat(self.parts) end
 
 function Shell:feed(which, data)
   local run = self.current
   if not run then return end	-- output outside a run is dropped
   local st = run[which]
-  if st.done then return end
-  st.buf = st.buf .. data
-  local at = st.buf:find(st.marker, 1, true)
-  if which == "out" and at then
-    st.text = st.buf:sub(1, at - 1)
-    st.done = true
-  elseif which == "err" and at then
-    local rest = st.buf:sub(at + #st.marker)
-    local code = rest:match("^(%-?%d+)__\n")
-    if not code then
-      if rest:find("__\n", 1, true) or #rest > 16 then
-        self.run_error = errors.ShellClosedError("corrupt shell marker",
-          { session_id = self.session_id })
-        self.state = "closed"
-        self.changed:signal()
-      end
-      return
-    end
-    st.text = st.buf:sub(1, at - 1)
-    st.done = true
-    run.exit_code = tonumber(code)
+  local piece = st:push(data)
+  if st.corrupt then
+    self.run_error = errors.ShellClosedError("corrupt shell marker",
+      { session_id = self.session_id })
+    self.current, self.state = nil, "closed"
+    self.changed:signal()
+    return
   end
-  if st.done then
-    emit(run, which, st, #st.text)	-- what precedes the marker
-  elseif not at then
-    -- keep back what may be the start of a marker split across chunks
-    emit(run, which, st, #st.buf - (#st.marker - 1))
-  end
-  if run.out.done and run.err.done then
+  local cb = which == "out" and run.on_stdout or run.on_stderr
+  if cb and piece ~= "" then cb(piece) end
+  if run.out.done and run.err.done and self.current == run then
     self.current = nil
     self.state = "idle"
     self.changed:signal()
@@ -140,8 +164,8 @@ function Shell:run(cmd, opts)
   local m_err = "\n__OC_" .. tok .. "_EXIT_"
   local run = {
     on_stdout = opts.on_stdout, on_stderr = opts.on_stderr,
-    out = { buf = "", sent = 0, marker = m_out },
-    err = { buf = "", sent = 0, marker = m_err },
+    out = M.stream(m_out, false),
+    err = M.stream(m_err, true),
   }
   self.current, self.state, self.run_error = run, "running", nil
   if cmd:match("^%s*$") then cmd = ":" end
@@ -155,7 +179,7 @@ function Shell:run(cmd, opts)
     self.run_error = nil
     error(e, 0)
   end
-  return { exit_code = run.exit_code, stdout = run.out.text, stderr = run.err.text }
+  return { exit_code = run.err.code, stdout = run.out:text(), stderr = run.err:text() }
 end
 
 --- close(): `exit`, then wait for bash to end.
