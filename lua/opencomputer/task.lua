@@ -142,8 +142,10 @@ M.sleep = core.sleep
 M.now = core.now
 
 -- A condition for tasks: wait() yields until the next signal(), which
--- wakes every task waiting at that moment. (Internal to the SDK and the
--- server.)
+-- wakes every task waiting at that moment; wait(seconds) gives up after
+-- that long and returns false (true when signalled). A waiter is a task's
+-- thread, or the alarm (core.alarm) of a wait with a timeout. (Internal to
+-- the SDK and the server.)
 local Condition = {}
 Condition.__index = Condition
 
@@ -151,17 +153,32 @@ function M.condition()
   return setmetatable({ waiters = {} }, Condition)
 end
 
-function Condition:wait()
+function Condition:wait(timeout)
   local w = self.waiters
-  w[#w + 1] = core.current()
-  core.suspend()
+  if not timeout then
+    w[#w + 1] = core.current()
+    core.suspend()
+    return true
+  end
+  local alarm = core.alarm()
+  w[#w + 1] = alarm
+  if not alarm:wait(timeout) then return true end
+  -- timed out: leave the list (a later signal() may have replaced it)
+  w = self.waiters
+  for i = #w, 1, -1 do
+    if w[i] == alarm then table.remove(w, i) break end
+  end
+  return false
 end
 
 function Condition:signal()
   local w = self.waiters
   if #w == 0 then return end
   self.waiters = {}
-  for i = 1, #w do core.wake(w[i]) end
+  for i = 1, #w do
+    local x = w[i]
+    if type(x) == "thread" then core.wake(x) else x:ring() end
+  end
 end
 
 -- coroutine.resume / wrap that pass the runtime's yields through --------

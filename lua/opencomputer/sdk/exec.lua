@@ -207,7 +207,7 @@ local function run_streaming(self, command, opts, timeout)
       last = oc.now(); err[#err + 1] = d
       if opts.on_stderr then opts.on_stderr(d) end
     end })
-  local expired = false
+  local expired, ended = false, task.condition()
   local watchdog = oc.spawn(function()
     while not s.finished do
       local left = last + timeout - oc.now()
@@ -216,11 +216,13 @@ local function run_streaming(self, command, opts, timeout)
         pcall(s.kill, s, 9)
         return
       end
-      oc.sleep(math.min(left, 1))
+      if ended:wait(left) then return end
     end
   end)
-  local code = s:wait()
+  local ok, code = pcall(s.wait, s)
+  ended:signal()
   watchdog.watched = true
+  if not ok then error(code, 0) end
   if expired then
     timed_out(self.sandbox, command, timeout, table.concat(out), table.concat(err), true)
   end
