@@ -17,7 +17,7 @@ local M = {}
 M.CLOUD = "https://app.opencomputer.dev"
 
 local defaults = {}
-local local_server	-- {url, key, proc} once started
+local local_server	-- {url, key, proc} once started, false if it failed
 
 --- Process-wide defaults: api_url, api_key.
 function M.configure(t)
@@ -61,15 +61,28 @@ function M.spawn_server(args, env)
     .. tostring(proc:wait()) .. "; see its message above)", 0)
 end
 
+-- One child for the whole process, however many tasks ask at once: the
+-- first starts it, the others wait for it (and share its failure).
+local starting	-- a condition while the first caller starts the child
+
 local function start_local()
+  while starting do starting:wait() end
   if local_server then return local_server end
+  if local_server == false then
+    error("the local sandbox server could not be started (see above)", 0)
+  end
+  starting = require("opencomputer.task").condition()
   local key = random_key()
   local env = { "OCLUA_SERVE_API_KEY=" .. key }
   for _, kv in ipairs(core.environ()) do
     if not kv:find("^OCLUA_SERVE_API_KEY=") then env[#env + 1] = kv end
   end
-  local url, proc = M.spawn_server({}, env)
-  local_server = { url = url, key = key, proc = proc }
+  local ok, url, proc = pcall(M.spawn_server, {}, env)
+  local_server = ok and { url = url, key = key, proc = proc } or false
+  local waiting = starting
+  starting = nil
+  waiting:signal()
+  if not ok then error(url, 0) end
   return local_server
 end
 

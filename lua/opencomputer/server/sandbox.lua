@@ -218,10 +218,24 @@ function Sandbox:watch_idle()
   end)
 end
 
+-- Stop the isolated environment, once: a second caller (a DELETE while
+-- the server shuts down, say) waits for the first to finish.
+function Sandbox:stop_box()
+  while self.stopping do self.stopping:wait() end
+  local box = self.box
+  if not box then return end
+  self.box, self.stopping = nil, require("opencomputer.task").condition()
+  local ok, err = pcall(box.stop, box)
+  local stopped = self.stopping
+  self.stopping = nil
+  stopped:signal()
+  if not ok then error(err, 0) end
+end
+
 --- Kill every process; the sandbox keeps its files.
 function Sandbox:stop(status)
   for _, s in pairs(self.sessions) do s:kill(9) end
-  if self.box then self.box:stop(); self.box = nil end
+  self:stop_box()
   self.status = status
   self.idle_token = nil
   self:save()
@@ -229,10 +243,12 @@ end
 
 --- Kill everything and remove the sandbox's files.
 function Sandbox:delete()
-  if self.box then self.box:stop(); self.box = nil end
+  if self.deleted then return end
+  self.deleted = true
+  self.registry.by_id[self.id] = nil
+  self:stop_box()
   self.status = "stopped"
   self.idle_token = nil
-  self.registry.by_id[self.id] = nil
   core.box_destroy(self.dir)
 end
 
