@@ -154,6 +154,16 @@ describe("http.request failures", function()
     assert.are.equal(500, e.status)
   end)
 
+  it("keeps a streamed request's error body for the error, not on_body", function()
+    local streamed = 0
+    local e = fails(errors.NotFoundError, function()
+      http.request("GET", peer.http .. "/no/such/route",
+        { on_body = function(c) streamed = streamed + #c end })
+    end)
+    assert.are.equal(0, streamed)
+    assert.are.equal("not found", e.message)
+  end)
+
   it("returns error statuses as results with raise = false", function()
     local res = http.request("GET", peer.http .. "/status/404", { raise = false })
     assert.are.equal(404, res.status)

@@ -9,8 +9,11 @@
  *       "need"                 the streamed upload wants its next chunk:
  *                              answer with req:feed(chunk or nil for EOF)
  *       "done", status, headers, body, reused
- *                              (body is nil when streamed; reused is true
- *                              when no new connection was opened)
+ *                              (body is nil when streamed, except for a
+ *                              status of 400 or more: then no "data"
+ *                              came, and body holds up to 64 KiB for the
+ *                              error; reused is true when no new
+ *                              connection was opened)
  *       "error", kind, message          kind: timeout, connect, transport
  *
  * Memory stays bounded on streamed transfers: the upload holds one chunk,
@@ -27,6 +30,7 @@
 
 #define REQ_MT		"oclua.http_request"
 #define STREAM_HIGH	(1u << 20)
+#define ERROR_BODY_MAX	(64u << 10)	/* of a streamed error response */
 #define POOL_MAX	32
 
 struct ocl_http {
@@ -56,6 +60,8 @@ typedef struct http_req {
 	buf		head;		/* header block of the last response */
 	buf		body;		/* whole body, or chunks not yet taken */
 	int		stream;
+	int		error_body;	/* streamed, but the status is >= 400:
+					 * the body is kept for the error */
 	int		recv_paused;
 	int		upload;		/* body comes from req:feed() */
 	buf		up;
@@ -283,6 +289,19 @@ on_body(char *p, size_t size, size_t n, void *ud)
 	http_req *r = ud;
 
 	n *= size;
+	if (r->stream && !r->error_body && !r->body.len) {
+		long status = 0;
+
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		r->error_body = status >= 400;
+	}
+	if (r->error_body) {
+		/* kept for the error up to ERROR_BODY_MAX, the rest dropped */
+		if (r->body.len + n <= ERROR_BODY_MAX &&
+		    buf_add(&r->body, p, n))
+			return 0;
+		return n;
+	}
 	if (r->stream && r->body.len >= STREAM_HIGH) {
 		r->recv_paused = 1;	/* curl hands this data again later */
 		return CURL_WRITEFUNC_PAUSE;
@@ -528,7 +547,7 @@ req_next(lua_State *L)
 {
 	http_req *r = check_req(L);
 
-	if (r->stream && r->body.len) {
+	if (r->stream && !r->error_body && r->body.len) {
 		lua_pushliteral(L, "data");
 		lua_pushlstring(L, r->body.p, r->body.len);
 		r->body.len = 0;
@@ -565,7 +584,7 @@ req_next(lua_State *L)
 		lua_pushliteral(L, "done");
 		lua_pushinteger(L, status);
 		push_headers(L, &r->head);
-		if (r->stream)
+		if (r->stream && !r->error_body)
 			lua_pushnil(L);
 		else
 			lua_pushlstring(L, r->body.p ? r->body.p : "",
