@@ -3,23 +3,7 @@
 
 local bin = os.getenv("OCLUA_BIN") or "./oclua"
 
--- run a shell command line; returns stdout, stderr, exit code
-local function run(cmdline, stdin)
-  local out, err = os.tmpname(), os.tmpname()
-  local full = cmdline .. " >" .. out .. " 2>" .. err
-  if stdin then
-    local f = os.tmpname()
-    local h = io.open(f, "w"); h:write(stdin); h:close()
-    full = full .. " <" .. f
-    finally(function() os.remove(f) end)
-  end
-  local _, _, code = os.execute(full)
-  local function slurp(p)
-    local h = io.open(p); local s = h:read("a"); h:close(); os.remove(p)
-    return s
-  end
-  return slurp(out), slurp(err), code
-end
+local run = require("spec.support.run")
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
