@@ -26,4 +26,12 @@ export OCLUA_TEST_PEER
 # keep proxies away from loopback traffic
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 OCLUA_BIN=$BIN; export OCLUA_BIN
-"$BIN" spec/run.lua "$@"
+# a spec that leaves something open keeps the runtime from ending: say so
+# rather than hang a CI run
+timeout "${OCLUA_SPEC_TIMEOUT:-1800}" "$BIN" spec/run.lua "$@"
+rc=$?
+if [ $rc -eq 124 ]; then
+	echo "run-specs: the run did not end within ${OCLUA_SPEC_TIMEOUT:-1800} s" \
+		"(a spec left a task, timer or connection open?)" >&2
+fi
+exit $rc

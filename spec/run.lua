@@ -14,8 +14,7 @@ if not ok and err ~= EXIT then
 end
 
 -- the specs' own local server, if one was started, and its sandboxes
-local srv = package.loaded["spec.support.server"]
-if srv then srv.stop_shared() end
+require("spec.support.server").stop_shared()
 
 local c = package.loaded["spec.counts"]
 if not c then
@@ -26,6 +25,6 @@ local failed = c.failure + c.error
 io.write(string.format("\n%d passed, %d failed%s\n", c.success, failed,
   c.pending > 0 and (", " .. c.pending .. " skipped") or ""))
 io.flush()
--- end here, closing the state (every connection and sandbox with it),
--- rather than wait for what the specs left open
-os.exit(failed > 0 and 1 or 0, true)
+-- the runtime ends once nothing is left open: a spec that leaves a
+-- connection or task behind shows as a run that does not end
+if failed > 0 then os.exit(1) end

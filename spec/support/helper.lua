@@ -6,6 +6,9 @@ local busted = require("busted")
 
 local counts = { success = 0, failure = 0, error = 0, pending = 0 }
 package.loaded["spec.counts"] = counts
+-- state that outlives busted's insulation of each spec file (it unloads
+-- the modules a file loaded): the shared local server (support/server.lua)
+package.loaded["spec.state"] = {}
 
 busted.subscribe({ "test", "end" }, function(_, _, status)
   counts[status] = (counts[status] or 0) + 1

@@ -10,22 +10,24 @@ local M = {}
 
 M.KEY = "spec-key-0123456789"
 
-local shared
+-- busted reloads this module for every spec file: the shared server is
+-- kept in spec/support/helper.lua's state, which lasts the whole run
+local state = package.loaded["spec.state"] or {}
 
 --- The in-process server shared by the specs (started on first use).
 function M.shared()
-  if not shared then
-    shared = require("opencomputer.server").start{
+  if not state.server then
+    state.server = require("opencomputer.server").start{
       listen = "127.0.0.1:0", api_key = M.KEY,
     }
   end
-  return M.client(shared.url, M.KEY)
+  return M.client(state.server.url, M.KEY)
 end
 
 --- Stop the shared server (spec/run.lua, after the specs): its
 -- sandboxes and temporary data go.
 function M.stop_shared()
-  if shared then shared.stop(); shared = nil end
+  if state.server then state.server.stop(); state.server = nil end
 end
 
 --- A separate `oclua serve` process; returns {url, proc, client}.
