@@ -46,6 +46,26 @@ describe("oc.Sandbox", function()
     fails(E.NotFoundError, oc.Sandbox.connect, id, { api_url = c.url, api_key = support.KEY })
   end)
 
+  it("close() detaches the object's sessions and refuses later calls", function()
+    local sb = new_sandbox()
+    local got = {}
+    local s = sb.exec:start("sleep 0.3; echo late", { on_stdout = function(d) got[#got + 1] = d end })
+    sb:close()
+    assert.are.equal(-1, s:wait())	-- detached: no exit frame
+    fails(E.SandboxError, sb.exec.run, sb.exec, "true")
+    local again = oc.Sandbox.connect(sb.id, { api_url = c.url, api_key = support.KEY })
+    assert.is_true(again:is_running())
+    local ended
+    for _ = 1, 100 do
+      local l = again.exec:list()
+      if l[1] and not l[1].running then ended = l[1]; break end
+      oc.sleep(0.05)
+    end
+    assert.are.equal(0, ended.exit_code)	-- it ran to its end
+    assert.are.same({}, got)
+    again:kill()
+  end)
+
   it("raises NotFoundError for an unknown sandbox, with its id", function()
     local e = fails(E.NotFoundError, oc.Sandbox.connect, "sb-00000000",
       { api_url = c.url, api_key = support.KEY })

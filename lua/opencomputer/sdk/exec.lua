@@ -91,6 +91,7 @@ local function open_session(exec, sid, cb)
     error(ws, 0)
   end
   s.ws = ws
+  sb.sessions[s] = true	-- for sb:close()
   s.done = setmetatable({ session = s }, {
     __index = { wait = function(f) return f.session:wait() end } })
   -- on_exit runs once the stream has ended, after every output callback

@@ -17,7 +17,8 @@ local M = { Sandbox = Sandbox }
 
 local function wrap(c, info)
   local sb = setmetatable({ sandbox_id = info.sandboxID,
-    status = info.status, info = info, client = c }, Sandbox)
+    status = info.status, info = info, client = c,
+    sessions = setmetatable({}, { __mode = "k" }) }, Sandbox)
   sb.exec = require("opencomputer.sdk.exec").new(sb)
   sb.commands = sb.exec
   sb.files = require("opencomputer.sdk.files").new(sb)
@@ -63,16 +64,26 @@ function Sandbox:path(rest)
 end
 
 function Sandbox:call(method, rest, opts)
+  if self.closed then
+    errors.raise(errors.SandboxError, "this Sandbox object is closed "
+      .. "(Sandbox.connect gives a new one)", { sandbox_id = self.sandbox_id })
+  end
   opts = opts or {}
   opts.fields = opts.fields or { sandbox_id = self.sandbox_id }
   return self.client:call(method, self:path(rest), opts)
 end
 
 --- Kill the sandbox (its processes and files).
-function Sandbox:kill()
-  local ok, err = pcall(self.call, self, "DELETE", "")
+local function delete(sb)
+  local ok, err = pcall(sb.client.call, sb.client, "DELETE", sb:path(),
+    { fields = { sandbox_id = sb.sandbox_id } })
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
-  self.status = "stopped"
+  sb.status = "stopped"
+end
+
+function Sandbox:kill()
+  if self.closed then self:call("DELETE", "") end	-- raises
+  delete(self)
 end
 
 function Sandbox:is_running()
@@ -94,12 +105,19 @@ function Sandbox:set_timeout(seconds)
 end
 
 --- Release client resources (the sandbox keeps running).
+--- Release what this object holds in this process: its open sessions
+-- are detached (their processes keep running) and later calls through it
+-- raise. The sandbox itself lives on; kill() ends it.
 function Sandbox:close()
+  if self.closed then return end
+  for s in pairs(self.sessions) do s:close() end
   self.closed = true
 end
 
+-- `local sb <close> = ...` kills the sandbox on leaving scope, even when
+-- sb:close() released the object before
 function Sandbox:__close()
-  if self.status ~= "stopped" then self:kill() end
+  if self.status ~= "stopped" then delete(self) end
 end
 
 function Sandbox:__tostring()
