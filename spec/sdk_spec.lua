@@ -36,6 +36,29 @@ describe("oc.Sandbox", function()
     assert.is_false(again:is_running())
   end)
 
+  it("creates with every option: template, envs, metadata, limits", function()
+    local sb = oc.Sandbox.create{ api_url = c.url, api_key = support.KEY,
+      template = "base", timeout = 60, envs = { GREETING = "hi there" },
+      metadata = { owner = "spec" }, cpu_count = 1, memory_mb = 1024 }
+    assert.are.equal("hi there\n", sb.exec:run("echo $GREETING").stdout)
+    assert.are.equal("spec", sb.info.metadata.owner)
+    local again = oc.Sandbox.connect(sb.id, { api_url = c.url, api_key = support.KEY })
+    assert.are.equal("spec", again.info.metadata.owner)
+    sb:kill()
+    -- limits outside the tier table are refused by the server
+    local e = fails(E.SandboxError, oc.Sandbox.create, { api_url = c.url,
+      api_key = support.KEY, cpu_count = 1, memory_mb = 512 })
+    assert.are.equal(400, e.status)
+  end)
+
+  it("stops an idle sandbox after its timeout", function()
+    local sb = oc.Sandbox.create{ api_url = c.url, api_key = support.KEY, timeout = 1 }
+    assert.is_true(sb:is_running())
+    oc.sleep(1.6)
+    assert.is_false(sb:is_running())
+    sb:kill()
+  end)
+
   it("kills a <close> sandbox when it leaves scope, on error too", function()
     local id
     pcall(function()
