@@ -47,7 +47,9 @@ struct ws_conn {
 	oclua_runtime	*rt;
 	struct lws	*wsi;
 	int		state;
-	int		task;		/* waiting task, or LUA_NOREF */
+	int		task;		/* task waiting to receive or for the
+					 * handshake, or LUA_NOREF */
+	int		send_task;	/* task waiting for room to send */
 	int		gone;		/* userdata collected */
 	int		counted;	/* counted in rt->active */
 
@@ -99,12 +101,14 @@ conn_free(ws_conn *c)
 static void
 conn_wake(ws_conn *c)
 {
-	int task = c->task;
+	int task = c->task, sender = c->send_task;
 
-	if (task != LUA_NOREF) {
-		c->task = LUA_NOREF;
+	/* both look again at what they wait for */
+	c->task = c->send_task = LUA_NOREF;
+	if (task != LUA_NOREF)
 		ocl_wake(c->rt, NULL, task);
-	}
+	if (sender != LUA_NOREF)
+		ocl_wake(c->rt, NULL, sender);
 }
 
 /* the wsi is gone: no more callbacks for this connection */
@@ -312,23 +316,27 @@ static const struct lws_protocols client_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/* Two client vhosts: a TLS vhost loads the system's CA bundle (about
+ * 30 ms here), so ws:// connections use one without TLS and the TLS one is
+ * made on the first wss:// connection. */
 static struct lws_vhost *
-client_vhost(lua_State *L, oclua_runtime *rt)
+client_vhost(lua_State *L, oclua_runtime *rt, int tls)
 {
 	struct lws_context_creation_info vi;
 	struct lws_context *ctx = ocl_lws_context(L, rt);
+	struct lws_vhost **vh = tls ? &rt->lws->client_tls : &rt->lws->client;
 
-	if (rt->lws->client)
-		return rt->lws->client;
+	if (*vh)
+		return *vh;
 	memset(&vi, 0, sizeof(vi));
-	vi.vhost_name = "oclua-client";
+	vi.vhost_name = tls ? "oclua-client-tls" : "oclua-client";
 	vi.port = CONTEXT_PORT_NO_LISTEN;
 	vi.protocols = client_protocols;
-	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	rt->lws->client = lws_create_vhost(ctx, &vi);
-	if (!rt->lws->client)
+	vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	*vh = lws_create_vhost(ctx, &vi);
+	if (!*vh)
 		luaL_error(L, "cannot create the WebSocket client vhost");
-	return rt->lws->client;
+	return *vh;
 }
 
 /* ------------------------------------------------------------------ */
@@ -412,7 +420,7 @@ ocl_ws_push(lua_State *L, oclua_runtime *rt)
 		luaL_error(L, "out of memory");
 	*box = c;
 	c->rt = rt;
-	c->task = LUA_NOREF;
+	c->task = c->send_task = LUA_NOREF;
 	c->close_code = LWS_CLOSE_STATUS_NORMAL;
 	return c;
 }
@@ -464,7 +472,6 @@ core_ws_connect(lua_State *L)
 	lua_settop(L, 2);
 	memset(&i, 0, sizeof(i));
 	i.context = ocl_lws_context(L, rt);
-	i.vhost = client_vhost(L, rt);
 
 	c = ocl_ws_push(L, rt);				/* index 3 */
 	copy_headers(L, c, 2);
@@ -480,6 +487,7 @@ core_ws_connect(lua_State *L)
 		if (!strchr(url + 6, ':'))
 			port = 443;
 	}
+	i.vhost = client_vhost(L, rt, i.ssl_connection != 0);
 	fullpath = lua_newuserdatauv(L, strlen(path) + 2, 0);
 	fullpath[0] = '/';
 	strcpy(fullpath + 1, path);
@@ -537,7 +545,7 @@ send_k(lua_State *L, int status, lua_KContext ctx)
 
 	(void)status; (void)ctx;
 	if (c->out_bytes > TX_HIGH && c->state != WS_CLOSED) {
-		c->task = ocl_task_pin(L);
+		c->send_task = ocl_task_pin(L);
 		return ocl_suspend(L, 0, send_k);
 	}
 	return 0;
@@ -568,7 +576,7 @@ conn_send(lua_State *L)
 	c->out_bytes += n;
 	if (c->state == WS_OPEN)
 		lws_callback_on_writable(c->wsi);
-	if (c->out_bytes > TX_HIGH && c->task == LUA_NOREF) {
+	if (c->out_bytes > TX_HIGH && c->send_task == LUA_NOREF) {
 		lua_settop(L, 1);
 		return send_k(L, LUA_OK, 0);
 	}
@@ -626,9 +634,13 @@ conn_gc(lua_State *L)
 		return 0;
 	*box = NULL;
 	c->gone = 1;
-	if (c->task != LUA_NOREF && !c->rt->closing)
-		luaL_unref(L, LUA_REGISTRYINDEX, c->task);
-	c->task = LUA_NOREF;
+	if (!c->rt->closing) {
+		if (c->task != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, c->task);
+		if (c->send_task != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, c->send_task);
+	}
+	c->task = c->send_task = LUA_NOREF;
 	if (c->state == WS_CLOSED)
 		conn_free(c);
 	else if (c->rt->closing)
