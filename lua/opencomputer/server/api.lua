@@ -66,11 +66,13 @@ local function run_argv(body)
   return argv
 end
 
-local function start_session(sb, argv, body)
+-- `how`: exec.start's keep_all and wait_for_client
+local function start_session(sb, argv, body, how)
   check_cwd(body.cwd)
   local ok, s = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
+    keep_all = how.keep_all, wait_for_client = how.wait_for_client,
   })
   if not ok then
     http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
@@ -141,7 +143,8 @@ function M.routes(reg)
     local sb = sandbox_of(reg, p.id, true)
     local b = http.body(req, EXEC)
     if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
-    local s = start_session(sb, { b.cmd, table.unpack(b.args or {}) }, b)
+    local s = start_session(sb, { b.cmd, table.unpack(b.args or {}) }, b,
+      { wait_for_client = true })
     http.json(req, 201, s:info())
   end)
 
@@ -175,7 +178,7 @@ function M.routes(reg)
     if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
     local timeout = (b.timeout and b.timeout > 0) and b.timeout or 60
     local s = start_session(sb, run_argv(b), { envs = b.envs, cwd = b.cwd,
-      timeout = timeout, keep_all = true })
+      timeout = timeout }, { keep_all = true })
     if timeout > 30 then
       -- keepalive mode: 200 at once, a space every 15 s, then the JSON
       req:start(200, { ["Content-Type"] = "application/json" })
@@ -199,7 +202,7 @@ function M.routes(reg)
     if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
     local argv = { b.cmd, table.unpack(b.args or {}) }
     local s = start_session(sb, argv, { envs = b.envs, cwd = b.cwd,
-      timeout = b.timeout })
+      timeout = b.timeout }, { keep_all = true })
     if s:wait(0.4) and not s.truncated then
       http.json(req, 200, result_of(s))
     else

@@ -18,6 +18,13 @@ M.SCROLLBACK = 1024 * 1024	-- bytes of output kept per session
 M.CLIENT_QUEUE = 1024 * 1024	-- bytes queued for one client before the
 				-- session stops reading the process
 M.RUN_OUTPUT_MAX = 64 * 1024 * 1024	-- per stream, for exec/run
+-- A session created by POST /exec is about to be attached by the client
+-- that created it. Until its first client comes (at most this long), a
+-- full scrollback holds the process back instead of evicting output, so a
+-- fast command's first MiBs are not lost in the moment before the attach
+-- (the reference server evicts them: protocol.md 3.4.3). After that, or
+-- for a session nobody attaches to, the scrollback evicts as usual.
+M.FIRST_CLIENT_WAIT = 10
 
 local Session = {}
 Session.__index = Session
@@ -49,7 +56,7 @@ end
 --- Start `argv` in the sandbox `sb` (see sandbox.lua) as a new session.
 -- opts: env (table), cwd, timeout (s, 0 = none), max_run_after_disconnect,
 -- keep_all (keep up to 2 x RUN_OUTPUT_MAX of output instead of the
--- scrollback's 1 MiB).
+-- scrollback's 1 MiB), wait_for_client (see FIRST_CLIENT_WAIT).
 function M.start(sb, argv, opts)
   local id
   repeat id = new_id() until not sb.sessions[id]
@@ -63,6 +70,8 @@ function M.start(sb, argv, opts)
     linger = opts.max_run_after_disconnect or 0,
     -- exec/run answers with the whole output: keep it all, up to a bound
     keep = opts.keep_all and 2 * M.RUN_OUTPUT_MAX or M.SCROLLBACK,
+    unattached = opts.wait_for_client, first_client = task.condition(),
+    created = oc.now(),
   }, Session)
   sb.sessions[id] = s
   sb:busy(1)
@@ -83,6 +92,12 @@ function Session:pump()
     if not stream then
       self:exited(data)
       return
+    end
+    while self.unattached and self.kept + #data > self.keep do
+      local left = self.created + M.FIRST_CLIENT_WAIT - oc.now()
+      if left <= 0 or not self.first_client:wait(left) then
+        self.unattached = false
+      end
     end
     self:record(stream, data)
     local frame = string.char(stream) .. data
@@ -210,6 +225,10 @@ end
 -- stdin from the client.
 function Session:attach(ws)
   local c = new_client(ws)
+  if self.unattached then
+    self.unattached = false
+    self.first_client:signal()
+  end
   -- snapshot and subscribe in one step: nothing is missed or repeated
   for i = self.first, self.last do
     local ch = self.chunks[i]
