@@ -14,7 +14,7 @@ SAN     ?=
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP \
              $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) $(NET_PKGS) 2>/dev/null)
 CORE_LIBS = $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lm
-NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser
+NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit
 
 # The binary keeps the network half (libcurl, libwebsockets: about 5 ms
 # of loading at every start) in a plugin it loads on first use;
@@ -24,6 +24,7 @@ BIN      = oclua$(if $(SAN),-san)
 CORE_SRC = src/timer.c src/fs.c src/buf.c src/box.c src/box_init.c \
            src/process.c
 NET_SRC  = src/net.c src/http.c src/websocket.c src/lws.c src/httpd.c \
+           src/editor.c \
            src/httpd_ws.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o

@@ -5,7 +5,7 @@
 set -e
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
-perl procps $*"
+perl procps libedit-dev $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -417,11 +417,7 @@ core_box_start(lua_State *L)
 static box *
 check_box(lua_State *L)
 {
-	box **ud = luaL_checkudata(L, 1, BOX_MT);
-
-	if (!*ud)
-		luaL_error(L, "sandbox box is closed");
-	return *ud;
+	return ocl_check_open(L, BOX_MT, "sandbox box");
 }
 
 static int
@@ -674,11 +670,7 @@ box_spawn(lua_State *L)
 static box_proc *
 check_proc(lua_State *L)
 {
-	box_proc **ud = luaL_checkudata(L, 1, PROC_MT);
-
-	if (!*ud)
-		luaL_error(L, "process object is closed");
-	return *ud;
+	return ocl_check_open(L, PROC_MT, "process object");
 }
 
 static int

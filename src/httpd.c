@@ -1191,11 +1191,7 @@ core_http_listen(lua_State *L)
 static server *
 check_srv(lua_State *L)
 {
-	server **ud = luaL_checkudata(L, 1, SRV_MT);
-
-	if (!*ud)
-		luaL_error(L, "server is closed");
-	return *ud;
+	return ocl_check_open(L, SRV_MT, "server");
 }
 
 static int
@@ -1264,11 +1260,7 @@ srv_gc(lua_State *L)
 static hreq *
 check_req(lua_State *L)
 {
-	hreq **ud = luaL_checkudata(L, 1, REQ_MT);
-
-	if (!*ud)
-		luaL_error(L, "request is closed");
-	return *ud;
+	return ocl_check_open(L, REQ_MT, "request");
 }
 
 /* req.query: name=value pairs split on '&', first value wins */

@@ -25,12 +25,18 @@ static const char usage[] =
 "  oclua -e 'chunk'             run a chunk (may be repeated; runs before a\n"
 "                               script)\n"
 "  oclua -                      run standard input\n"
+"  oclua, oclua -i              the REPL (`oclua` alone: when standard\n"
+"                               input is a terminal); -i after -e or a\n"
+"                               script enters it once they have run\n"
 "  oclua serve [options]        run the local sandbox server (see\n"
 "                               oclua serve --help)\n"
 "  oclua -v, --version          print the version and the libraries used\n"
 "  oclua -h, --help             print this help\n"
 "\n"
-"Not available yet: the REPL (`oclua` or `oclua -i`).\n"
+"At the REPL each line runs as a task, so yielding calls work; `=expr`\n"
+"or an expression prints its value; Ctrl-C returns to the prompt (a\n"
+"running line goes on in the background); Ctrl-D quits. History is kept\n"
+"in ~/.oclua_history.\n"
 "\n"
 "The process exits when the main task has returned and no task, timer,\n"
 "request or connection is left; the status is 1 when the main task raised.\n"
@@ -41,7 +47,8 @@ static const char usage[] =
 "                        binary, e.g. OCLUA_LUA_DIR=$PWD/lua, to edit it\n"
 "                        without rebuilding\n"
 "  OPENCOMPUTER_API_URL  OpenComputer API URL (see README)\n"
-"  OPENCOMPUTER_API_KEY  OpenComputer API key\n";
+"  OPENCOMPUTER_API_KEY  OpenComputer API key\n"
+"  OCLUA_HISTORY         the REPL's history file (empty: none)\n";
 
 /* the network libraries load on first use: print the versions built with */
 static void
@@ -102,6 +109,7 @@ main(int argc, char **argv)
 {
 	oclua_runtime *rt;
 	int i, script = 0, status = 0, nexec = 0, stdin_script = 0;
+	int interactive = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -127,8 +135,10 @@ main(int argc, char **argv)
 		}
 		if (i == 1 && !strcmp(a, "serve"))
 			return serve(argc - 2, argv + 2);
-		if (!strcmp(a, "-i"))
-			return fail("not available yet:", a);
+		if (!strcmp(a, "-i")) {
+			interactive = 1;
+			continue;
+		}
 		if (!strcmp(a, "--")) {
 			if (i + 1 < argc)
 				script = i + 1;
@@ -139,11 +149,11 @@ main(int argc, char **argv)
 		script = i;
 		break;
 	}
-	if (!script && !nexec) {
+	if (!script && !nexec && !interactive) {
 		if (isatty(0))
-			return fail("the REPL is not available yet: give a "
-				    "script, -e 'chunk' or -", NULL);
-		stdin_script = 1;	/* like lua: run a piped script */
+			interactive = 1;
+		else
+			stdin_script = 1;	/* like lua: a piped script */
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -167,6 +177,12 @@ main(int argc, char **argv)
 
 		status = oclua_run_file(rt, stdin_script ? NULL : argv[script],
 					argc - first, argv + first);
+		if (!status)
+			status = oclua_run(rt);
+	}
+	if (!status && interactive) {	/* the REPL ends with os.exit */
+		status = oclua_run_string(rt,
+			"require('opencomputer.repl').main()", "=repl");
 		if (!status)
 			status = oclua_run(rt);
 	}

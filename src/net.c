@@ -1,6 +1,7 @@
 /*
  * net.c - the network half of opencomputer.core (libcurl and
- * libwebsockets): its opener and its teardown. The `oclua` binary keeps it
+ * libwebsockets, with the REPL's line editor on libedit): its opener and
+ * its teardown. The `oclua` binary keeps it
  * in a plugin (oclua-net.so) loaded on first use, because loading libcurl
  * and its dependencies costs about 5 ms at every start; liboclua.a links
  * it in.
@@ -25,5 +26,6 @@ ocl_net_open(lua_State *L)
 	ocl_open_http(L);
 	ocl_open_websocket(L);
 	ocl_open_httpd(L);
+	ocl_open_editor(L);
 	return 0;
 }

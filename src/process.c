@@ -203,11 +203,7 @@ core_process_spawn(lua_State *L)
 static host_proc *
 check(lua_State *L)
 {
-	host_proc **ud = luaL_checkudata(L, 1, PROC_MT);
-
-	if (!*ud)
-		luaL_error(L, "process object is closed");
-	return *ud;
+	return ocl_check_open(L, PROC_MT, "process object");
 }
 
 static int

@@ -59,6 +59,16 @@ ocl_report(oclua_runtime *rt, const char *what, const char *msg)
 	fflush(stderr);
 }
 
+void *
+ocl_check_open(lua_State *L, const char *tname, const char *what)
+{
+	void **slot = luaL_checkudata(L, 1, tname);
+
+	if (!*slot)
+		luaL_error(L, "%s is closed", what);
+	return *slot;
+}
+
 void
 ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
 	     const luaL_Reg *mm)

@@ -92,6 +92,10 @@ void ocl_pending_del(ocl_pending *p);
 /* Print an error message from a loop callback; never raises. */
 void ocl_report(oclua_runtime *rt, const char *what, const char *msg);
 
+/* The object behind a boxed userdata (a slot holding a pointer) of type
+ * `tname` at index 1; raises "<what> is closed" once the slot is NULL. */
+void *ocl_check_open(lua_State *L, const char *tname, const char *what);
+
 /* Open a module table with metatable `tname`, methods `m` and metamethods
  * `mm` registered; leaves the metatable on the stack. */
 void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
@@ -107,6 +111,7 @@ int ocl_net_open(lua_State *L);		/* net.c: the network half */
 int ocl_open_http(lua_State *L);
 int ocl_open_websocket(lua_State *L);
 int ocl_open_httpd(lua_State *L);
+int ocl_open_editor(lua_State *L);
 
 /* Teardown of the lazily started network subsystems; safe when never
  * started. */
