@@ -35,18 +35,24 @@ local function new_id()
   return string.format("%08x", math.random(0, 0xffffffff))
 end
 
--- Run fn after `seconds` unless wanted() turns false first. Sleeps in
--- short steps, so a timer nobody needs any more does not keep the server
--- process alive when it stops.
-local function after(seconds, wanted, fn)
+-- A timer: fn runs after `seconds` unless timer:cancel() comes first (a
+-- cancelled timer ends at once, so it keeps nothing alive).
+local Timer = {}
+Timer.__index = Timer
+
+local function after(seconds, fn)
+  local t = setmetatable({ cond = task.condition() }, Timer)
   oc.spawn(function()
-    local deadline = oc.now() + seconds
-    while wanted() do
-      local left = deadline - oc.now()
-      if left <= 0 then return fn() end
-      oc.sleep(math.min(left, 0.25))
-    end
+    if t.off then return end
+    t.cond:wait(seconds)
+    if not t.off then fn() end
   end)
+  return t
+end
+
+function Timer:cancel()
+  self.off = true
+  self.cond:signal()
 end
 
 local function rfc3339(t)
@@ -76,7 +82,7 @@ function M.start(sb, argv, opts)
   sb.sessions[id] = s
   sb:busy(1)
   if opts.timeout and opts.timeout > 0 then
-    after(opts.timeout, function() return s.running end, function()
+    s.timeout_timer = after(opts.timeout, function()
       s.timed_out = true
       s.proc:kill(9)
     end)
@@ -124,6 +130,8 @@ end
 
 function Session:exited(code)
   self.running = false
+  if self.timeout_timer then self.timeout_timer:cancel() end
+  if self.linger_timer then self.linger_timer:cancel() end
   if self.timed_out then code = -1 end
   self.exit_code = code
   self.sandbox:busy(-1)
@@ -138,14 +146,14 @@ end
 -- have passed; true when it has exited.
 function Session:wait(timeout)
   if not self.running then return true end
-  local cond, waiting = task.condition(), true
-  self.waiters[#self.waiters + 1] = function() cond:signal() end
-  if timeout then
-    after(timeout, function() return waiting and self.running end,
-      function() cond:signal() end)
+  local cond = task.condition()
+  local function waiter() cond:signal() end
+  self.waiters[#self.waiters + 1] = waiter
+  if not cond:wait(timeout) then	-- timed out: stop waiting for the exit
+    for i, w in ipairs(self.waiters) do
+      if w == waiter then table.remove(self.waiters, i) break end
+    end
   end
-  cond:wait()
-  waiting = false
   return not self.running
 end
 
@@ -238,7 +246,10 @@ function Session:attach(ws)
   if self.running then
     self.clients[c] = true
     self.nclients = self.nclients + 1
-    if self.linger_timer then self.linger_timer = nil end
+    if self.linger_timer then
+      self.linger_timer:cancel()
+      self.linger_timer = nil
+    end
   else
     c:push(string.char(EXIT) .. string.pack(">i4", self.exit_code))
     c:finish()
@@ -272,11 +283,8 @@ end
 -- many seconds for a client to come back
 function Session:detached()
   if self.nclients > 0 or not self.running or self.linger <= 0 then return end
-  local token = {}
-  self.linger_timer = token
-  after(self.linger, function()
-    return self.linger_timer == token and self.nclients == 0 and self.running
-  end, function() self.proc:kill(9) end)
+  if self.linger_timer then self.linger_timer:cancel() end
+  self.linger_timer = after(self.linger, function() self.proc:kill(9) end)
 end
 
 M.Session = Session

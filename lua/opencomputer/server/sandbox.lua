@@ -11,6 +11,7 @@
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local json = require("opencomputer.json")
+local task = require("opencomputer.task")
 
 local M = {}
 
@@ -202,20 +203,32 @@ end
 
 -- one watcher task per sandbox and timeout setting: stop the sandbox once
 -- nothing has happened for `timeout` seconds
+-- (it sleeps until the deadline as it stands, then looks again: activity
+-- only moves the deadline, and unwatch_idle() ends it at once)
 function Sandbox:watch_idle()
-  local token = {}
-  self.idle_token = token
+  self:unwatch_idle()
   if (self.timeout or 0) <= 0 then return end
+  local token = task.condition()
+  self.idle_token = token
   oc.spawn(function()
     while self.idle_token == token and self.status == "running" do
       local left = self.last_activity + self.timeout - oc.now()
-      if left <= 0 and self.busy_count == 0 then
-        self:stop("stopped")
-        return
+      if left <= 0 then
+        if self.busy_count == 0 then
+          self:stop("stopped")
+          return
+        end
+        left = self.timeout	-- a command runs: its end counts as activity
       end
-      oc.sleep(math.min(math.max(left, 0.05), 0.5))	-- short: see exec.lua after()
+      token:wait(left)
     end
   end)
+end
+
+function Sandbox:unwatch_idle()
+  local token = self.idle_token
+  self.idle_token = nil
+  if token then token:signal() end
 end
 
 -- Stop the isolated environment, once: a second caller (a DELETE while
@@ -224,7 +237,7 @@ function Sandbox:stop_box()
   while self.stopping do self.stopping:wait() end
   local box = self.box
   if not box then return end
-  self.box, self.stopping = nil, require("opencomputer.task").condition()
+  self.box, self.stopping = nil, task.condition()
   local ok, err = pcall(box.stop, box)
   local stopped = self.stopping
   self.stopping = nil
@@ -237,7 +250,7 @@ function Sandbox:stop(status)
   for _, s in pairs(self.sessions) do s:kill(9) end
   self:stop_box()
   self.status = status
-  self.idle_token = nil
+  self:unwatch_idle()
   self:save()
 end
 
@@ -248,7 +261,7 @@ function Sandbox:delete()
   self.registry.by_id[self.id] = nil
   self:stop_box()
   self.status = "stopped"
-  self.idle_token = nil
+  self:unwatch_idle()
   core.box_destroy(self.dir)
 end
 
