@@ -110,7 +110,7 @@ on_line(char *line)
 static int
 plain_ready(editor *e)
 {
-	return e->eof || memchr(e->in.p, '\n', e->in.len) != NULL;
+	return e->eof || (e->in.len && memchr(e->in.p, '\n', e->in.len));
 }
 
 /* plain mode: read what is there into e->in */
@@ -188,7 +188,7 @@ poll_start(editor *e)
 static int
 push_plain_line(lua_State *L, editor *e)
 {
-	char *nl = memchr(e->in.p, '\n', e->in.len);
+	char *nl = e->in.len ? memchr(e->in.p, '\n', e->in.len) : NULL;
 	size_t n = nl ? (size_t)(nl - e->in.p) : e->in.len;
 
 	if (!nl && n == 0) {
