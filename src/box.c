@@ -12,14 +12,17 @@
  *     box:stop()                      kills everything in it; yields
  *     core.box_destroy(dir)           removes a stopped sandbox's files
  *
- *     stream, data = proc:read()   1 = stdout, 2 = stderr, in arrival
- *                                  order; at the end: nil, exit code
- *                                  (-1 when killed by a signal)
+ *     stream, frame = proc:read()  1 = stdout, 2 = stderr, in arrival
+ *                                  order; `frame` is the stream's byte
+ *                                  and then the output: an exec frame
+ *                                  as it goes on the wire. At the end:
+ *                                  nil, exit code (-1 when killed by a
+ *                                  signal)
  *     proc:write(data)             stdin; yields while 1 MiB is pending
  *     proc:close_stdin() ; proc:kill(signal) ; proc.pid
  *
- * Output stays bounded: past 1 MiB not yet read, the process's pipes are
- * not read (it blocks on write) until the task catches up.
+ * Output stays bounded: past OUT_HIGH bytes not yet read, the process's
+ * pipes are not read (it blocks on write) until the task catches up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,8 +44,8 @@
 
 #define BOX_MT		"oclua.box"
 #define PROC_MT		"oclua.box_proc"
-#define OUT_HIGH	(1u << 20)
-#define OUT_LOW		(256u << 10)
+#define OUT_HIGH	(256u << 10)	/* small: a server runs 1,000s */
+#define OUT_LOW		(64u << 10)
 #define IN_HIGH		(1u << 20)
 
 enum { BOX_BOOTING, BOX_UP, BOX_DEAD };
@@ -72,8 +75,8 @@ typedef struct box {
 typedef struct chunk {
 	struct chunk	*next;
 	int		stream;
-	size_t		len;
-	char		data[];
+	size_t		len;		/* of the output, after data[0] */
+	char		data[];		/* the stream's byte, the output */
 } chunk;
 
 struct box_proc {
@@ -512,13 +515,14 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 	int stream = s == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
 
 	if (n > 0) {
-		chunk *c = malloc(sizeof(*c) + (size_t)n);
+		chunk *c = malloc(sizeof(*c) + 1 + (size_t)n);
 
 		if (c) {
 			c->next = NULL;
 			c->stream = stream;
 			c->len = (size_t)n;
-			memcpy(c->data, ub->base, (size_t)n);
+			c->data[0] = (char)stream;
+			memcpy(c->data + 1, ub->base, (size_t)n);
 			if (p->tail)
 				p->tail->next = c;
 			else
@@ -685,7 +689,7 @@ proc_read(lua_State *L)
 			p->tail = NULL;
 		p->queued -= c->len;
 		lua_pushinteger(L, c->stream);
-		lua_pushlstring(L, c->data, c->len);
+		lua_pushlstring(L, c->data, c->len + 1);
 		free(c);
 		if (p->paused && p->queued < OUT_LOW)
 			pause_output(p, 0);

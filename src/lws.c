@@ -47,6 +47,10 @@ ocl_lws_context(lua_State *L, oclua_runtime *rt)
 	info.foreign_loops = foreign;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.pt_serv_buf_size = 16384;
+	/* a busy server may take seconds to answer an upgrade: lws's own
+	 * default (5 s) failed 1,000 sessions started at once; a minute,
+	 * like the SDK's HTTP calls (lws 4.1 reads this from the context) */
+	info.timeout_secs = 60;
 	w->ctx = lws_create_context(&info);
 	if (!w->ctx) {
 		free(w);

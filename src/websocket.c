@@ -27,9 +27,9 @@
 #include "websocket.h"
 
 #define CONN_MT		"oclua.websocket"
-#define RX_HIGH		(1u << 20)
-#define RX_LOW		(256u << 10)
-#define TX_HIGH		(1u << 20)
+#define RX_HIGH		(64u << 10)
+#define RX_LOW		(16u << 10)
+#define TX_HIGH		(256u << 10)
 #define TX_FRAGMENT	(64u << 10)
 #define MSG_MAX		(64u << 20)
 #define RX_BUFFER	16384
@@ -53,8 +53,8 @@ struct ws_conn {
 	int		gone;		/* userdata collected */
 	int		counted;	/* counted in rt->active */
 
-	buf		rx;		/* the message being assembled */
-	int		rx_binary;
+	ws_msg		*rx;		/* the message being assembled, in */
+	size_t		rx_cap;		/* ... room for this many bytes */
 	ws_msg		*in_head, *in_tail;
 	size_t		in_bytes;
 	int		rx_paused;
@@ -90,7 +90,7 @@ conn_free(ws_conn *c)
 
 	msgs_free(c->in_head);
 	msgs_free(c->out_head);
-	buf_free(&c->rx);
+	free(c->rx);
 	free(c->error);
 	for (h = c->hdrs; h && *h; h++)
 		free(*h);
@@ -132,21 +132,46 @@ conn_ended(ws_conn *c, const char *error)
 	conn_wake(c);
 }
 
+/* Add a piece to the message being assembled: in its own block, grown as
+ * pieces come (a message that arrives whole is allocated once, exactly),
+ * so a connection keeps no buffer between messages. */
+static int
+rx_add(ws_conn *c, const void *p, size_t n, int final)
+{
+	size_t have = c->rx ? c->rx->len : 0;
+
+	if (!c->rx || have + n > c->rx_cap) {
+		size_t cap = final ? have + n : 2 * (have + n);
+		ws_msg *m;
+
+		if (cap < 4096 && !final)
+			cap = 4096;
+		m = realloc(c->rx, sizeof(*m) + cap);
+		if (!m)
+			return -1;
+		if (!c->rx) {
+			m->len = 0;
+			m->next = NULL;
+		}
+		c->rx = m;
+		c->rx_cap = cap;
+	}
+	if (n)
+		memcpy(c->rx->data + have, p, n);
+	c->rx->len = have + n;
+	return 0;
+}
+
+/* the assembled message goes to the queue */
 static void
 queue_in(ws_conn *c)
 {
-	ws_msg *m = malloc(sizeof(*m) + c->rx.len);
+	ws_msg *m = c->rx;
 
-	if (!m) {
-		c->rx.len = 0;
+	c->rx = NULL;
+	c->rx_cap = 0;
+	if (!m)
 		return;
-	}
-	m->next = NULL;
-	m->len = c->rx.len;
-	m->binary = c->rx_binary;
-	if (m->len)
-		memcpy(m->data, c->rx.p, m->len);
-	c->rx.len = 0;
 	if (c->in_tail)
 		c->in_tail->next = m;
 	else
@@ -238,21 +263,29 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RECEIVE:
 		if (!c)
 			return -1;
-		if (lws_is_first_fragment(wsi)) {
-			c->rx.len = 0;
-			c->rx_binary = lws_frame_is_binary(wsi);
-		}
-		if (c->rx.len + len > MSG_MAX) {
+		if ((c->rx ? c->rx->len : 0) + len > MSG_MAX) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 					 (unsigned char *)"message too big", 15);
 			if (!c->error)
 				c->error = strdup("message larger than 64 MiB");
 			return -1;
 		}
-		if (buf_add(&c->rx, in, len))
-			return -1;
-		if (lws_is_final_fragment(wsi))
-			queue_in(c);
+		{
+			int first = lws_is_first_fragment(wsi);
+			int final = lws_is_final_fragment(wsi);
+
+			if (first && c->rx) {	/* a message cut short */
+				free(c->rx);
+				c->rx = NULL;
+				c->rx_cap = 0;
+			}
+			if (rx_add(c, in, len, final))
+				return -1;
+			if (first)
+				c->rx->binary = lws_frame_is_binary(wsi);
+			if (final)
+				queue_in(c);
+		}
 		break;
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:

@@ -15,7 +15,7 @@ local task = require("opencomputer.task")
 local M = {}
 
 M.SCROLLBACK = 1024 * 1024	-- bytes of output kept per session
-M.CLIENT_QUEUE = 1024 * 1024	-- bytes queued for one client before the
+M.CLIENT_QUEUE = 256 * 1024	-- bytes queued for one client before the
 				-- session stops reading the process
 M.RUN_OUTPUT_MAX = 64 * 1024 * 1024	-- per stream, for exec/run
 -- A session created by POST /exec is about to be attached by the client
@@ -94,36 +94,36 @@ end
 -- Read the process until it exits: keep the scrollback, feed the clients.
 function Session:pump()
   while true do
-    local stream, data = self.proc:read()
+    local stream, frame = self.proc:read()	-- frame: stream byte .. output
     if not stream then
-      self:exited(data)
+      self:exited(frame)
       return
     end
-    while self.unattached and self.kept + #data > self.keep do
+    while self.unattached and self.kept + #frame - 1 > self.keep do
       local left = self.created + M.FIRST_CLIENT_WAIT - oc.now()
       if left <= 0 or not self.first_client:wait(left) then
         self.unattached = false
       end
     end
-    self:record(stream, data)
-    local frame = string.char(stream) .. data
+    self:record(stream, frame)
     for c in pairs(self.clients) do c:push(frame) end
     -- a client that falls behind slows the process down, not the other way
     for c in pairs(self.clients) do c:drain_to(M.CLIENT_QUEUE) end
   end
 end
 
-function Session:record(stream, data)
+-- the scrollback keeps frames as they go on the wire (stream byte first)
+function Session:record(stream, frame)
   local last = self.last + 1
   self.last = last
-  self.chunks[last] = { stream, data }
-  self.kept = self.kept + #data
-  self.out_bytes[stream] = self.out_bytes[stream] + #data
+  self.chunks[last] = frame
+  self.kept = self.kept + #frame - 1
+  self.out_bytes[stream] = self.out_bytes[stream] + #frame - 1
   while self.kept > self.keep and self.first < last do
     local old = self.chunks[self.first]
     self.chunks[self.first] = nil
     self.first = self.first + 1
-    self.kept = self.kept - #old[2]
+    self.kept = self.kept - (#old - 1)
     self.truncated = true
   end
 end
@@ -161,8 +161,8 @@ end
 function Session:output(stream)
   local parts = {}
   for i = self.first, self.last do
-    local c = self.chunks[i]
-    if c[1] == stream then parts[#parts + 1] = c[2] end
+    local frame = self.chunks[i]
+    if frame:byte(1) == stream then parts[#parts + 1] = frame:sub(2) end
   end
   return table.concat(parts)
 end
@@ -239,8 +239,7 @@ function Session:attach(ws)
   end
   -- snapshot and subscribe in one step: nothing is missed or repeated
   for i = self.first, self.last do
-    local ch = self.chunks[i]
-    c:push(string.char(ch[1]) .. ch[2])
+    c:push(self.chunks[i])
   end
   c:push(string.char(REPLAY_END))
   if self.running then
