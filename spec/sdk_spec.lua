@@ -242,6 +242,33 @@ describe("sb.exec sessions", function()
       string.format("RSS grew by %d KiB", peak - before))
   end)
 
+  it("streams 200 sessions at once, each byte accounted for", function()
+    local n, size = 200, 256 * 1024
+    local jobs = {}
+    for i = 1, n do
+      jobs[i] = function()
+        -- each session's own bytes: "i\n" over and over; every chunk is
+        -- checked against where it should fall in that pattern
+        local pat, got, wrong = i .. "\n", 0, 0
+        local s = sb.exec:start(string.format(
+          "yes %d | head -c %d", i, size), { on_stdout = function(d)
+            local phase = got % #pat
+            local want = pat:rep((#d + phase) // #pat + 1):sub(phase + 1, phase + #d)
+            if d ~= want then wrong = wrong + 1 end
+            got = got + #d
+          end })
+        assert(s:wait() == 0)
+        return got, wrong
+      end
+    end
+    local tasks = {}
+    for i = 1, n do tasks[i] = oc.spawn(jobs[i]) end
+    for i = 1, n do
+      local got, wrong = tasks[i]:wait()
+      assert.are.same({ size, 0 }, { got, wrong })
+    end
+  end)
+
   it("re-raises a callback's error from wait", function()
     local s = sb.exec:start("echo x", { on_stdout = function() error("cb failed", 0) end })
     local ok, err = pcall(s.wait, s)

@@ -56,12 +56,21 @@ enum { P_STARTING, P_RUNNING, P_FAILED };
 
 typedef struct box_proc box_proc;
 
+/* a message to init that the socket could not take yet */
+typedef struct ctl_out {
+	struct ctl_out	*next;
+	int		fds[3], nfds;	/* passed along, closed once sent */
+	size_t		len;
+	char		data[];
+} ctl_out;
+
 typedef struct box {
 	ocl_pending	pending;	/* while its init lives */
 	oclua_runtime	*rt;
 	pid_t		pid;
 	int		ctl, pidfd;
 	uv_poll_t	ctl_poll, exit_poll;
+	ctl_out		*out_head, *out_tail;	/* to init, in order */
 	int		handles;	/* uv handles not yet closed */
 	int		state;
 	int		task;		/* waiting for boot or stop */
@@ -192,6 +201,126 @@ find_proc(box *b, uint32_t id, pid_t pid)
 	return NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* messages to init: a spawn outruns init by a few hundred at most, and  */
+/* the socket holds a handful of messages, so what it cannot take waits */
+/* in order for it to drain                                             */
+
+static void on_ctl(uv_poll_t *h, int status, int events);
+
+/* one message with descriptors; -1 with errno as sendmsg leaves it */
+static int
+ctl_sendmsg(box *b, const void *p, size_t len, const int *fds, int nfds)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct cmsghdr *c;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)p;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	return sendmsg(b->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static void
+close_fds(const int *fds, int nfds)
+{
+	int i;
+
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void
+ctl_watch(box *b)
+{
+	if (b->state != BOX_DEAD)
+		uv_poll_start(&b->ctl_poll, UV_READABLE |
+			      (b->out_head ? UV_WRITABLE : 0), on_ctl);
+}
+
+/* Send now, or queue behind what waits; the descriptors are ours to
+ * close. -1 (errno set) only when the socket is broken. */
+static int
+ctl_send(box *b, const void *p, size_t len, const int *fds, int nfds)
+{
+	ctl_out *o;
+
+	if (!b->out_head) {
+		if (!ctl_sendmsg(b, p, len, fds, nfds)) {
+			close_fds(fds, nfds);
+			return 0;
+		}
+		if (errno != EAGAIN) {
+			close_fds(fds, nfds);
+			return -1;
+		}
+	}
+	o = malloc(sizeof(*o) + len);
+	if (!o) {
+		close_fds(fds, nfds);
+		errno = ENOMEM;
+		return -1;
+	}
+	o->next = NULL;
+	o->nfds = nfds;
+	memcpy(o->fds, fds, (size_t)nfds * sizeof(int));
+	o->len = len;
+	memcpy(o->data, p, len);
+	if (b->out_tail)
+		b->out_tail->next = o;
+	else
+		b->out_head = o;
+	b->out_tail = o;
+	ctl_watch(b);
+	return 0;
+}
+
+/* the socket has room: send what waits, in order */
+static void
+ctl_flush(box *b)
+{
+	ctl_out *o;
+
+	while ((o = b->out_head)) {
+		if (ctl_sendmsg(b, o->data, o->len, o->fds, o->nfds) &&
+		    errno == EAGAIN)
+			break;
+		/* sent, or the socket is broken: init's exit ends it all */
+		b->out_head = o->next;
+		if (!b->out_head)
+			b->out_tail = NULL;
+		close_fds(o->fds, o->nfds);
+		free(o);
+	}
+	ctl_watch(b);
+}
+
+static void
+ctl_drop(box *b)
+{
+	ctl_out *o;
+
+	while ((o = b->out_head)) {
+		b->out_head = o->next;
+		close_fds(o->fds, o->nfds);
+		free(o);
+	}
+	b->out_tail = NULL;
+}
+
 static void
 on_ctl(uv_poll_t *h, int status, int events)
 {
@@ -201,7 +330,10 @@ on_ctl(uv_poll_t *h, int status, int events)
 	box_proc *p;
 	ssize_t n;
 
-	(void)status; (void)events;
+	if (status == 0 && (events & UV_WRITABLE))
+		ctl_flush(b);
+	if (status == 0 && !(events & UV_READABLE))
+		return;
 	while ((n = recv(b->ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
 		if ((size_t)n < sizeof(m))
 			continue;
@@ -279,6 +411,7 @@ box_died(box *b)
 	b->rt->active--;
 	uv_close((uv_handle_t *)&b->ctl_poll, box_handle_closed);
 	uv_close((uv_handle_t *)&b->exit_poll, box_handle_closed);
+	ctl_drop(b);
 	close(b->ctl);
 	close(b->pidfd);
 	for (p = b->procs; p; p = p->next)
@@ -572,10 +705,6 @@ box_spawn(lua_State *L)
 	box *b = check_box(L);
 	const char *cwd = luaL_checkstring(L, 4);
 	struct box_msg m;
-	struct msghdr mh;
-	struct iovec iov[2];
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
-	struct cmsghdr *c;
 	int fds[6], child[3], i, rc;
 	lua_Integer k, n;
 	buf payload = { 0 };
@@ -589,7 +718,8 @@ box_spawn(lua_State *L)
 	m.type = BOX_SPAWN;
 	m.uid = (uint32_t)luaL_optinteger(L, 5, 1000);
 	m.gid = (uint32_t)luaL_optinteger(L, 6, m.uid);
-	rc = add_str(&payload, cwd);
+	/* the message: the header (its id set below), then the payload */
+	rc = buf_add(&payload, &m, sizeof(m)) || add_str(&payload, cwd);
 	n = (lua_Integer)lua_rawlen(L, 2);
 	luaL_argcheck(L, n > 0, 2, "empty argv");
 	for (k = 1; k <= n && !rc; k++) {
@@ -605,7 +735,7 @@ box_spawn(lua_State *L)
 		lua_pop(L, 1);
 	}
 	rc = rc || buf_add(&payload, "", 1);
-	if (rc || payload.len > BOX_PAYLOAD_MAX) {
+	if (rc || payload.len - sizeof(m) > BOX_PAYLOAD_MAX) {
 		buf_free(&payload);
 		return luaL_error(L, "command line and environment too large "
 				  "(at most %d KiB)", BOX_PAYLOAD_MAX / 1024);
@@ -629,25 +759,10 @@ box_spawn(lua_State *L)
 	child[0] = fds[0];	/* stdin: the child reads */
 	child[1] = fds[3];	/* stdout: the child writes */
 	child[2] = fds[5];
-	memset(&mh, 0, sizeof(mh));
-	iov[0].iov_base = &m;
-	iov[0].iov_len = sizeof(m);
-	iov[1].iov_base = payload.p;
-	iov[1].iov_len = payload.len;
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 2;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(child));
-	memcpy(CMSG_DATA(c), child, sizeof(child));
-	rc = (int)sendmsg(b->ctl, &mh, MSG_NOSIGNAL);
+	memcpy(payload.p, &m, sizeof(m));
+	/* init gets the child's ends of the pipes */
+	rc = ctl_send(b, payload.p, payload.len, child, 3);
 	buf_free(&payload);
-	close(fds[0]);
-	close(fds[3]);
-	close(fds[5]);
 	p->next = b->procs;
 	b->procs = p;
 	uv_pipe_init(b->rt->loop, &p->pipes[0], 0);
@@ -795,7 +910,7 @@ proc_kill(lua_State *L)
 	m.type = BOX_KILL;
 	m.a = p->pid;
 	m.b = sig;
-	(void)!send(p->b->ctl, &m, sizeof(m), MSG_NOSIGNAL);
+	(void)ctl_send(p->b, &m, sizeof(m), NULL, 0);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * pending (API.md section 9).
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,19 @@ print_version(void)
 	       uv_version_string(), LIBCURL_VERSION, LWS_LIBRARY_VERSION);
 }
 
+/* A script with a thousand sessions needs more than the usual soft limit
+ * of 1,024 descriptors: take what the hard limit allows (as Go does). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+}
+
 /* the global `arg`, as lua.c builds it */
 static void
 set_arg(lua_State *L, char **argv, int argc, int script)
@@ -91,6 +105,7 @@ serve(int argc, char **argv)
 	int status;
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	rt = oclua_new(NULL);
 	if (!rt) {
 		fprintf(stderr, "oclua: cannot create the runtime\n");
@@ -157,6 +172,7 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	rt = oclua_new(NULL);
 	if (!rt) {
 		fprintf(stderr, "oclua: cannot create the runtime\n");
