@@ -31,7 +31,7 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
 NET_OBJ  = $(NET_SRC:src/%.c=$(B)/%.o)
 DEPS     = build/deps.stamp
 
-.PHONY: all deps test test-memory clean install bench demo
+.PHONY: all deps test test-memory compat clean install bench demo
 
 all: $(BIN) $(B)/liboclua.a
 
@@ -82,8 +82,14 @@ build/oclua-testpeer: spec/support/peer.c | $(DEPS)
 	$(CC) -std=gnu11 $(WARN) -O2 -g -o $@ $< \
 		$(shell $(PKG_CONFIG) --cflags --libs libwebsockets)
 
+# the specs, then the official SDK's compatibility suite (scripts/compat)
 test: oclua build/oclua-testpeer build/embed-host
-	@sh scripts/run-specs.sh ./oclua
+	@sh scripts/test-all.sh ./oclua
+
+# the official TypeScript SDK (@opencomputer/sdk, pinned) against oclua
+# serve; skipped with a message when Node.js is absent
+compat: oclua
+	@sh scripts/compat/run.sh ./oclua
 
 # the specs under AddressSanitizer + UndefinedBehaviorSanitizer (with
 # LeakSanitizer): any report fails the run
