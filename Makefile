@@ -23,7 +23,7 @@ B        = build$(if $(SAN),/san)
 BIN      = oclua$(if $(SAN),-san)
 CORE_SRC = src/timer.c src/fs.c src/buf.c src/box.c src/box_init.c \
            src/process.c
-NET_SRC  = src/net.c src/http.c src/websocket.c src/lws.c src/httpd.c \
+NET_SRC  = src/net.c src/http.c src/websocket.c src/ws_raw.c src/lws.c src/httpd.c \
            src/editor.c \
            src/httpd_ws.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
@@ -106,6 +106,7 @@ demo: oclua
 
 bench: oclua build/oclua-testpeer
 	@sh scripts/bench/run-all.sh
+	@sh scripts/bench/compare.sh
 
 install: oclua $(B)/liboclua.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/oclua \

@@ -11,8 +11,7 @@
 
 struct ocl_lws {
 	struct lws_context	*ctx;
-	struct lws_vhost	*client;	/* websocket.c's vhost for ws:// */
-	struct lws_vhost	*client_tls;	/* ... and for wss:// */
+	struct lws_vhost	*client;	/* websocket.c's, for wss:// */
 	struct lws_vhost	*server;	/* httpd_ws.c's vhost */
 };
 

@@ -1,6 +1,7 @@
 /*
- * websocket.c - the WebSocket client primitive on the runtime's lws
- * context:
+ * websocket.c - the WebSocket client primitive: ws:// on ws_raw.c's own
+ * transport, wss:// on the runtime's lws context; and the connection
+ * object the local server's WebSockets (httpd_ws.c) share:
  *
  *     conn = core.ws_connect(url, headers)   yields until open; raises
  *     msg, binary = conn:receive()          yields until a message; at the
@@ -25,10 +26,13 @@
 #include "lws.h"
 #include "runtime.h"
 #include "websocket.h"
+#include "ws_raw.h"
 
 #define CONN_MT		"oclua.websocket"
 #define RX_HIGH		(64u << 10)
 #define RX_LOW		(16u << 10)
+#define POOL_HIGH	(8u << 20)	/* input held, all connections */
+#define POOL_LOW	(4u << 20)
 #define TX_HIGH		(256u << 10)
 #define TX_FRAGMENT	(64u << 10)
 #define MSG_MAX		(64u << 20)
@@ -45,7 +49,8 @@ typedef struct ws_msg {
 
 struct ws_conn {
 	oclua_runtime	*rt;
-	struct lws	*wsi;
+	struct lws	*wsi;		/* wss:// and the server's side */
+	ws_raw		*raw;		/* ws:// clients (ws_raw.c) */
 	int		state;
 	int		task;		/* task waiting to receive or for the
 					 * handshake, or LUA_NOREF */
@@ -58,6 +63,8 @@ struct ws_conn {
 	ws_msg		*in_head, *in_tail;
 	size_t		in_bytes;
 	int		rx_paused;
+	int		starved;	/* paused for the pool: in the list */
+	struct ws_conn	*next_starved;
 
 	ws_msg		*out_head, *out_tail;
 	size_t		out_bytes, out_off;
@@ -83,11 +90,82 @@ msgs_free(ws_msg *m)
 	}
 }
 
+/* Input held by all the connections of this thread (assembling and
+ * queued): past POOL_HIGH, ws:// connections stop reading (the bytes wait
+ * in the kernel) until it falls below POOL_LOW. With a thousand sessions
+ * streaming at once, per-connection marks alone would let each hold a
+ * message or two: a hundred MiB or more. */
+static _Thread_local struct {
+	size_t	bytes;
+	ws_conn	*starved;	/* paused for the pool */
+} pool;
+
+static void
+unstarve(ws_conn *c)
+{
+	ws_conn **pp;
+
+	if (!c->starved)
+		return;
+	for (pp = &pool.starved; *pp; pp = &(*pp)->next_starved)
+		if (*pp == c) {
+			*pp = c->next_starved;
+			break;
+		}
+	c->starved = 0;
+}
+
+/* resume a paused connection when it and the pool have room again */
+static void
+maybe_resume(ws_conn *c)
+{
+	if (!c->rx_paused || c->in_bytes >= RX_LOW)
+		return;
+	if (pool.bytes >= POOL_LOW) {	/* wait for the pool */
+		if (!c->starved) {
+			c->starved = 1;
+			c->next_starved = pool.starved;
+			pool.starved = c;
+		}
+		return;
+	}
+	c->rx_paused = 0;
+	unstarve(c);
+	if (c->raw)
+		ws_raw_pause(c->raw, 0);
+	else if (c->wsi)
+		lws_rx_flow_control(c->wsi, 1);
+}
+
+/* the pool has room again: resume those it stopped that have room too */
+static void
+resume_starved(void)
+{
+	ws_conn **pp = &pool.starved;
+
+	while (*pp) {
+		ws_conn *c = *pp;
+
+		if (c->in_bytes < RX_LOW) {
+			*pp = c->next_starved;
+			c->starved = 0;
+			maybe_resume(c);
+		} else
+			pp = &c->next_starved;
+	}
+}
+
 static void
 conn_free(ws_conn *c)
 {
 	char **h;
+	ws_msg *m;
 
+	unstarve(c);
+	for (m = c->in_head; m; m = m->next)
+		pool.bytes -= m->len;
+	if (c->rx)
+		pool.bytes -= c->rx->len;
 	msgs_free(c->in_head);
 	msgs_free(c->out_head);
 	free(c->rx);
@@ -136,15 +214,17 @@ conn_ended(ws_conn *c, const char *error)
  * pieces come (a message that arrives whole is allocated once, exactly),
  * so a connection keeps no buffer between messages. */
 static int
-rx_add(ws_conn *c, const void *p, size_t n, int final)
+rx_add(ws_conn *c, const void *p, size_t n, int final, size_t expect)
 {
 	size_t have = c->rx ? c->rx->len : 0;
 
 	if (!c->rx || have + n > c->rx_cap) {
-		size_t cap = final ? have + n : 2 * (have + n);
+		/* the frame's size when known (ws_raw.c), exact when whole */
+		size_t cap = final ? have + n : expect > n ? have + expect :
+			     2 * (have + n);
 		ws_msg *m;
 
-		if (cap < 4096 && !final)
+		if (cap < 4096 && !final && !expect)
 			cap = 4096;
 		m = realloc(c->rx, sizeof(*m) + cap);
 		if (!m)
@@ -159,7 +239,20 @@ rx_add(ws_conn *c, const void *p, size_t n, int final)
 	if (n)
 		memcpy(c->rx->data + have, p, n);
 	c->rx->len = have + n;
+	pool.bytes += n;
 	return 0;
+}
+
+/* drop a message cut short by a new one */
+static void
+rx_drop(ws_conn *c)
+{
+	if (c->rx) {
+		pool.bytes -= c->rx->len;
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
 }
 
 /* the assembled message goes to the queue */
@@ -178,9 +271,12 @@ queue_in(ws_conn *c)
 		c->in_head = m;
 	c->in_tail = m;
 	c->in_bytes += m->len;
-	if (c->in_bytes > RX_HIGH && !c->rx_paused && c->wsi) {
+	if (c->in_bytes > RX_HIGH && !c->rx_paused && (c->wsi || c->raw)) {
 		c->rx_paused = 1;
-		lws_rx_flow_control(c->wsi, 0);
+		if (c->raw)
+			ws_raw_pause(c->raw, 1);
+		else
+			lws_rx_flow_control(c->wsi, 0);
 	}
 	conn_wake(c);
 }
@@ -274,12 +370,9 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			int first = lws_is_first_fragment(wsi);
 			int final = lws_is_final_fragment(wsi);
 
-			if (first && c->rx) {	/* a message cut short */
-				free(c->rx);
-				c->rx = NULL;
-				c->rx_cap = 0;
-			}
-			if (rx_add(c, in, len, final))
+			if (first)	/* a message cut short, if any */
+				rx_drop(c);
+			if (rx_add(c, in, len, final, 0))
 				return -1;
 			if (first)
 				c->rx->binary = lws_frame_is_binary(wsi);
@@ -349,27 +442,25 @@ static const struct lws_protocols client_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-/* Two client vhosts: a TLS vhost loads the system's CA bundle (about
- * 30 ms here), so ws:// connections use one without TLS and the TLS one is
- * made on the first wss:// connection. */
+/* the vhost of wss:// clients (ws:// ones use ws_raw.c), made on the
+ * first: it loads the system's CA bundle, about 30 ms here */
 static struct lws_vhost *
-client_vhost(lua_State *L, oclua_runtime *rt, int tls)
+client_vhost(lua_State *L, oclua_runtime *rt)
 {
 	struct lws_context_creation_info vi;
 	struct lws_context *ctx = ocl_lws_context(L, rt);
-	struct lws_vhost **vh = tls ? &rt->lws->client_tls : &rt->lws->client;
 
-	if (*vh)
-		return *vh;
+	if (rt->lws->client)
+		return rt->lws->client;
 	memset(&vi, 0, sizeof(vi));
-	vi.vhost_name = tls ? "oclua-client-tls" : "oclua-client";
+	vi.vhost_name = "oclua-client";
 	vi.port = CONTEXT_PORT_NO_LISTEN;
 	vi.protocols = client_protocols;
-	vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
-	*vh = lws_create_vhost(ctx, &vi);
-	if (!*vh)
+	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	rt->lws->client = lws_create_vhost(ctx, &vi);
+	if (!rt->lws->client)
 		luaL_error(L, "cannot create the WebSocket client vhost");
-	return *vh;
+	return rt->lws->client;
 }
 
 /* ------------------------------------------------------------------ */
@@ -489,6 +580,97 @@ ocl_ws_wait_open(lua_State *L, ws_conn *c)
 	return open_k(L, LUA_OK, (lua_KContext)c);
 }
 
+/* ------------------------------------------------------------------ */
+/* ws:// connections: the events of ws_raw.c                          */
+
+static void
+raw_open(void *ud)
+{
+	ws_conn *c = ud;
+
+	c->state = WS_OPEN;
+	if (c->close_requested)
+		ws_raw_close(c->raw, c->close_code, c->close_reason);
+	conn_wake(c);
+}
+
+static int
+raw_full(void *ud)
+{
+	ws_conn *c = ud;
+
+	/* a message under way is always finished: stopping it for the pool
+	 * could stop every connection short of a whole message */
+	if (c->in_bytes <= RX_HIGH && (pool.bytes <= POOL_HIGH || c->rx))
+		return 0;
+	c->rx_paused = 1;
+	if (!c->starved && pool.bytes > POOL_HIGH) {
+		c->starved = 1;
+		c->next_starved = pool.starved;
+		pool.starved = c;
+	}
+	return 1;
+}
+
+static int
+raw_piece(void *ud, const char *p, size_t n, int first, int final,
+	  int binary, size_t frame_left)
+{
+	ws_conn *c = ud;
+
+	if (first)
+		rx_drop(c);
+	if ((c->rx ? c->rx->len : 0) + n > MSG_MAX) {
+		if (!c->error)
+			c->error = strdup("message larger than 64 MiB");
+		return -1;
+	}
+	if (rx_add(c, p, n, final, frame_left))
+		return -1;
+	if (first)
+		c->rx->binary = binary;
+	if (final)
+		queue_in(c);
+	return 0;
+}
+
+static void
+raw_peer_close(void *ud, int code, const char *reason, size_t n)
+{
+	ws_conn *c = ud;
+
+	c->peer_code = code;
+	if (n >= sizeof(c->peer_reason))
+		n = sizeof(c->peer_reason) - 1;
+	memcpy(c->peer_reason, reason, n);
+	c->peer_reason[n] = '\0';
+}
+
+static void
+raw_drained(void *ud, size_t queued)
+{
+	ws_conn *c = ud;
+
+	c->out_bytes = queued;
+	if (queued <= TX_HIGH && c->send_task != LUA_NOREF)
+		conn_wake(c);
+}
+
+static void
+raw_ended(void *ud, const char *error, int http_status)
+{
+	ws_conn *c = ud;
+
+	c->raw = NULL;
+	c->out_bytes = 0;
+	c->http_status = http_status;
+	conn_ended(c, error);
+}
+
+static const ws_raw_events raw_events = {
+	raw_open, raw_full, raw_piece, raw_peer_close, raw_drained, raw_ended
+};
+
 /* core.ws_connect(url, headers) -> connection; raises when it fails */
 static int
 core_ws_connect(lua_State *L)
@@ -504,7 +686,6 @@ core_ws_connect(lua_State *L)
 
 	lua_settop(L, 2);
 	memset(&i, 0, sizeof(i));
-	i.context = ocl_lws_context(L, rt);
 
 	c = ocl_ws_push(L, rt);				/* index 3 */
 	copy_headers(L, c, 2);
@@ -520,10 +701,22 @@ core_ws_connect(lua_State *L)
 		if (!strchr(url + 6, ':'))
 			port = 443;
 	}
-	i.vhost = client_vhost(L, rt, i.ssl_connection != 0);
 	fullpath = lua_newuserdatauv(L, strlen(path) + 2, 0);
 	fullpath[0] = '/';
 	strcpy(fullpath + 1, path);
+	if (!i.ssl_connection) {	/* ws://: our own transport */
+		const char *err;
+
+		ocl_ws_connecting(c, NULL);
+		c->raw = ws_raw_connect(rt, ads, port, fullpath, c->hdrs,
+					&raw_events, c, &err);
+		if (!c->raw)
+			conn_ended(c, err);
+		lua_settop(L, 3);
+		return ocl_ws_wait_open(L, c);
+	}
+	i.context = ocl_lws_context(L, rt);
+	i.vhost = client_vhost(L, rt);
 	snprintf(hostport, sizeof(hostport), "%s:%d", ads, port);
 
 	i.address = ads;
@@ -552,13 +745,13 @@ conn_receive(lua_State *L)
 		if (!c->in_head)
 			c->in_tail = NULL;
 		c->in_bytes -= m->len;
+		pool.bytes -= m->len;
 		lua_pushlstring(L, (const char *)m->data, m->len);
 		lua_pushboolean(L, m->binary);
 		free(m);
-		if (c->rx_paused && c->in_bytes < RX_LOW && c->wsi) {
-			c->rx_paused = 0;
-			lws_rx_flow_control(c->wsi, 1);
-		}
+		maybe_resume(c);
+		if (pool.bytes < POOL_LOW)
+			resume_starved();
 		return 2;
 	}
 	if (c->state == WS_CLOSED) {
@@ -594,6 +787,11 @@ conn_send(lua_State *L)
 
 	if (c->state == WS_CLOSED || c->close_requested)
 		return luaL_error(L, "WebSocket is closed");
+	if (c->raw) {		/* written at once; out_bytes: not yet sent */
+		c->out_bytes = ws_raw_send(c->raw, p, n, !lua_toboolean(L, 3));
+		m = NULL;
+		goto wait;
+	}
 	m = malloc(sizeof(*m) + LWS_PRE + n);
 	if (!m)
 		return luaL_error(L, "out of memory");
@@ -609,6 +807,7 @@ conn_send(lua_State *L)
 	c->out_bytes += n;
 	if (c->state == WS_OPEN)
 		lws_callback_on_writable(c->wsi);
+wait:
 	if (c->out_bytes > TX_HIGH && c->send_task == LUA_NOREF) {
 		lua_settop(L, 1);
 		return send_k(L, LUA_OK, 0);
@@ -624,7 +823,10 @@ request_close(ws_conn *c, int code, const char *reason)
 	c->close_requested = 1;
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-	if (c->state == WS_OPEN)
+	if (c->raw) {
+		if (c->state == WS_OPEN)	/* else: once open */
+			ws_raw_close(c->raw, code, c->close_reason);
+	} else if (c->state == WS_OPEN)
 		lws_callback_on_writable(c->wsi);
 }
 
