@@ -2,8 +2,9 @@
 # scripts/bench/run-all.sh - the runtime core benchmarks (make bench):
 # cold start against lua5.4 and node, sequential HTTP round trips against
 # a C libcurl loop, WebSocket stream throughput into a Lua callback, and
-# RSS per idle WebSocket connection. All traffic goes to a test peer on
-# 127.0.0.1. Figures go to stdout and build/bench.txt.
+# RSS per idle WebSocket connection, all against a test peer on 127.0.0.1;
+# and a 1 GiB streamed upload's RSS. Figures go to stdout and
+# build/bench.txt (scripts/bench/compare.sh puts them in BENCHMARKS.md).
 set -eu
 cd "$(dirname "$0")/../.."
 sh scripts/deps.sh hyperfine lua5.4
@@ -51,6 +52,6 @@ echo
 echo "== idle WebSocket connections"
 $OCLUA scripts/bench/ws_idle.lua "ws://$addr" "$N_IDLE" | sed 's/^/  /'
 echo
-echo "== local server: time to interactive and exec/run (needs root)"
-$OCLUA scripts/bench/tti.lua "${N_TTI:-100}" | sed 's/^/  /'
+echo "== files:write of 1 GiB from a chunk function (embedded server)"
+$OCLUA scripts/bench/upload_rss.lua | head -1 | sed 's/^/  /'
 } | tee build/bench.txt

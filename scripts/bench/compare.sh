@@ -1,0 +1,96 @@
+#!/bin/sh
+# scripts/bench/compare.sh - oclua against the official TypeScript SDK on
+# Node, same `oclua serve`, same run (make bench, after run-all.sh):
+#   1. exec.run("true") x N_RUN in sequence, and a C libcurl loop of the
+#      same POST /exec/run requests (the floor)
+#   2. time to interactive, N_TTI in sequence and N_TTI at once
+#   3. one command's stdout (STREAM_MIB) into a callback
+#   4. N_FAN sessions at once, FAN_KIB each, from one client process:
+#      wall time, the client's peak RSS, every chunk checked
+#   5. cold start to a first request (hyperfine)
+# Figures go to build/bench/*.json; scripts/bench/report.lua turns them into
+# BENCHMARKS.md and docs/benchmarks.png (gnuplot).
+set -eu
+cd "$(dirname "$0")/../.."
+N_RUN=${N_RUN:-1000}
+N_TTI=${N_TTI:-100}
+STREAM_MIB=${STREAM_MIB:-256}
+N_FAN=${N_FAN:-1000}
+FAN_KIB=${FAN_KIB:-1024}
+OUT=build/bench
+mkdir -p "$OUT" docs
+sh scripts/deps.sh hyperfine gnuplot-nox
+if ! command -v node >/dev/null 2>&1; then
+	echo "bench: node not found: the comparison with the TypeScript SDK needs Node.js 20" >&2
+	exit 1
+fi
+[ -d scripts/compat/node_modules/@opencomputer/sdk ] ||
+	(cd scripts/compat && npm ci --no-audit --no-fund --loglevel=error)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+cc -O2 -o build/http_floor scripts/bench/http_floor.c \
+	$(pkg-config --cflags --libs libcurl)
+
+key=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+log=$(mktemp)
+OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 >"$log" 2>&1 &
+srv=$!
+trap 'kill $srv 2>/dev/null; rm -f "$log"; true' EXIT INT TERM
+until grep -q 'listening on' "$log"; do sleep 0.05; done
+url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log")
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export OPENCOMPUTER_API_URL="$url" OPENCOMPUTER_API_KEY="$key"
+
+step() { echo "bench: $*" >&2; }
+both() {	# name, then the workload's arguments
+	name=$1; shift
+	step "$name: oclua"
+	./oclua scripts/bench/sdk.lua "$@" >"$OUT/$name.oclua.json"
+	step "$name: node + @opencomputer/sdk"
+	node scripts/bench/node/sdk.mjs "$@" >"$OUT/$name.node.json"
+}
+
+# 1. exec.run round trips, and the floor: the same request from C
+both run run "$N_RUN"
+step "run: C libcurl loop (floor)"
+id=$(curl -s -H "X-API-Key: $key" -H 'Content-Type: application/json' \
+	-d '{"timeout":0}' "$url/api/sandboxes" | sed 's/.*"sandboxID":"\([^"]*\)".*/\1/')
+build/http_floor "$url/api/sandboxes/$id/exec/run" 20 \
+	'{"cmd":"sh","args":["-c","true"],"timeout":60}' \
+	"X-API-Key: $key" 'Content-Type: application/json' >/dev/null
+build/http_floor "$url/api/sandboxes/$id/exec/run" "$N_RUN" \
+	'{"cmd":"sh","args":["-c","true"],"timeout":60}' \
+	"X-API-Key: $key" 'Content-Type: application/json' |
+	awk '{ printf "{\"n\":%d,\"total_s\":%s}\n", $1, $4 }' >"$OUT/run.floor.json"
+curl -s -X DELETE -H "X-API-Key: $key" "$url/api/sandboxes/$id" >/dev/null
+
+# 2. time to interactive
+both tti_seq tti "$N_TTI" seq
+both tti_par tti "$N_TTI" par
+
+# 3. streaming into a callback
+both stream stream "$STREAM_MIB"
+
+# 4. fan-out, under /usr/bin/time for the client's peak RSS
+for who in oclua node; do
+	step "fanout: $who ($N_FAN sessions x $FAN_KIB KiB)"
+	if [ $who = oclua ]; then
+		cmd="./oclua scripts/bench/sdk.lua fanout $N_FAN $FAN_KIB"
+	else
+		cmd="node scripts/bench/node/sdk.mjs fanout $N_FAN $FAN_KIB"
+	fi
+	/usr/bin/time -f '%M' -o "$OUT/fanout.$who.rss" $cmd >"$OUT/fanout.$who.json"
+done
+
+# 5. cold start to a first request: the same tiny script in both
+step "cold start (hyperfine)"
+hyperfine -N --warmup 5 --runs 50 --style none \
+	--export-json "$OUT/cold.json" \
+	"./oclua -e \"assert(require('opencomputer.http').request('GET', '$url/health').status == 200)\"" \
+	"node -e \"fetch('$url/health').then(r => { if (r.status !== 200) process.exit(1) })\"" \
+	>/dev/null
+
+kill $srv 2>/dev/null || true
+step "report"
+./oclua scripts/bench/report.lua "$OUT" "$N_RUN" "$N_TTI" "$STREAM_MIB" "$N_FAN" "$FAN_KIB"
+gnuplot scripts/bench/chart.gp
+step "wrote BENCHMARKS.md and docs/benchmarks.png"
