@@ -34,7 +34,7 @@ key=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
 OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 >"$log" 2>&1 &
 srv=$!
-trap 'kill $srv 2>/dev/null; rm -f "$log"; true' EXIT INT TERM
+trap 'kill $srv 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
 until grep -q 'listening on' "$log"; do sleep 0.05; done
 url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log")
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
