@@ -87,6 +87,22 @@ describe("websocket.connect", function()
       "queued up to " .. max_queued .. " bytes")
   end)
 
+  it("answers pings, joins fragments, keeps empty messages", function()
+    local got, watchdog_done = {}, require("opencomputer.task").condition()
+    local ws = websocket.connect(peer.ws .. "/ws/frames", {
+      on_message = function(msg, binary) got[#got + 1] = { msg, binary } end,
+    })
+    -- the peer sends nothing more until its ping is answered
+    oc.spawn(function()
+      if not watchdog_done:wait(5) then ws:close(4000, "no progress") end
+    end)
+    local code = ws:wait()
+    watchdog_done:signal()
+    assert.are.equal(1000, code)
+    assert.are.equal("frames done", ws.close_reason)
+    assert.are.same({ { "fragmented", false }, { "", true } }, got)
+  end)
+
   it("reports the peer's close code and reason", function()
     local closed
     local ws = websocket.connect(peer.ws .. "/ws/close?code=4001", {

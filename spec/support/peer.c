@@ -29,6 +29,9 @@
  *                             bytes (defaults 1 MiB, 65536), then text
  *                             {"done":true,"bytes":N}, then close 1000
  *   /ws/close?code=C          close at once with C (default 1000), "bye"
+ *   /ws/frames                a ping; once answered, the text "fragmented"
+ *                             in three frames, an empty binary message,
+ *                             then close 1000 "frames done"
  *
  * Design
  * ------
@@ -383,7 +386,7 @@ reason_phrase(int code)
 /* ---------------------------------------------------------------------- */
 /* WebSocket routes */
 
-enum { WS_ECHO = 1, WS_STREAM, WS_CLOSE, WS_HOLD };
+enum { WS_ECHO = 1, WS_STREAM, WS_CLOSE, WS_HOLD, WS_FRAMES };
 
 static int
 ws_kind(const char *path)
@@ -396,6 +399,8 @@ ws_kind(const char *path)
 		return WS_CLOSE;
 	if (!strcmp(path, "/ws/hold"))
 		return WS_HOLD;
+	if (!strcmp(path, "/ws/frames"))
+		return WS_FRAMES;
 
 	return -1;
 }
@@ -410,6 +415,7 @@ struct wsmsg {
 struct wsconn {
 	int		kind;
 	int		established;
+	int		frames_step;	/* /ws/frames: what was sent */
 	/* message being received */
 	uint8_t		*rx;
 	size_t		rxlen, rxcap;
@@ -527,6 +533,37 @@ ws_writeable(struct lws *wsi, struct wsconn *w)
 				 (unsigned char *)"bye", 3);
 		return -1;
 
+	case WS_FRAMES: {	/* step by step, one write per callback */
+		static const char *const parts[] = { "frag", "ment", "ed" };
+		uint8_t b[LWS_PRE + 16];
+		int step = w->frames_step++, flags;
+
+		if (step == 0) {		/* a ping; the rest after the pong */
+			memcpy(b + LWS_PRE, "are you there", 13);
+			return lws_write(wsi, b + LWS_PRE, 13, LWS_WRITE_PING) < 13
+				? -1 : 0;
+		}
+		if (step <= 3) {		/* one text message, 3 frames */
+			size_t n = strlen(parts[step - 1]);
+
+			flags = lws_write_ws_flags(LWS_WRITE_TEXT, step == 1,
+						   step == 3);
+			memcpy(b + LWS_PRE, parts[step - 1], n);
+			if (lws_write(wsi, b + LWS_PRE, n,
+				      (enum lws_write_protocol)flags) < (int)n)
+				return -1;
+		} else if (step == 4) {		/* an empty binary message */
+			if (lws_write(wsi, b + LWS_PRE, 0, LWS_WRITE_BINARY) < 0)
+				return -1;
+		} else {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL,
+					 (unsigned char *)"frames done", 11);
+			return -1;
+		}
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+
 	case WS_STREAM:
 		if (w->sent < w->total) {
 			size_t n = (size_t)(w->total - w->sent < w->frame ?
@@ -626,6 +663,9 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				w->frame = WS_MAX_FRAME;
 			lws_callback_on_writable(wsi);
 			break;
+		case WS_FRAMES:
+			lws_callback_on_writable(wsi);	/* the ping */
+			break;
 		case WS_CLOSE:
 			w->close_code = (int)ws_arg_u64(wsi, "code=", 1000);
 			if (w->close_code < 1000 || w->close_code > 4999)
@@ -639,6 +679,12 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (!w || !w->established)
 			return 0;
 		return ws_receive(wsi, w, in, len);
+
+	case LWS_CALLBACK_RECEIVE_PONG:	/* /ws/frames goes on */
+		if (w && w->kind == WS_FRAMES && len == 13 &&
+		    !memcmp(in, "are you there", 13))
+			lws_callback_on_writable(wsi);
+		return 0;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!w || !w->established)
