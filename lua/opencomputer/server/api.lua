@@ -220,7 +220,8 @@ function M.routes(reg)
     local res = result_of(s)
     res.running = s.running
     res.truncated = s.truncated or nil
-    res.commandMs = math.floor((os.time() - s.started_at) * 1000)
+    local ms = s:duration_ms()
+    res.commandMs = ms > 0 and ms or nil
     http.json(req, 200, res)
   end)
 

@@ -130,6 +130,7 @@ end
 
 function Session:exited(code)
   self.running = false
+  self.ended = oc.now()
   if self.timeout_timer then self.timeout_timer:cancel() end
   if self.linger_timer then self.linger_timer:cancel() end
   if self.timed_out then code = -1 end
@@ -155,6 +156,11 @@ function Session:wait(timeout)
     end
   end
   return not self.running
+end
+
+--- Milliseconds the command has run: so far, or in all once it exited.
+function Session:duration_ms()
+  return math.floor(((self.ended or oc.now()) - self.created) * 1000)
 end
 
 --- The retained output of one stream, whole.
