@@ -22,6 +22,7 @@ if not c then
   os.exit(1)
 end
 local failed = c.failure + c.error
+for _, line in ipairs(c.failed) do io.write("FAILED ", line, "\n") end
 io.write(string.format("\n%d passed, %d failed%s\n", c.success, failed,
   c.pending > 0 and (", " .. c.pending .. " skipped") or ""))
 io.flush()
