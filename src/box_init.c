@@ -459,12 +459,27 @@ exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 	if (chdir(cwd))
 		goto fail;
 	what = "exec";
-	execvpe(argv[0], argv, envp);	/* searches the command's own PATH */
+	execvpe(argv[0], argv, envp);	/* searches PATH: see use_path() */
 fail:
 	e = errno;
 	(void)!write(status_fd, &e, sizeof(e));
 	(void)!write(status_fd, what, strlen(what));
 	_exit(127);
+}
+
+/* execvpe() searches the PATH of the caller's environment, not of envp:
+ * make ours the command's (or the default search path when it has none),
+ * so that a command finds what its own PATH names, and a missing program
+ * is ENOENT rather than an EACCES from a directory of the server's PATH */
+static void
+use_path(char **envp)
+{
+	for (; *envp; envp++)
+		if (!strncmp(*envp, "PATH=", 5)) {
+			setenv("PATH", *envp + 5, 1);
+			return;
+		}
+	setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
 }
 
 static void
@@ -489,6 +504,7 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 		p += strlen(p) + 1;
 	}
 	envp[ne] = NULL;
+	use_path(envp);
 	if (!n || pipe2(st, O_CLOEXEC)) {
 		reply(BOX_FAILED, m->id, n ? errno : EINVAL, 0, "arguments");
 		return;

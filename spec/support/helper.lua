@@ -16,7 +16,7 @@ local function full_name(element)
   local names = {}
   while element and element.descriptor ~= "file" do
     if element.name then table.insert(names, 1, element.name) end
-    element = busted.context.parent(element)
+    element = busted.parent(element)
   end
   return table.concat(names, " ")
 end

@@ -33,10 +33,7 @@ local function sandbox_of(reg, id, data_plane)
   local sb = reg:get(id)
   if not sb then http.abort(404, "sandbox not found") end
   if data_plane then
-    if sb.status == "stopped" or sb.status == "error" then
-      http.abort(410, "sandbox " .. id .. " is " .. sb.status)
-    end
-    sb:ensure_running()
+    if not sb:ensure_running() then http.abort(404, "sandbox not found") end
     sb:touch()
   end
   return sb
@@ -127,7 +124,7 @@ function M.routes(reg)
   end)
 
   r.add("POST", "/sandboxes/:id/timeout", function(req, p)
-    local sb = sandbox_of(reg, p.id)
+    local sb = sandbox_of(reg, p.id, true)
     local b = http.body(req, { timeout = "number" })
     if b.timeout == nil then http.abort(400, "timeout is required") end
     if b.timeout < 0 then
@@ -181,7 +178,7 @@ function M.routes(reg)
       timeout = timeout }, { keep_all = true })
     if timeout > 30 then
       -- keepalive mode: 200 at once, a space every 15 s, then the JSON
-      req:start(200, { ["Content-Type"] = "application/json" })
+      req:start(200, http.headers({ ["Content-Type"] = "application/json" }))
       while not s:wait(15) do req:write(" ") end
       local res = result_of(s)
       if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end

@@ -59,7 +59,7 @@ function M.read(req, sb)
   local f <close>, err, code = root:open(path, "r")
   if not f then failed(err, code) end
   local size = f:size()
-  req:start(200, { ["Content-Type"] = "application/octet-stream" }, size)
+  req:start(200, http.headers({ ["Content-Type"] = "application/octet-stream" }), size)
   if req.method == "HEAD" then req:finish(); return end
   while true do
     local chunk = f:read(CHUNK)

@@ -1,13 +1,30 @@
 -- opencomputer/server/http.lua - what every route of the local server
 -- shares: JSON answers and errors in the shapes of protocol.md section 9,
--- request body decoding with a field schema, the API key check, and the
--- route table.
+-- request body decoding with a field schema, the API key check, open CORS
+-- (protocol.md 1.6), and the route table.
 
 local json = require("opencomputer.json")
 
 local M = {}
 
-local JSON = { ["Content-Type"] = "application/json" }
+--- The headers of every answer, with `extra` added: CORS is open to any
+-- origin, as the cloud's (protocol.md 1.6); the API key, not the origin,
+-- is what grants access.
+function M.headers(extra)
+  local h = { ["Access-Control-Allow-Origin"] = "*",
+    ["Access-Control-Expose-Headers"] = "X-Request-Id" }
+  for k, v in pairs(extra or {}) do h[k] = v end
+  return h
+end
+
+local JSON = M.headers({ ["Content-Type"] = "application/json" })
+local PLAIN = M.headers()
+local PREFLIGHT = M.headers({
+  ["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS",
+  ["Access-Control-Allow-Headers"] =
+    "Content-Type, Authorization, X-API-Key, X-Request-Id, X-OSB-Async-Wake",
+  ["Access-Control-Max-Age"] = "86400",
+})
 
 --- Send `obj` as JSON with `status`.
 function M.json(req, status, obj)
@@ -20,7 +37,12 @@ function M.fail(req, status, message)
 end
 
 function M.no_content(req)
-  req:respond(204, nil, "")
+  req:respond(204, PLAIN, "")
+end
+
+--- Answer a browser's CORS preflight (it carries no API key).
+function M.preflight(req)
+  req:respond(204, PREFLIGHT, "")
 end
 
 -- An error a handler raises to answer with status and message.
@@ -42,7 +64,9 @@ local MAX_JSON = 1024 * 1024
 -- Read a JSON body and check it against `schema`: field name -> type
 -- ("string", "number", "integer", "boolean", "table", "strings" for a
 -- string list, "map" for a string->string object, "any"). Unknown fields
--- are refused; an empty body is an empty object.
+-- are dropped, as the reference server ignores them (protocol.md section
+-- 0): a newer SDK may send fields this server does not know. An empty
+-- body is an empty object.
 function M.body(req, schema)
   local parts, size = {}, 0
   while true do
@@ -67,10 +91,7 @@ function M.body(req, schema)
   end
   for k, v in pairs(doc) do
     local want = schema[k]
-    if not want then
-      M.abort(400, string.format("invalid request body: unknown field %q", tostring(k)))
-    end
-    if v == json.null then
+    if not want or v == json.null then
       doc[k] = nil
     elseif not M.has_type(v, want) then
       M.abort(400, string.format("invalid request body: field %q must be %s", k,

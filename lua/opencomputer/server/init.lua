@@ -33,6 +33,9 @@ local function handle(srv, req)
       return http.json(req, 200, { status = path == "/health" and "ok" or "alive" })
     end
     if path == "/readyz" then return http.json(req, 200, { status = "ready" }) end
+    if req.method == "OPTIONS" and not req.upgrade then
+      return http.preflight(req)
+    end
     if req.bad_encoding then
       return http.fail(req, 400, "invalid percent-encoding in the URL")
     end
@@ -92,7 +95,7 @@ function M.start(opts)
   function srv.stop()
     listener:close()
     for _, sb in pairs(reg.by_id) do
-      if temporary then sb:delete() elseif sb.box then sb:stop("hibernated") end
+      if temporary then sb:delete() elseif sb.status == "running" then sb:stop("hibernated") end
     end
     if temporary then os.execute("rm -rf '" .. data_dir .. "'") end
   end

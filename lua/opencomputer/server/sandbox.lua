@@ -1,6 +1,6 @@
 -- opencomputer/server/sandbox.lua - the local server's sandboxes: the
--- registry, their lifecycle (create, hibernated after a server restart,
--- woken on use, stopped when idle, deleted), their state on disk, and the
+-- registry, their lifecycle (create, hibernated when idle or after a
+-- server restart, woken on use, deleted), their state on disk, and the
 -- environment commands run with (protocol.md sections 2 and 3.1).
 --
 -- On disk, DATA/sandboxes/<id>/ holds meta.json and the isolated
@@ -103,9 +103,7 @@ function M.load(reg)
       sb.dir, sb.registry = reg.dir .. "/" .. id, reg
       sb.sessions, sb.busy_count = {}, 0
       sb.last_activity = oc.now()
-      if sb.status == "running" or sb.status == "hibernated" then
-        sb.status = "hibernated"
-      end
+      sb.status = "hibernated"
       reg.by_id[id] = sb
     end
   end
@@ -148,14 +146,29 @@ function Sandbox:boot(fresh)
   self.status = "running"
 end
 
---- Make sure the sandbox can run commands: wake it if hibernated.
--- Raises a 410-style answer for a stopped sandbox.
+-- Run fn as the sandbox's one state change at a time (a wake, a stop, a
+-- delete): a caller that comes meanwhile waits for the change to finish,
+-- so a request never meets a half-started or half-stopped environment.
+function Sandbox:change(fn)
+  while self.changing do self.changing:wait() end
+  local done = task.condition()
+  self.changing = done
+  local ok, err = pcall(fn)
+  self.changing = nil
+  done:signal()
+  if not ok then error(err, 0) end
+end
+
+--- Make sure the sandbox can run commands: wake it if hibernated
+-- (concurrent requests share one wake). False once it has been deleted.
 function Sandbox:ensure_running()
-  if self.status == "hibernated" then
+  if self.status == "running" and not self.changing then return true end
+  self:change(function()
+    if self.status ~= "hibernated" then return end
     self:boot(false)
     self:save()
     self:watch_idle()
-  end
+  end)
   return self.status == "running"
 end
 
@@ -201,8 +214,9 @@ function Sandbox:set_timeout(seconds)
   self:watch_idle()
 end
 
--- one watcher task per sandbox and timeout setting: stop the sandbox once
--- nothing has happened for `timeout` seconds
+-- one watcher task per sandbox and timeout setting: hibernate the
+-- sandbox once nothing has happened for `timeout` seconds (protocol.md
+-- section 2.6; the next data-plane call wakes it)
 -- (it sleeps until the deadline as it stands, then looks again: activity
 -- only moves the deadline, and unwatch_idle() ends it at once)
 function Sandbox:watch_idle()
@@ -215,7 +229,7 @@ function Sandbox:watch_idle()
       local left = self.last_activity + self.timeout - oc.now()
       if left <= 0 then
         if self.busy_count == 0 then
-          self:stop("stopped")
+          self:stop("hibernated")
           return
         end
         left = self.timeout	-- a command runs: its end counts as activity
@@ -231,27 +245,19 @@ function Sandbox:unwatch_idle()
   if token then token:signal() end
 end
 
--- Stop the isolated environment, once: a second caller (a DELETE while
--- the server shuts down, say) waits for the first to finish.
-function Sandbox:stop_box()
-  while self.stopping do self.stopping:wait() end
-  local box = self.box
-  if not box then return end
-  self.box, self.stopping = nil, task.condition()
-  local ok, err = pcall(box.stop, box)
-  local stopped = self.stopping
-  self.stopping = nil
-  stopped:signal()
-  if not ok then error(err, 0) end
-end
-
---- Kill every process; the sandbox keeps its files.
+--- Kill every process and forget the sessions (as the reference does when
+-- it hibernates a sandbox); the sandbox keeps its files.
 function Sandbox:stop(status)
-  for _, s in pairs(self.sessions) do s:kill(9) end
-  self:stop_box()
-  self.status = status
-  self:unwatch_idle()
-  self:save()
+  self:change(function()
+    self:unwatch_idle()
+    for _, s in pairs(self.sessions) do s:kill(9) end
+    self.sessions = {}
+    local box = self.box
+    self.box = nil
+    self.status = status
+    if box then box:stop() end
+    self:save()
+  end)
 end
 
 --- Kill everything and remove the sandbox's files.
@@ -259,10 +265,14 @@ function Sandbox:delete()
   if self.deleted then return end
   self.deleted = true
   self.registry.by_id[self.id] = nil
-  self:stop_box()
-  self.status = "stopped"
-  self:unwatch_idle()
-  core.box_destroy(self.dir)
+  self:change(function()
+    self:unwatch_idle()
+    local box = self.box
+    self.box = nil
+    self.status = "stopped"
+    if box then box:stop() end
+    core.box_destroy(self.dir)
+  end)
 end
 
 function Sandbox:info()
