@@ -430,6 +430,33 @@ describe("local server: exec sessions over the WebSocket", function()
     assert.are.equal(0, doc.exitCode)
     assert.are.equal("slow\n", doc.stdout)
   end)
+
+  it("lists finished sessions, forgetting the oldest past 100; exec/run's are never listed", function()
+    local own = sandbox()
+    local ids = {}
+    for i = 1, 105 do
+      local status, doc = c:api("POST", "/sandboxes/" .. own .. "/exec/run-async",
+        { body = { cmd = "echo", args = { tostring(i) } } })
+      assert.are.equal(200, status)
+      assert.are.equal(i .. "\n", doc.stdout)
+      local _, list = c:api("GET", "/sandboxes/" .. own .. "/exec")
+      ids[i] = list[#list] and list[#list].sessionID
+    end
+    c:run(own, "true")
+    local _, list = c:api("GET", "/sandboxes/" .. own .. "/exec")
+    assert.are.equal(100, #list)
+    local listed = {}
+    for _, e in ipairs(list) do
+      listed[e.sessionID] = true
+      assert.are.equal("echo", e.command)	-- not the exec/run
+    end
+    for i = 1, 5 do assert.is_nil(listed[ids[i]], "forgotten: " .. i) end
+    for i = 6, 105 do assert.is_true(listed[ids[i]], "kept: " .. i) end
+    assert.are.equal(404, (c:api("GET", "/sandboxes/" .. own .. "/exec/" .. ids[1] .. "/result")))
+    local status, doc = c:api("GET", "/sandboxes/" .. own .. "/exec/" .. ids[105] .. "/result")
+    assert.are.equal(200, status)
+    assert.are.equal("105\n", doc.stdout)
+  end)
 end)
 
 describe("local server: files", function()

@@ -63,13 +63,14 @@ local function run_argv(body)
   return argv
 end
 
--- `how`: exec.start's keep_all and wait_for_client
+-- `how`: exec.start's keep_all, wait_for_client and unlisted
 local function start_session(sb, argv, body, how)
   check_cwd(body.cwd)
   local ok, s = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
     keep_all = how.keep_all, wait_for_client = how.wait_for_client,
+    unlisted = how.unlisted,
   })
   if not ok then
     http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
@@ -149,10 +150,7 @@ function M.routes(reg)
     local sb = sandbox_of(reg, p.id)
     local list = {}
     for _, s in pairs(sb.sessions) do list[#list + 1] = s end
-    table.sort(list, function(a, b)
-      return a.started_at < b.started_at
-        or (a.started_at == b.started_at and a.id < b.id)
-    end)
+    table.sort(list, function(a, b) return a.seq < b.seq end)
     local out = json.array()
     for i, s in ipairs(list) do out[i] = s:info() end
     http.json(req, 200, out)
@@ -175,7 +173,7 @@ function M.routes(reg)
     if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
     local timeout = (b.timeout and b.timeout > 0) and b.timeout or 60
     local s = start_session(sb, run_argv(b), { envs = b.envs, cwd = b.cwd,
-      timeout = timeout }, { keep_all = true })
+      timeout = timeout }, { keep_all = true, unlisted = true })
     if timeout > 30 then
       -- keepalive mode: 200 at once, a space every 15 s, then the JSON
       req:start(200, http.headers({ ["Content-Type"] = "application/json" }))
@@ -190,7 +188,6 @@ function M.routes(reg)
       if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end
       http.json(req, 200, res)
     end
-    sb.sessions[s.id] = nil	-- a one-shot run is not a listed session
   end)
 
   r.add("POST", "/sandboxes/:id/exec/run-async", function(req, p)

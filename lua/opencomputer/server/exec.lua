@@ -25,11 +25,19 @@ M.RUN_OUTPUT_MAX = 64 * 1024 * 1024	-- per stream, for exec/run
 -- (the reference server evicts them: protocol.md 3.4.3). After that, or
 -- for a session nobody attaches to, the scrollback evicts as usual.
 M.FIRST_CLIENT_WAIT = 10
+-- Finished sessions stay listed, and their output can be replayed or
+-- fetched (protocol.md 3.3), but a long-lived sandbox must not keep every
+-- command it ever ran: past these bounds the oldest finished ones are
+-- forgotten (their ids then answer 404).
+M.KEEP_FINISHED = 100		-- finished sessions per sandbox
+M.KEEP_FINISHED_BYTES = 64 * 1024 * 1024	-- of their retained output
 
 local Session = {}
 Session.__index = Session
 
 local STDIN, STDOUT, STDERR, EXIT, REPLAY_END, STDIN_EOF = 0, 1, 2, 3, 4, 5
+
+local started = 0	-- sessions started so far: their order in lists
 
 local function new_id()
   return string.format("%08x", math.random(0, 0xffffffff))
@@ -62,12 +70,16 @@ end
 --- Start `argv` in the sandbox `sb` (see sandbox.lua) as a new session.
 -- opts: env (table), cwd, timeout (s, 0 = none), max_run_after_disconnect,
 -- keep_all (keep up to 2 x RUN_OUTPUT_MAX of output instead of the
--- scrollback's 1 MiB), wait_for_client (see FIRST_CLIENT_WAIT).
+-- scrollback's 1 MiB), wait_for_client (see FIRST_CLIENT_WAIT), unlisted
+-- (exec/run's one-shot session: not in sb.sessions, so not listed, not
+-- addressable, and gone once its answer is sent).
 function M.start(sb, argv, opts)
   local id
   repeat id = new_id() until not sb.sessions[id]
   local proc = sb:spawn(argv, opts.env, opts.cwd)
+  started = started + 1
   local s = setmetatable({
+    seq = started,
     id = id, sandbox = sb, argv = argv, proc = proc,
     started_at = os.time(), running = true, exit_code = nil,
     chunks = {}, first = 1, last = 0, kept = 0, truncated = false,
@@ -79,7 +91,7 @@ function M.start(sb, argv, opts)
     unattached = opts.wait_for_client, first_client = task.condition(),
     created = oc.now(),
   }, Session)
-  sb.sessions[id] = s
+  if not opts.unlisted then sb.sessions[id] = s end
   sb:busy(1)
   if opts.timeout and opts.timeout > 0 then
     s.timeout_timer = after(opts.timeout, function()
@@ -141,6 +153,24 @@ function Session:exited(code)
   local w = self.waiters
   self.waiters = {}
   for _, fn in ipairs(w) do fn() end
+  self:forget_old()
+end
+
+-- Keep this finished session listed, and forget the oldest finished ones
+-- of its sandbox beyond KEEP_FINISHED or KEEP_FINISHED_BYTES.
+function Session:forget_old()
+  local sb = self.sandbox
+  if sb.sessions[self.id] ~= self then return end
+  local done = sb.finished_sessions or {}	-- oldest first
+  sb.finished_sessions = done
+  done[#done + 1] = self
+  local bytes = 0
+  for _, s in ipairs(done) do bytes = bytes + s.kept end
+  while #done > M.KEEP_FINISHED or bytes > M.KEEP_FINISHED_BYTES do
+    local old = table.remove(done, 1)
+    bytes = bytes - old.kept
+    if sb.sessions[old.id] == old then sb.sessions[old.id] = nil end
+  end
 end
 
 --- Yield until the session's process has exited or `timeout` seconds

@@ -251,7 +251,7 @@ function Sandbox:stop(status)
   self:change(function()
     self:unwatch_idle()
     for _, s in pairs(self.sessions) do s:kill(9) end
-    self.sessions = {}
+    self.sessions, self.finished_sessions = {}, nil
     local box = self.box
     self.box = nil
     self.status = status
