@@ -196,7 +196,8 @@ describe("http.request failures", function()
     end)
     local t0 = oc.now()
     oc.sleep(0.05)
-    assert.is_true(oc.now() - t0 < 0.1)
+    -- well under the request's 0.3 s: the request did not block this task
+    assert.is_true(oc.now() - t0 < 0.25)
     assert.is_true(t:wait())
   end)
 

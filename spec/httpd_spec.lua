@@ -312,13 +312,14 @@ describe("core.http_listen", function()
     local code, secs = out:match("^(%d+) ([%d.]+)$")
     assert.are.equal("200", code)
     assert.are.equal("100-continue", seen.sink_headers.expect)
-    assert.is_true(tonumber(secs) < 0.5, "took " .. secs .. " s")
+    -- curl waits 1 s for a 100 that does not come
+    assert.is_true(tonumber(secs) < 0.9, "took " .. secs .. " s")
     -- a refusal does not wait for the body either
     out = curl("-o", "/dev/null", "-w", "%{http_code} %{time_total}",
       "-T", path, base .. "/refuse")
     code, secs = out:match("^(%d+) ([%d.]+)$")
     assert.are.equal("401", code)
-    assert.is_true(tonumber(secs) < 0.5, "took " .. secs .. " s")
+    assert.is_true(tonumber(secs) < 0.9, "took " .. secs .. " s")
     os.remove(path)
   end)
 

@@ -51,11 +51,15 @@ describe("oc.Sandbox", function()
     assert.are.equal(400, e.status)
   end)
 
-  it("stops an idle sandbox after its timeout", function()
+  it("hibernates an idle sandbox after its timeout; the next command wakes it", function()
     local sb = oc.Sandbox.create{ api_url = c.url, api_key = support.KEY, timeout = 1 }
     assert.is_true(sb:is_running())
-    oc.sleep(1.6)
+    local t0 = oc.now()
+    while sb:is_running() and oc.now() - t0 < 10 do oc.sleep(0.2) end
     assert.is_false(sb:is_running())
+    assert.is_true(oc.now() - t0 >= 0.9)
+    assert.are.equal("awake\n", sb.exec:run("echo awake").stdout)
+    assert.is_true(sb:is_running())
     sb:kill()
   end)
 
@@ -156,8 +160,9 @@ describe("sb.exec:run", function()
 
   it("streams to callbacks; the timeout becomes an idle timeout", function()
     local seen = {}
+    -- 2.4 s in all, past a wall-clock 1.5 s, but never 1.5 s without output
     local r = sb.exec:run("for i in 1 2 3 4; do echo $i; sleep 0.6; done", {
-      timeout = 1, on_stdout = function(d) seen[#seen + 1] = d end })
+      timeout = 1.5, on_stdout = function(d) seen[#seen + 1] = d end })
     assert.are.equal("1\n2\n3\n4\n", r.stdout)
     assert.are.equal("1\n2\n3\n4\n", table.concat(seen))
     fails(E.TimeoutError, sb.exec.run, sb.exec, "echo start; sleep 30",
