@@ -524,7 +524,9 @@ core_box_start(lua_State *L)
 	if (pid < 0) {
 		close(sv[0]);
 		return luaL_error(L, "cannot create the sandbox's namespaces: "
-				  "%s (the local server needs root)",
+				  "%s (the local server needs root; to use the "
+				  "cloud instead, set OPENCOMPUTER_API_URL and "
+				  "OPENCOMPUTER_API_KEY)",
 				  strerror(errno));
 	}
 	b->pid = pid;

@@ -105,7 +105,10 @@ function M.routes(reg)
       template = "base", timeout = math.max(b.timeout or 0, 0),
       envs = b.envs, metadata = b.metadata, memory_mb = mem, cpu_count = cpus,
     })
-    if not ok then http.abort(500, "create sandbox: " .. tostring(sb)) end
+    if not ok then
+      -- the reason, without the Lua position of the call that raised it
+      http.abort(500, "create sandbox: " .. tostring(sb):gsub("^[%w/_.]+%.lua:%d+: ", ""))
+    end
     http.json(req, 201, sb:info())
   end)
 
