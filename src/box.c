@@ -27,7 +27,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,8 +49,6 @@
 
 enum { BOX_BOOTING, BOX_UP, BOX_DEAD };
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *f);
 enum { P_STARTING, P_RUNNING, P_FAILED };
 
 typedef struct box_proc box_proc;
@@ -985,6 +982,30 @@ mkdirs(char *path)
 	return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
+/* remove the tree at `path` (absolute), at any depth (fs.c) */
+static int
+remove_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	int fd, rc, e;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(parent)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	fd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = ocl_remove_tree(fd, slash + 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
 /* core.box_template(base [, uid, gid]) -> the directory of a template
  * made from the host's /etc as it is now: base/t-STAMP, built on first
  * use (a few hundred ms: hundreds of symlinks) and shared afterwards */
@@ -1011,21 +1032,14 @@ core_box_template(lua_State *L)
 	if (mkdirs(ready))
 		return luaL_error(L, "cannot make %s: %s", base,
 				  strerror(errno));
-	nftw(tmp, rm_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	remove_path(tmp);	/* what a crashed build left */
 	if (box_make_template(tmp, uid, gid) ||
 	    (rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST))
 		return luaL_error(L, "cannot build the sandbox template in "
 				  "%s: %s", base, strerror(errno));
-	nftw(tmp, rm_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	remove_path(tmp);	/* another process's build came first */
 	lua_pushstring(L, dir);
 	return 1;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st; (void)f;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
 /* core.box_destroy(dir): remove a sandbox's files (its init is gone) */
@@ -1036,8 +1050,7 @@ core_box_destroy(lua_State *L)
 
 	if (!strstr(dir, "/sandboxes/sb-"))
 		return luaL_error(L, "refusing to remove '%s'", dir);
-	if (nftw(dir, rm_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) &&
-	    errno != ENOENT)
+	if (remove_path(dir))
 		return luaL_error(L, "cannot remove %s: %s", dir,
 				  strerror(errno));
 	return 0;

@@ -352,34 +352,125 @@ root_mkdir(lua_State *L)
 	return 1;
 }
 
-/* remove everything inside the directory fd `dir` (consumed) */
+/* One level of a removal under way: the open directory and, to remove
+ * it once empty, its parent's fd and its name there. */
+struct rm_level {
+	int	fd, parent;
+	char	name[256];
+};
+
+/* The first subdirectory left in `dir` once every other entry in it is
+ * unlinked, copied to `name`; 0 when none is left, -1 on an error. A
+ * fresh open of "." reads from the start with its own offset. */
 static int
-empty_dir(int dir)
+unlink_files(int dir, char name[256])
 {
-	DIR *d = fdopendir(dir);
+	int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
-	int rc = 0;
+	int found = 0;
 
 	if (!d) {
-		close(dir);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
-	while ((de = readdir(d))) {
+	while (!found && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!unlinkat(dirfd(d), de->d_name, 0))
+		if (!unlinkat(dir, de->d_name, 0) || errno == ENOENT)
 			continue;
-		if (errno == EISDIR || errno == EPERM) {
-			int sub = openat(dirfd(d), de->d_name, O_RDONLY |
-					 O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub < 0 || empty_dir(sub) ||
-			    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR))
-				rc = -1;
-		} else if (errno != ENOENT)
-			rc = -1;
+		if (errno != EISDIR && errno != EPERM) {
+			found = -1;
+			break;
+		}
+		strcpy(name, de->d_name);	/* d_name is at most 255 bytes */
+		found = 1;
 	}
 	closedir(d);
+	return found;
+}
+
+/* Remove `name` in the directory fd `parent`, a whole tree if it is a
+ * directory, without a recursion or a path per level: the levels under
+ * way are a heap array of fds, so depth is bounded by the fd limit, not by
+ * PATH_MAX or the C stack. It never follows a symlink and never crosses
+ * into another file system (a mount point is an error). A missing `name`
+ * is fine. 0, or -1 with errno set. */
+int
+ocl_remove_tree(int parent, const char *name)
+{
+	struct rm_level *lv = NULL, *grown;
+	size_t n = 0, cap = 0;
+	struct stat top, st;
+	char sub[256];
+	int rc = -1, e = 0, fd, got;
+
+	if (!unlinkat(parent, name, 0) || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	if (strlen(name) > 255) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &top)) {
+		e = errno;
+		goto out;
+	}
+	strcpy(sub, name);
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			grown = realloc(lv, cap * sizeof(*lv));
+			if (!grown) {
+				e = ENOMEM;
+				close(fd);
+				goto out;
+			}
+			lv = grown;
+		}
+		lv[n].fd = fd;
+		lv[n].parent = n ? lv[n - 1].fd : parent;
+		strcpy(lv[n].name, sub);
+		n++;
+		/* empty the deepest level; pop the levels that are done */
+		while (n && (got = unlink_files(lv[n - 1].fd, sub)) == 0) {
+			n--;
+			close(lv[n].fd);
+			if (unlinkat(lv[n].parent, lv[n].name, AT_REMOVEDIR)) {
+				e = errno;
+				goto out;
+			}
+		}
+		if (!n) {
+			rc = 0;
+			goto out;
+		}
+		if (got < 0) {
+			e = errno;
+			goto out;
+		}
+		fd = openat(lv[n - 1].fd, sub, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st)) {
+			e = errno;
+			goto out;
+		}
+		if (st.st_dev != top.st_dev) {
+			close(fd);
+			e = EXDEV;
+			goto out;
+		}
+	}
+out:
+	while (n)
+		close(lv[--n].fd);
+	free(lv);
+	if (rc)
+		errno = e;
 	return rc;
 }
 
@@ -390,7 +481,7 @@ root_remove(lua_State *L)
 	const char *path = luaL_checkstring(L, 2);
 	char pbuf[4096];
 	const char *name = split(path, pbuf, sizeof(pbuf));
-	int parent, sub;
+	int parent;
 
 	if (!name) {
 		errno = ENAMETOOLONG;
@@ -406,18 +497,12 @@ root_remove(lua_State *L)
 			goto done;
 		return fail(L, path);
 	}
-	if (unlinkat(parent, name, 0) && errno != ENOENT) {
-		if (errno != EISDIR && errno != EPERM) {
-			close(parent);
-			return fail(L, path);
-		}
-		sub = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			     O_CLOEXEC);
-		if (sub < 0 || empty_dir(sub) ||
-		    unlinkat(parent, name, AT_REMOVEDIR)) {
-			close(parent);
-			return fail(L, path);
-		}
+	if (ocl_remove_tree(parent, name)) {
+		int e = errno;
+
+		close(parent);
+		errno = e;
+		return fail(L, path);
 	}
 	close(parent);
 done:

@@ -106,6 +106,9 @@ void ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
 int ocl_open_timer(lua_State *L);
 int ocl_open_fs(lua_State *L);
 int ocl_open_box(lua_State *L);
+/* fs.c: remove `name` in the directory fd `parent`, a whole tree if it is
+ * a directory, at any depth; a missing name is fine; 0 or -1 and errno */
+int ocl_remove_tree(int parent, const char *name);
 int ocl_open_process(lua_State *L);
 int ocl_net_open(lua_State *L);		/* net.c: the network half */
 int ocl_open_http(lua_State *L);
