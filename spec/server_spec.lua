@@ -518,6 +518,25 @@ describe("local server: files", function()
     assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/files", { query = "path=/srv/rm" })))
   end)
 
+  it("removes trees deeper than PATH_MAX, and so does deleting the sandbox", function()
+    local own = sandbox()
+    -- two chains of 19 directories with 200-byte names, one moved into the
+    -- other: 38 levels, about 7,600 bytes of path, with a file at each end
+    local chain = ("/" .. ("d"):rep(200)):rep(19):sub(2)
+    local r = c:run(own, "cd /home/sandbox && mkdir -p A/" .. chain .. " B/" .. chain ..
+      " && echo deep > B/" .. chain .. "/f && echo top > A/f && mv B A/" .. chain ..
+      "/ && find A -type f | wc -l")
+    assert.are.equal("2\n", r.stdout, r.stderr)
+    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. own .. "/files",
+      { query = "path=/home/sandbox/A" })))
+    assert.are.equal("gone\n", c:run(own, "test -e A || echo gone").stdout)
+    -- the sandbox's own files at that depth, when it is deleted
+    c:run(own, "cd /home/sandbox && mkdir -p A/" .. chain .. " B/" .. chain ..
+      " && mv B A/" .. chain .. "/")
+    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. own)))
+    assert.are.equal(404, (c:api("GET", "/sandboxes/" .. own)))
+  end)
+
   it("answers 404 for a missing file or directory", function()
     assert.are.equal(404, (get("/no/such/file")))
     assert.are.equal(404, (c:api("GET", "/sandboxes/" .. id .. "/files/list", { query = "path=/no/such" })))
