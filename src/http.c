@@ -413,6 +413,7 @@ core_http_request(lua_State *L)
 	struct ocl_http *h;
 	http_req *r;
 	lua_Number timeout, length;
+	const char *ca;
 	CURL *e;
 
 	if (lua_isnoneornil(L, 5)) {
@@ -450,6 +451,10 @@ core_http_request(lua_State *L)
 	if (getenv("OCLUA_CURL_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "oclua/" OCLUA_VERSION);
+	/* a private CA, by OpenSSL's convention (libcurl has its own
+	 * default bundle and does not read it) */
+	if ((ca = getenv("SSL_CERT_FILE")) && *ca)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
 	if (timeout > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
 				 (long)(timeout * 1000.0 + 0.5));

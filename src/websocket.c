@@ -75,6 +75,8 @@ struct ws_conn {
 	char		peer_reason[124];
 	char		*error;
 	int		http_status;	/* of a refused client handshake */
+	int		untrusted;	/* wss://: the server's certificate
+					 * did not verify */
 
 	char		**hdrs;		/* name:, value, ..., NULL */
 };
@@ -333,6 +335,12 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				return -1;
 		break;
 	}
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* len: OpenSSL's verdict on the chain; lws decides */
+		if (c && !len)
+			c->untrusted = 1;
+		break;
+
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (c) {
 			/* a server that answered the upgrade with, say, a
@@ -340,7 +348,13 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			if (wsi)
 				c->http_status =
 					(int)lws_http_client_http_response(wsi);
-			conn_ended(c, in && len ? (const char *)in :
+			/* lws's own words for a refused certificate say
+			 * nothing of it ("connect SSL err 1: ...") */
+			conn_ended(c, c->untrusted ? "TLS handshake failed: "
+				   "the server's certificate did not verify "
+				   "(a CA not trusted, or another host's; "
+				   "SSL_CERT_FILE can name a CA file)" :
+				   in && len ? (const char *)in :
 				   "connection failed");
 		}
 		break;
@@ -443,12 +457,14 @@ static const struct lws_protocols client_protocols[] = {
 };
 
 /* the vhost of wss:// clients (ws:// ones use ws_raw.c), made on the
- * first: it loads the system's CA bundle, about 30 ms here */
+ * first: it loads the system's CA bundle, about 30 ms here, or the file
+ * SSL_CERT_FILE names (a private CA; read once per runtime) */
 static struct lws_vhost *
 client_vhost(lua_State *L, oclua_runtime *rt)
 {
 	struct lws_context_creation_info vi;
 	struct lws_context *ctx = ocl_lws_context(L, rt);
+	const char *ca = getenv("SSL_CERT_FILE");
 
 	if (rt->lws->client)
 		return rt->lws->client;
@@ -457,6 +473,8 @@ client_vhost(lua_State *L, oclua_runtime *rt)
 	vi.port = CONTEXT_PORT_NO_LISTEN;
 	vi.protocols = client_protocols;
 	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (ca && *ca)
+		vi.client_ssl_ca_filepath = ca;
 	rt->lws->client = lws_create_vhost(ctx, &vi);
 	if (!rt->lws->client)
 		luaL_error(L, "cannot create the WebSocket client vhost");
@@ -696,11 +714,9 @@ core_ws_connect(lua_State *L)
 	    (strcmp(prot, "ws") && strcmp(prot, "wss")))
 		return luaL_error(L, "bad WebSocket URL '%s' (want ws:// or "
 				  "wss://)", url);
-	if (!strcmp(prot, "wss")) {
+	/* the port: the URL's, else the scheme's default (80, 443) */
+	if (!strcmp(prot, "wss"))
 		i.ssl_connection = LCCSCF_USE_SSL;
-		if (!strchr(url + 6, ':'))
-			port = 443;
-	}
 	fullpath = lua_newuserdatauv(L, strlen(path) + 2, 0);
 	fullpath[0] = '/';
 	strcpy(fullpath + 1, path);
