@@ -3,9 +3,10 @@
 # missing. `apt-get update` runs once, and only when something is missing.
 # Usage: scripts/deps.sh [extra-package...]
 set -e
+# openssl and socat: the test peer's TLS front (scripts/run-specs.sh)
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
-perl procps libedit-dev $*"
+perl procps libedit-dev openssl socat $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
