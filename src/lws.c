@@ -37,8 +37,10 @@ ocl_lws_context(lua_State *L, oclua_runtime *rt)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		luaL_error(L, "out of memory");
+	/* quiet by default: every failure reaches the script as an error
+	 * that says what went wrong; lws's own lines are for debugging */
 	lws_set_log_level(getenv("OCLUA_LWS_DEBUG") ? LLL_ERR | LLL_WARN |
-			  LLL_NOTICE | LLL_INFO : LLL_ERR, log_line);
+			  LLL_NOTICE | LLL_INFO : 0, log_line);
 	foreign[0] = rt->loop;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |

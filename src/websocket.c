@@ -717,9 +717,11 @@ core_ws_connect(lua_State *L)
 	/* the port: the URL's, else the scheme's default (80, 443) */
 	if (!strcmp(prot, "wss"))
 		i.ssl_connection = LCCSCF_USE_SSL;
+	/* lws_parse_uri gives the path without its leading '/', or "/"
+	 * alone for a URL without one */
 	fullpath = lua_newuserdatauv(L, strlen(path) + 2, 0);
 	fullpath[0] = '/';
-	strcpy(fullpath + 1, path);
+	strcpy(fullpath + 1, path[0] == '/' ? path + 1 : path);
 	if (!i.ssl_connection) {	/* ws://: our own transport */
 		const char *err;
 
