@@ -87,6 +87,43 @@ describe("websocket.connect", function()
       "queued up to " .. max_queued .. " bytes")
   end)
 
+  it("holds a shared bound on input, and gives it back when unread connections close", function()
+    -- 100 connections nobody reads fill the shared bound (8 MiB): other
+    -- connections wait; closing the unread ones lets them go on at once
+    local stream = peer.ws .. "/ws/stream?frame=65536&bytes="
+    local hogs = {}
+    for i = 1, 100 do hogs[i] = websocket.connect(stream .. 4 * 1024 * 1024) end
+    oc.sleep(0.3)
+    local got, readers = {}, {}
+    for i = 1, 10 do
+      got[i] = 0
+      readers[i] = websocket.connect(stream .. 2 * 1024 * 1024, {
+        on_message = function(msg, binary)
+          if binary then
+            assert(msg == peer.pattern(got[i], #msg), "bytes differ at " .. got[i])
+            got[i] = got[i] + #msg
+          end
+        end,
+      })
+    end
+    oc.sleep(0.3)
+    local early = 0
+    for i = 1, 10 do early = early + got[i] end
+    assert.is_true(early < 2 * 1024 * 1024, "readers got " .. early .. " bytes past the bound")
+    local t0 = oc.now()
+    for _, ws in ipairs(hogs) do ws:close() end
+    for _, ws in ipairs(hogs) do ws:wait() end
+    hogs = nil
+    collectgarbage()
+    collectgarbage()
+    for i = 1, 10 do
+      assert.are.equal(1000, readers[i]:wait())
+      assert.are.equal(2 * 1024 * 1024, got[i])
+    end
+    -- a stopped connection closes without waiting for the close timeout
+    assert.is_true(oc.now() - t0 < 3, "took " .. (oc.now() - t0) .. " s")
+  end)
+
   it("answers pings, joins fragments, keeps empty messages", function()
     local got, watchdog_done = {}, require("opencomputer.task").condition()
     local ws = websocket.connect(peer.ws .. "/ws/frames", {

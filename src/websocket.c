@@ -117,13 +117,17 @@ unstarve(ws_conn *c)
 	c->starved = 0;
 }
 
-/* resume a paused connection when it and the pool have room again */
+/* resume a paused connection when it and the pool have room again; one
+ * with a message under way resumes whatever the pool holds: a part of a
+ * message is in the pool, and only its own connection can finish it, so
+ * stopped connections holding parts could keep the pool from ever
+ * draining (1,000 sessions streaming at once stalled for good) */
 static void
 maybe_resume(ws_conn *c)
 {
 	if (!c->rx_paused || c->in_bytes >= RX_LOW)
 		return;
-	if (pool.bytes >= POOL_LOW) {	/* wait for the pool */
+	if (pool.bytes >= POOL_LOW && !c->rx) {	/* wait for the pool */
 		if (!c->starved) {
 			c->starved = 1;
 			c->next_starved = pool.starved;
@@ -157,17 +161,28 @@ resume_starved(void)
 	}
 }
 
+/* input leaves the pool (taken by a task, dropped, freed): below
+ * POOL_LOW, the connections it stopped go on. Every decrease comes here:
+ * one that did not resume them could leave them stopped for good. */
+static void
+pool_release(size_t n)
+{
+	pool.bytes -= n;
+	if (pool.bytes < POOL_LOW && pool.starved)
+		resume_starved();
+}
+
 static void
 conn_free(ws_conn *c)
 {
 	char **h;
 	ws_msg *m;
+	size_t held = c->rx ? c->rx->len : 0;
 
 	unstarve(c);
 	for (m = c->in_head; m; m = m->next)
-		pool.bytes -= m->len;
-	if (c->rx)
-		pool.bytes -= c->rx->len;
+		held += m->len;
+	pool_release(held);
 	msgs_free(c->in_head);
 	msgs_free(c->out_head);
 	free(c->rx);
@@ -250,7 +265,7 @@ static void
 rx_drop(ws_conn *c)
 {
 	if (c->rx) {
-		pool.bytes -= c->rx->len;
+		pool_release(c->rx->len);
 		free(c->rx);
 		c->rx = NULL;
 		c->rx_cap = 0;
@@ -618,7 +633,10 @@ raw_full(void *ud)
 	ws_conn *c = ud;
 
 	/* a message under way is always finished: stopping it for the pool
-	 * could stop every connection short of a whole message */
+	 * could stop every connection short of a whole message; one closing
+	 * by our request drops what comes (raw_piece) */
+	if (c->close_requested)
+		return 0;
 	if (c->in_bytes <= RX_HIGH && (pool.bytes <= POOL_HIGH || c->rx))
 		return 0;
 	c->rx_paused = 1;
@@ -636,6 +654,8 @@ raw_piece(void *ud, const char *p, size_t n, int first, int final,
 {
 	ws_conn *c = ud;
 
+	if (c->close_requested)
+		return 0;	/* closing: what the peer still sends is dropped */
 	if (first)
 		rx_drop(c);
 	if ((c->rx ? c->rx->len : 0) + n > MSG_MAX) {
@@ -763,13 +783,11 @@ conn_receive(lua_State *L)
 		if (!c->in_head)
 			c->in_tail = NULL;
 		c->in_bytes -= m->len;
-		pool.bytes -= m->len;
 		lua_pushlstring(L, (const char *)m->data, m->len);
 		lua_pushboolean(L, m->binary);
+		pool_release(m->len);
 		free(m);
 		maybe_resume(c);
-		if (pool.bytes < POOL_LOW)
-			resume_starved();
 		return 2;
 	}
 	if (c->state == WS_CLOSED) {
@@ -844,6 +862,15 @@ request_close(ws_conn *c, int code, const char *reason)
 	if (c->raw) {
 		if (c->state == WS_OPEN)	/* else: once open */
 			ws_raw_close(c->raw, code, c->close_reason);
+		/* the peer's answer comes after what it sent meanwhile: read on
+		 * and drop that (raw_piece), so a stopped connection closes at
+		 * once instead of at the close timeout */
+		rx_drop(c);
+		if (c->rx_paused) {
+			c->rx_paused = 0;
+			unstarve(c);
+			ws_raw_pause(c->raw, 0);
+		}
 	} else if (c->state == WS_OPEN)
 		lws_callback_on_writable(c->wsi);
 }
