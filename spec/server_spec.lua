@@ -26,6 +26,8 @@ describe("local server: health and auth", function()
       { "POST", "/sandboxes" }, { "GET", "/sandboxes" },
       { "GET", "/sandboxes/" .. id }, { "DELETE", "/sandboxes/" .. id },
       { "POST", "/sandboxes/" .. id .. "/timeout" },
+      { "POST", "/sandboxes/" .. id .. "/hibernate" },
+      { "POST", "/sandboxes/" .. id .. "/wake" },
       { "POST", "/sandboxes/" .. id .. "/exec" },
       { "GET", "/sandboxes/" .. id .. "/exec" },
       { "POST", "/sandboxes/" .. id .. "/exec/run" },
@@ -140,6 +142,32 @@ describe("local server: sandbox lifecycle", function()
     assert.are.equal("still here", r.stdout)
     doc = select(2, c:api("GET", "/sandboxes/" .. id))
     assert.are.equal("running", doc.status)
+  end)
+
+  it("hibernates and wakes on request", function()
+    local id = c:create({ timeout = 0 })
+    c:run(id, "echo kept > /home/sandbox/f")
+    local status, doc = c:api("POST", "/sandboxes/" .. id .. "/hibernate")
+    assert.are.equal(200, status)
+    assert.are.same({ sandboxID = id, status = "hibernated" }, doc)
+    assert.are.equal("hibernated", select(2, c:api("GET", "/sandboxes/" .. id)).status)
+    assert.are.equal(200, (c:api("POST", "/sandboxes/" .. id .. "/hibernate")))
+    assert.are.equal(400, (c:api("POST", "/sandboxes/" .. id .. "/wake",
+      { body = { timeout = -1 } })))
+    status, doc = c:api("POST", "/sandboxes/" .. id .. "/wake", { body = { timeout = 30 } })
+    assert.are.equal(200, status)
+    assert.are.same({ sandboxID = id, status = "running" }, doc)
+    doc = select(2, c:api("GET", "/sandboxes/" .. id))
+    assert.are.equal("running", doc.status)
+    assert.is_string(doc.endAt)	-- the wake's idle timeout
+    assert.are.equal("kept\n", c:run(id, "cat /home/sandbox/f").stdout)
+    -- waking a running sandbox answers the same and keeps its timeout
+    status, doc = c:api("POST", "/sandboxes/" .. id .. "/wake")
+    assert.are.equal(200, status)
+    assert.are.equal("running", doc.status)
+    assert.is_string(select(2, c:api("GET", "/sandboxes/" .. id)).endAt)
+    assert.are.equal(404, (c:api("POST", "/sandboxes/sb-00000000/wake")))
+    assert.are.equal(404, (c:api("POST", "/sandboxes/sb-00000000/hibernate")))
   end)
 
   it("wakes a hibernated sandbox once for many requests at once", function()

@@ -79,6 +79,29 @@ test("sandbox: resources, setTimeout", async () => {
   }
 });
 
+test("sandbox: hibernate, wake, and auto-wake by a command", async () => {
+  const s = await Sandbox.create({ timeout: 0 });
+  try {
+    await s.files.write("/home/sandbox/kept", "still here");
+    await s.hibernate();
+    assert.equal(s.status, "hibernated");
+    assert.equal((await Sandbox.connect(s.sandboxId)).status, "hibernated");
+    assert.equal(await s.isRunning(), false);
+    await s.wake();
+    assert.equal(s.status, "running");
+    assert.equal(await s.files.read("/home/sandbox/kept"), "still here");
+    // a wake of a running sandbox is fine too
+    await s.wake();
+    assert.equal(s.status, "running");
+    // any data-plane call wakes a hibernated sandbox (protocol.md 2.7)
+    await s.hibernate();
+    assert.equal((await s.exec.run("cat /home/sandbox/kept")).stdout, "still here");
+    assert.equal(await s.isRunning(), true);
+  } finally {
+    await s.kill();
+  }
+});
+
 test("sandbox: refused creates (unknown template, wrong key)", async () => {
   await assert.rejects(Sandbox.create({ template: "no-such-template" }),
     /Failed to create sandbox: 404 .*template not found: no-such-template/);

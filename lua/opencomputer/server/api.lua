@@ -127,6 +127,31 @@ function M.routes(reg)
     http.no_content(req)
   end)
 
+  -- hibernate and wake (protocol.md 2.7): processes end, files stay;
+  -- a data-plane call wakes it as well
+  r.add("POST", "/sandboxes/:id/hibernate", function(req, p)
+    local sb = sandbox_of(reg, p.id)
+    http.body(req, {})
+    if sb.status ~= "hibernated" then sb:stop("hibernated") end
+    if sb.deleted then http.abort(404, "sandbox not found") end
+    http.json(req, 200, { sandboxID = sb.id, status = sb.status })
+  end)
+
+  -- the idle timeout is the body's (omitted: 0, never) when this call
+  -- wakes the sandbox, as the cloud's deep-tier wake; waking a running
+  -- one answers the same and keeps its timeout, as its paused tier
+  r.add("POST", "/sandboxes/:id/wake", function(req, p)
+    local sb = sandbox_of(reg, p.id)
+    local b = http.body(req, { timeout = "number" })
+    if b.timeout and b.timeout < 0 then
+      http.abort(400, "timeout must be non-negative (0 = never)")
+    end
+    local running, woke = sb:ensure_running()
+    if not running then http.abort(404, "sandbox not found") end
+    if woke then sb:set_timeout(b.timeout or 0) end
+    http.json(req, 200, { sandboxID = sb.id, status = sb.status })
+  end)
+
   r.add("POST", "/sandboxes/:id/timeout", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
     local b = http.body(req, { timeout = "number" })

@@ -160,16 +160,19 @@ function Sandbox:change(fn)
 end
 
 --- Make sure the sandbox can run commands: wake it if hibernated
--- (concurrent requests share one wake). False once it has been deleted.
+-- (concurrent requests share one wake). False once it has been deleted;
+-- the second result says whether this call woke it.
 function Sandbox:ensure_running()
-  if self.status == "running" and not self.changing then return true end
+  if self.status == "running" and not self.changing then return true, false end
+  local woke = false
   self:change(function()
     if self.status ~= "hibernated" then return end
     self:boot(false)
     self:save()
     self:watch_idle()
+    woke = true
   end)
-  return self.status == "running"
+  return self.status == "running", woke
 end
 
 --- The environment of a command: base, then sandbox envs, then `env`.
@@ -249,6 +252,7 @@ end
 -- it hibernates a sandbox); the sandbox keeps its files.
 function Sandbox:stop(status)
   self:change(function()
+    if self.deleted then return end	-- deleted while this one waited
     self:unwatch_idle()
     for _, s in pairs(self.sessions) do s:kill(9) end
     self.sessions, self.finished_sessions = {}, nil
