@@ -63,6 +63,25 @@ describe("oc.Sandbox", function()
     sb:kill()
   end)
 
+  it("hibernates and wakes on request", function()
+    local sb <close> = new_sandbox()
+    sb.files:write("/home/sandbox/kept", "still here")
+    sb:hibernate()
+    assert.are.equal("hibernated", sb.status)
+    assert.is_false(sb:is_running())
+    sb:wake{ timeout = 60 }
+    assert.are.equal("running", sb.status)
+    assert.are.equal("still here", sb.files:read("/home/sandbox/kept"))
+    sb:hibernate()
+    -- a command wakes it as well
+    assert.are.equal("still here", sb.exec:run("cat /home/sandbox/kept").stdout)
+    assert.is_true(sb:is_running())
+    assert.has_error(function() sb:wake{ timout = 5 } end,
+      "Sandbox:wake: unknown option 'timout'")
+    assert.has_error(function() sb:wake{ timeout = -1 } end,
+      "Sandbox:wake: timeout must be a number >= 0")
+  end)
+
   it("kills a <close> sandbox when it leaves scope, on error too", function()
     local id
     pcall(function()

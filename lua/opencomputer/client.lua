@@ -77,6 +77,17 @@ function Client:call(method, path, opts)
   return doc, res
 end
 
+--- Raise "<name>: unknown option 'k'" at the caller of the SDK call
+-- for an option `opts` has that `allowed` does not (a misspelt option
+-- should not be ignored).
+function M.check_options(opts, allowed, name)
+  for k in pairs(opts) do
+    if not allowed[k] then
+      error(name .. ": unknown option '" .. tostring(k) .. "'", 3)
+    end
+  end
+end
+
 --- The WebSocket URL of `path` (http -> ws), with the key in the query.
 function Client:ws_url(path)
   local u = self.base:gsub("^http", "ws") .. path

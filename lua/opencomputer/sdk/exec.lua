@@ -9,6 +9,7 @@
 -- by wait().
 
 local oc = require("opencomputer")
+local client = require("opencomputer.client")
 local errors = require("opencomputer.errors")
 local task = require("opencomputer.task")
 local websocket = require("opencomputer.websocket")
@@ -36,13 +37,6 @@ function M.signal(sig, default)
   error("bad signal " .. tostring(sig) .. " (a number or a name such as \"SIGTERM\")", 3)
 end
 
-local function check_opts(opts, allowed, fn)
-  for k in pairs(opts) do
-    if not allowed[k] then
-      error("exec:" .. fn .. ": unknown option '" .. tostring(k) .. "'", 3)
-    end
-  end
-end
 
 -- the request body for a command: through sh -c, or argv when `args`
 local function command_body(command, opts)
@@ -154,7 +148,7 @@ end
 --- start(command, opts) -> a live session (section 4).
 function Exec:start(command, opts)
   opts = opts or {}
-  check_opts(opts, START, "start")
+  client.check_options(opts, START, "exec:start")
   local info = self:create_session(command, opts)
   return open_session(self, info.sessionID, opts)
 end
@@ -164,8 +158,8 @@ Exec.background = Exec.start
 -- first, then on_scrollback_end fires, then live output.
 function Exec:attach(sid, opts)
   opts = opts or {}
-  check_opts(opts, { on_stdout = true, on_stderr = true, on_exit = true,
-    on_scrollback_end = true }, "attach")
+  client.check_options(opts, { on_stdout = true, on_stderr = true, on_exit = true,
+    on_scrollback_end = true }, "exec:attach")
   return open_session(self, sid, opts)
 end
 
@@ -240,7 +234,7 @@ function Exec:run(command, opts)
     error("exec:run: expected a command string", 2)
   end
   opts = opts or {}
-  check_opts(opts, RUN, "run")
+  client.check_options(opts, RUN, "exec:run")
   local timeout = opts.timeout or 60
   if type(timeout) ~= "number" or timeout <= 0 then
     error("exec:run: timeout must be a number of seconds > 0", 2)
@@ -302,8 +296,8 @@ Spawned.__close = Spawned.close
 -- -> an interactive process with .stdin:write/close.
 function Exec:spawn(command, opts)
   opts = opts or {}
-  check_opts(opts, { args = true, env = true, cwd = true, timeout = true,
-    on_stdout = true, on_stderr = true }, "spawn")
+  client.check_options(opts, { args = true, env = true, cwd = true, timeout = true,
+    on_stdout = true, on_stderr = true }, "exec:spawn")
   local out, err = {}, {}
   local info = self:create_session(command, opts)
   local s = open_session(self, info.sessionID, {

@@ -1,5 +1,6 @@
 -- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create,
--- connect, kill, is_running, set_timeout, close, and the `<close>` form.
+-- connect, kill, is_running, set_timeout, hibernate, wake, close, and the
+-- `<close>` form.
 -- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua.
 
 local client = require("opencomputer.client")
@@ -33,11 +34,7 @@ local CREATE_OPTS = { template = true, timeout = true, envs = true,
 -- cpu_count=, memory_mb=, api_key=, api_url=}
 function Sandbox.create(opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not CREATE_OPTS[k] then
-      error("Sandbox.create: unknown option '" .. tostring(k) .. "'", 2)
-    end
-  end
+  client.check_options(opts, CREATE_OPTS, "Sandbox.create")
   local c = client.new(opts)
   local info = c:call("POST", "/sandboxes", { body = {
     templateID = opts.template or "base",
@@ -104,7 +101,29 @@ function Sandbox:set_timeout(seconds)
   self:call("POST", "/timeout", { body = { timeout = math.floor(seconds) } })
 end
 
---- Release client resources (the sandbox keeps running).
+--- Hibernate the sandbox: its processes end, its files stay, and the
+-- next command or file call wakes it (so does wake()).
+function Sandbox:hibernate()
+  local info = self:call("POST", "/hibernate")
+  self.status = type(info) == "table" and info.status or "hibernated"
+end
+
+local WAKE_OPTS = { timeout = true }
+
+--- Wake a hibernated sandbox (a running one is left as it is).
+-- opts.timeout: the idle timeout from now on, in seconds (0, the default:
+-- never), as the cloud applies it to a sandbox it restores.
+function Sandbox:wake(opts)
+  opts = opts or {}
+  client.check_options(opts, WAKE_OPTS, "Sandbox:wake")
+  local timeout = opts.timeout or 0
+  if type(timeout) ~= "number" or timeout < 0 then
+    error("Sandbox:wake: timeout must be a number >= 0", 2)
+  end
+  local info = self:call("POST", "/wake", { body = { timeout = math.floor(timeout) } })
+  self.status = type(info) == "table" and info.status or "running"
+end
+
 --- Release what this object holds in this process: its open sessions
 -- are detached (their processes keep running) and later calls through it
 -- raise. The sandbox itself lives on; kill() ends it.
