@@ -8,6 +8,7 @@ local M = {}
 
 M.usage = [[
 usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
+                   [--exit-with-parent]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
 this machine, each sandbox an isolated Linux environment (own mount, PID,
