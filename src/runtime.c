@@ -711,8 +711,13 @@ oclua_run(oclua_runtime *rt)
 {
 	while (rt->active > 0 || rt->ready_len > 0)
 		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0) {
-			ocl_report(rt, "internal error",
-				   "operations pending but the loop is idle");
+			/* what is left waits for input that is held back
+			 * until someone reads: a connection nobody receives
+			 * from, or a streamed response nobody consumes */
+			ocl_report(rt, "stalled", "every pending operation "
+				   "waits for input that no task reads (a "
+				   "WebSocket or streamed response left "
+				   "unread?)");
 			break;
 		}
 	if (rt->main_running > 0) {
