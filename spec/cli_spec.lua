@@ -103,6 +103,19 @@ describe("oclua", function()
     assert.matches("^oclua %d+%.%d+%.%d+ %(Lua 5%.4", out)
   end)
 
+  it("ends with status 1 and says why when a script leaves input unread", function()
+    -- a stream nobody receives from: its socket is no longer read once
+    -- the queue is full, and nothing else is left to happen
+    local p = script(string.format([[
+      local ws = require("opencomputer.websocket")
+      HOLD = ws.connect("ws://%s/ws/stream?bytes=16777216&frame=65536")
+      print("left unread")]], os.getenv("OCLUA_TEST_PEER")))
+    local out, err, code = run("timeout 20 " .. bin .. " " .. p)
+    assert.are.equal("left unread\n", out)
+    assert.matches("stalled: every pending operation waits for input that no task reads", err)
+    assert.are.equal(1, code)
+  end)
+
   it("refuses an unknown option with status 2 and a hint", function()
     local _, err, code = run(bin .. " --frobnicate")
     assert.are.equal(2, code)

@@ -718,6 +718,7 @@ oclua_run(oclua_runtime *rt)
 				   "waits for input that no task reads (a "
 				   "WebSocket or streamed response left "
 				   "unread?)");
+			rt->main_failed = 1;	/* exit status 1 */
 			break;
 		}
 	if (rt->main_running > 0) {
