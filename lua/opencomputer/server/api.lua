@@ -146,9 +146,9 @@ function M.routes(reg)
     if b.timeout and b.timeout < 0 then
       http.abort(400, "timeout must be non-negative (0 = never)")
     end
-    local running, woke = sb:ensure_running()
-    if not running then http.abort(404, "sandbox not found") end
-    if woke then sb:set_timeout(b.timeout or 0) end
+    if not sb:ensure_running(b.timeout or 0) then
+      http.abort(404, "sandbox not found")
+    end
     http.json(req, 200, { sandboxID = sb.id, status = sb.status })
   end)
 

@@ -160,19 +160,20 @@ function Sandbox:change(fn)
 end
 
 --- Make sure the sandbox can run commands: wake it if hibernated
--- (concurrent requests share one wake). False once it has been deleted;
--- the second result says whether this call woke it.
-function Sandbox:ensure_running()
-  if self.status == "running" and not self.changing then return true, false end
-  local woke = false
+-- (concurrent requests share one wake). `timeout`, if given, becomes its
+-- idle timeout when this call is the one that wakes it. False once it has
+-- been deleted.
+function Sandbox:ensure_running(timeout)
+  if self.status == "running" and not self.changing then return true end
   self:change(function()
     if self.status ~= "hibernated" then return end
+    if timeout then self.timeout = timeout end
     self:boot(false)
     self:save()
+    self:touch()	-- the idle timeout counts from the wake
     self:watch_idle()
-    woke = true
   end)
-  return self.status == "running", woke
+  return self.status == "running"
 end
 
 --- The environment of a command: base, then sandbox envs, then `env`.
@@ -248,18 +249,24 @@ function Sandbox:unwatch_idle()
   if token then token:signal() end
 end
 
+-- End the isolated environment, if it runs, and take `status` (inside
+-- change(): stop and delete share it).
+function Sandbox:halt(status)
+  self:unwatch_idle()
+  local box = self.box
+  self.box = nil
+  self.status = status
+  if box then box:stop() end
+end
+
 --- Kill every process and forget the sessions (as the reference does when
 -- it hibernates a sandbox); the sandbox keeps its files.
 function Sandbox:stop(status)
   self:change(function()
     if self.deleted then return end	-- deleted while this one waited
-    self:unwatch_idle()
     for _, s in pairs(self.sessions) do s:kill(9) end
     self.sessions, self.finished_sessions = {}, nil
-    local box = self.box
-    self.box = nil
-    self.status = status
-    if box then box:stop() end
+    self:halt(status)
     self:save()
   end)
 end
@@ -270,11 +277,7 @@ function Sandbox:delete()
   self.deleted = true
   self.registry.by_id[self.id] = nil
   self:change(function()
-    self:unwatch_idle()
-    local box = self.box
-    self.box = nil
-    self.status = "stopped"
-    if box then box:stop() end
+    self:halt("stopped")
     core.box_destroy(self.dir)
   end)
 end
