@@ -117,6 +117,18 @@ unstarve(ws_conn *c)
 	c->starved = 0;
 }
 
+/* read the socket again, whatever stopped it */
+static void
+resume_reading(ws_conn *c)
+{
+	c->rx_paused = 0;
+	unstarve(c);
+	if (c->raw)
+		ws_raw_pause(c->raw, 0);
+	else if (c->wsi)
+		lws_rx_flow_control(c->wsi, 1);
+}
+
 /* resume a paused connection when it and the pool have room again; one
  * with a message under way resumes whatever the pool holds: a part of a
  * message is in the pool, and only its own connection can finish it, so
@@ -135,12 +147,7 @@ maybe_resume(ws_conn *c)
 		}
 		return;
 	}
-	c->rx_paused = 0;
-	unstarve(c);
-	if (c->raw)
-		ws_raw_pause(c->raw, 0);
-	else if (c->wsi)
-		lws_rx_flow_control(c->wsi, 1);
+	resume_reading(c);
 }
 
 /* the pool has room again: resume those it stopped that have room too */
@@ -734,7 +741,7 @@ core_ws_connect(lua_State *L)
 	    (strcmp(prot, "ws") && strcmp(prot, "wss")))
 		return luaL_error(L, "bad WebSocket URL '%s' (want ws:// or "
 				  "wss://)", url);
-	/* the port: the URL's, else the scheme's default (80, 443) */
+	/* the port is lws_parse_uri's: the URL's, else 80 or 443 */
 	if (!strcmp(prot, "wss"))
 		i.ssl_connection = LCCSCF_USE_SSL;
 	/* lws_parse_uri gives the path without its leading '/', or "/"
@@ -866,11 +873,8 @@ request_close(ws_conn *c, int code, const char *reason)
 		 * and drop that (raw_piece), so a stopped connection closes at
 		 * once instead of at the close timeout */
 		rx_drop(c);
-		if (c->rx_paused) {
-			c->rx_paused = 0;
-			unstarve(c);
-			ws_raw_pause(c->raw, 0);
-		}
+		if (c->rx_paused)
+			resume_reading(c);
 	} else if (c->state == WS_OPEN)
 		lws_callback_on_writable(c->wsi);
 }

@@ -37,7 +37,6 @@ function M.signal(sig, default)
   error("bad signal " .. tostring(sig) .. " (a number or a name such as \"SIGTERM\")", 3)
 end
 
-
 -- the request body for a command: through sh -c, or argv when `args`
 local function command_body(command, opts)
   local body = { envs = opts.env, cwd = opts.cwd,
