@@ -11,7 +11,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 SAN     ?=
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP \
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP -Isrc \
              $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) $(NET_PKGS) 2>/dev/null)
 CORE_LIBS = $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lm
 NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit
@@ -21,13 +21,14 @@ NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser 
 # liboclua.a, for embedders, has everything in.
 B        = build$(if $(SAN),/san)
 BIN      = oclua$(if $(SAN),-san)
-CORE_SRC = src/timer.c src/fs.c src/buf.c src/box.c src/box_init.c \
-           src/process.c
-NET_SRC  = src/net.c src/http.c src/websocket.c src/ws_raw.c src/lws.c src/httpd.c \
-           src/editor.c \
-           src/httpd_ws.c
+# one folder per component (each file says what it owns); src/core/
+# assembles them into opencomputer.core
+CORE_SRC = $(wildcard src/runtime/*.c src/sandbox/*.c) src/core/core.c
+NET_SRC  = $(wildcard src/client/*.c src/server/*.c) src/term/editor.c \
+           src/core/net.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
+BIN_OBJ  = $(filter-out $(B)/core/core.o,$(CORE_OBJ))
 NET_OBJ  = $(NET_SRC:src/%.c=$(B)/%.o)
 DEPS     = build/deps.stamp
 
@@ -44,8 +45,8 @@ $(B)/%.o: src/%.c | $(DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# runtime.c twice: with the plugin loader (the binary), without (the library)
-$(B)/runtime-plugin.o: src/runtime.c | $(DEPS)
+# core.c twice: with the plugin loader (the binary), without (the library)
+$(B)/core/core-plugin.o: src/core/core.c | $(DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DOCLUA_NET_PLUGIN='"$(B)/oclua-net.so"' -c -o $@ $<
 
@@ -60,7 +61,7 @@ $(B)/embedded_lua.c: build/embed $(LUA_SRC)
 $(B)/embedded_lua.o: $(B)/embedded_lua.c
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
-$(B)/liboclua.a: $(B)/runtime.o $(CORE_OBJ) $(NET_OBJ)
+$(B)/liboclua.a: $(CORE_OBJ) $(NET_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
@@ -69,9 +70,9 @@ $(B)/oclua-net.so: $(NET_OBJ)
 
 # the binary: the library's core objects, exported (-rdynamic) for the
 # plugin to use
-$(BIN): $(B)/main.o $(B)/runtime-plugin.o $(CORE_OBJ) $(B)/oclua-net.so
-	$(CC) $(CFLAGS) $(SAN) -rdynamic -o $@ $(B)/main.o \
-		$(B)/runtime-plugin.o $(CORE_OBJ) $(CORE_LIBS)
+$(BIN): $(B)/cli/main.o $(B)/core/core-plugin.o $(BIN_OBJ) $(B)/oclua-net.so
+	$(CC) $(CFLAGS) $(SAN) -rdynamic -o $@ $(B)/cli/main.o \
+		$(B)/core/core-plugin.o $(BIN_OBJ) $(CORE_LIBS)
 
 # a C host embedding the runtime through oclua.h (spec/embed_spec.lua)
 $(B)/embed-host: spec/support/embed_host.c $(B)/liboclua.a
@@ -116,8 +117,8 @@ install: oclua $(B)/liboclua.a
 	install -m 644 $(B)/liboclua.a $(DESTDIR)$(PREFIX)/lib/liboclua.a
 	install -m 644 $(B)/oclua-net.so $(DESTDIR)$(PREFIX)/lib/oclua/oclua-net.so
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h
-	install -m 644 lua/opencomputer/*.lua \
-		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer/
+	cd lua && find opencomputer -name '*.lua' -exec install -D -m 644 \
+		{} $(DESTDIR)$(PREFIX)/share/lua/5.4/{} \;
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n \
 		's/.*OCLUA_VERSION "\(.*\)"/\1/p' src/oclua.h)|' \
 		oclua.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oclua.pc
@@ -125,4 +126,4 @@ install: oclua $(B)/liboclua.a
 clean:
 	rm -rf build oclua oclua-san
 
--include $(wildcard $(B)/*.d)
+-include $(wildcard $(B)/*.d $(B)/*/*.d)

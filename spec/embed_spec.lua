@@ -18,7 +18,7 @@ describe("embedding oclua in C", function()
   it("runs a chunk as a task that sleeps, spawns and makes requests", function()
     local out = run("task", [[
       local oc = require("opencomputer")
-      local http = require("opencomputer.http")
+      local http = require("opencomputer.client.http")
       local t = oc.spawn(function() oc.sleep(0.01); return "t" end)
       print(t:wait(), http.request("GET", "]] .. peer.http .. [[/status/200").status)]])
     assert.are.equal("t\t200\nstatus 0\n", out)

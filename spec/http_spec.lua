@@ -2,8 +2,8 @@
 -- codes, headers, large and streamed bodies, keep-alive, failures.
 
 local oc = require("opencomputer")
-local http = require("opencomputer.http")
-local errors = require("opencomputer.errors")
+local http = require("opencomputer.client.http")
+local errors = require("opencomputer.sdk.errors")
 local peer = require("spec.support.peer")
 local cjson = require("cjson")
 

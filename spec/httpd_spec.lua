@@ -5,9 +5,9 @@
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
-local http = require("opencomputer.http")
-local websocket = require("opencomputer.websocket")
-local errors = require("opencomputer.errors")
+local http = require("opencomputer.client.http")
+local websocket = require("opencomputer.client.websocket")
+local errors = require("opencomputer.sdk.errors")
 local peer = require("spec.support.peer")
 local cjson = require("cjson")
 

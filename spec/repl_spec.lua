@@ -5,7 +5,7 @@
 -- typed, Ctrl-C, Ctrl-D.
 
 local run = require("spec.support.run")
-local repl = require("opencomputer.repl")
+local repl = require("opencomputer.cli.repl")
 local bin = os.getenv("OCLUA_BIN") or "./oclua"
 
 local function piped(input, args)
@@ -63,7 +63,7 @@ describe("repl.pretty", function()
   end)
 
   it("uses __tostring where a value has one", function()
-    local e = require("opencomputer.errors").NotFoundError("gone", { status = 404 })
+    local e = require("opencomputer.sdk.errors").NotFoundError("gone", { status = 404 })
     assert.are.equal("NotFoundError: gone (HTTP 404)", repl.pretty(e))
   end)
 end)

@@ -3,7 +3,7 @@
 -- attach, replay, stdin, kill, timeouts), files, path escapes, isolation.
 
 local oc = require("opencomputer")
-local json = require("opencomputer.json")
+local json = require("opencomputer.runtime.json")
 local support = require("spec.support.server")
 
 local c = support.shared()

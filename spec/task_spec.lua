@@ -182,7 +182,7 @@ describe("coroutines around yielding calls", function()
 end)
 
 describe("task.condition with a timeout", function()
-  local task = require("opencomputer.task")
+  local task = require("opencomputer.runtime.task")
   local bin = os.getenv("OCLUA_BIN") or "./oclua"
 
   it("returns false when the time is up, true when signalled first", function()
@@ -204,7 +204,7 @@ describe("task.condition with a timeout", function()
   it("leaves nothing that keeps the process alive once signalled", function()
     local t0 = oc.now()
     local ok = os.execute(bin .. [[ -e '
-      local task = require("opencomputer.task")
+      local task = require("opencomputer.runtime.task")
       local c = task.condition()
       local oc = require("opencomputer")
       local t = oc.spawn(function() return c:wait(30) end)

@@ -18,9 +18,9 @@ local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 -- what every child starts with: the SDK's modules, the peer's byte
 -- pattern, and `addr`, the TLS front's host:port
 local PRELUDE = [[
-local http = require("opencomputer.http")
-local websocket = require("opencomputer.websocket")
-local errors = require("opencomputer.errors")
+local http = require("opencomputer.client.http")
+local websocket = require("opencomputer.client.websocket")
+local errors = require("opencomputer.sdk.errors")
 local peer = require("spec.support.peer")
 local addr = os.getenv("OCLUA_TEST_TLS_PEER")
 -- what an expected failure raised: its class, and its message

@@ -3,8 +3,8 @@
 -- and backpressure that bounds memory without losing a byte.
 
 local oc = require("opencomputer")
-local websocket = require("opencomputer.websocket")
-local errors = require("opencomputer.errors")
+local websocket = require("opencomputer.client.websocket")
+local errors = require("opencomputer.sdk.errors")
 local peer = require("spec.support.peer")
 local cjson = require("cjson")
 
@@ -137,7 +137,7 @@ describe("websocket.connect", function()
   end)
 
   it("answers pings, joins fragments, keeps empty messages", function()
-    local got, watchdog_done = {}, require("opencomputer.task").condition()
+    local got, watchdog_done = {}, require("opencomputer.runtime.task").condition()
     local ws = websocket.connect(peer.ws .. "/ws/frames", {
       on_message = function(msg, binary) got[#got + 1] = { msg, binary } end,
     })

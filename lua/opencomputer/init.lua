@@ -2,7 +2,7 @@
 -- API.md. Sub-modules load on first use, so `oclua -e ''` stays quick.
 
 local core = require("opencomputer.core")
-local task = require("opencomputer.task")
+local task = require("opencomputer.runtime.task")
 
 local oc = {
   version = core.version,
@@ -14,11 +14,11 @@ local oc = {
 
 --- Process-wide defaults (api_url, api_key) for every later call.
 function oc.configure(t)
-  require("opencomputer.config").configure(t)
+  require("opencomputer.sdk.config").configure(t)
 end
 
 local lazy = {
-  errors = function() return require("opencomputer.errors") end,
+  errors = function() return require("opencomputer.sdk.errors") end,
   Sandbox = function() return require("opencomputer.sdk.sandbox").Sandbox end,
 }
 

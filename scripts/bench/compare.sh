@@ -85,7 +85,7 @@ done
 step "cold start (hyperfine)"
 hyperfine -N --warmup 5 --runs 50 --style none \
 	--export-json "$OUT/cold.json" \
-	"./oclua -e \"assert(require('opencomputer.http').request('GET', '$url/health').status == 200)\"" \
+	"./oclua -e \"assert(require('opencomputer.client.http').request('GET', '$url/health').status == 200)\"" \
 	"node -e \"fetch('$url/health').then(r => { if (r.status !== 200) process.exit(1) })\"" \
 	>/dev/null
 

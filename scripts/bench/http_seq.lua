@@ -2,7 +2,7 @@
 -- loop through the SDK's HTTP primitive.
 -- Usage: oclua scripts/bench/http_seq.lua URL N
 local oc = require("opencomputer")
-local http = require("opencomputer.http")
+local http = require("opencomputer.client.http")
 local url, n = arg[1], tonumber(arg[2])
 http.request("GET", url) -- open the connection
 local t0 = oc.now()

@@ -2,7 +2,7 @@
 -- WebSocket connections (each with an on_message delivery task).
 -- Usage: oclua scripts/bench/ws_idle.lua WS_BASE N
 local oc = require("opencomputer")
-local websocket = require("opencomputer.websocket")
+local websocket = require("opencomputer.client.websocket")
 local base, n = arg[1], tonumber(arg[2] or 1000)
 
 local rss_kib = require("spec.support.rss")

@@ -2,7 +2,7 @@
 -- into a Lua on_message callback (each message checked for length).
 -- Usage: oclua scripts/bench/ws_stream.lua WS_BASE MIB
 local oc = require("opencomputer")
-local websocket = require("opencomputer.websocket")
+local websocket = require("opencomputer.client.websocket")
 local base, mib = arg[1], tonumber(arg[2] or 256)
 local n = mib * 1024 * 1024
 local got = 0

@@ -2,9 +2,9 @@
 -- in this process (on the specs' own loop) or as a separate `oclua serve`
 -- process, and a raw API client for driving it over HTTP and WebSocket.
 
-local http = require("opencomputer.http")
-local json = require("opencomputer.json")
-local websocket = require("opencomputer.websocket")
+local http = require("opencomputer.client.http")
+local json = require("opencomputer.runtime.json")
+local websocket = require("opencomputer.client.websocket")
 
 local M = {}
 
@@ -34,7 +34,7 @@ end
 function M.process(args)
   local argv = { "--api-key", M.KEY }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  local url, proc = require("opencomputer.config").spawn_server(argv)
+  local url, proc = require("opencomputer.sdk.config").spawn_server(argv)
   return { url = url, proc = proc, client = M.client(url, M.KEY) }
 end
 

@@ -3,16 +3,16 @@
 -- shell (shell.lua).
 --
 -- A session is an exec WebSocket (protocol.md 3.4). Its frames go to one
--- delivery task (opencomputer.websocket), so callbacks run in order, one at
+-- delivery task (opencomputer.client.websocket), so callbacks run in order, one at
 -- a time, may yield, and a slow callback slows the socket instead of losing
 -- output. A callback's error closes the session's socket and is re-raised
 -- by wait().
 
 local oc = require("opencomputer")
-local client = require("opencomputer.client")
-local errors = require("opencomputer.errors")
-local task = require("opencomputer.task")
-local websocket = require("opencomputer.websocket")
+local client = require("opencomputer.client.api")
+local errors = require("opencomputer.sdk.errors")
+local task = require("opencomputer.runtime.task")
+local websocket = require("opencomputer.client.websocket")
 
 local M = {}
 

@@ -4,7 +4,7 @@
 -- NotFoundError; the reference server's 500 for a missing file is mapped
 -- to NotFoundError too.
 
-local errors = require("opencomputer.errors")
+local errors = require("opencomputer.sdk.errors")
 
 local Files = {}
 Files.__index = Files

@@ -3,8 +3,8 @@
 -- `<close>` form.
 -- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua.
 
-local client = require("opencomputer.client")
-local errors = require("opencomputer.errors")
+local client = require("opencomputer.client.api")
+local errors = require("opencomputer.sdk.errors")
 
 local Sandbox = {}
 Sandbox.__index = function(sb, k)

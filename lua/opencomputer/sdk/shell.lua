@@ -7,8 +7,8 @@
 -- markers have arrived. Streamed output holds back the last len(marker)-1
 -- bytes of each stream so that a marker split across chunks never leaks.
 
-local errors = require("opencomputer.errors")
-local task = require("opencomputer.task")
+local errors = require("opencomputer.sdk.errors")
+local task = require("opencomputer.runtime.task")
 
 local M = {}
 

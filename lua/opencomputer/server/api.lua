@@ -8,7 +8,7 @@ local http = require("opencomputer.server.http")
 local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
 local sandbox = require("opencomputer.server.sandbox")
-local json = require("opencomputer.json")
+local json = require("opencomputer.runtime.json")
 
 local M = {}
 

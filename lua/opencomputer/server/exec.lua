@@ -9,8 +9,8 @@
 -- code (int32 big-endian), 0x04 end of the scrollback replay.
 
 local oc = require("opencomputer")
-local json = require("opencomputer.json")
-local task = require("opencomputer.task")
+local json = require("opencomputer.runtime.json")
+local task = require("opencomputer.runtime.task")
 
 local M = {}
 

@@ -5,7 +5,7 @@
 
 local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
-local json = require("opencomputer.json")
+local json = require("opencomputer.runtime.json")
 local sandbox = require("opencomputer.server.sandbox")
 
 local M = {}

@@ -3,7 +3,7 @@
 -- request body decoding with a field schema, the API key check, open CORS
 -- (protocol.md 1.6), and the route table.
 
-local json = require("opencomputer.json")
+local json = require("opencomputer.runtime.json")
 
 local M = {}
 

@@ -4,14 +4,14 @@
 -- environment commands run with (protocol.md sections 2 and 3.1).
 --
 -- On disk, DATA/sandboxes/<id>/ holds meta.json and the isolated
--- environment's files (see src/box.c). A sandbox found there when the
+-- environment's files (see src/sandbox/box.c). A sandbox found there when the
 -- server starts is "hibernated": its files are intact, its processes are
 -- gone, and the first exec or files call wakes it.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
-local json = require("opencomputer.json")
-local task = require("opencomputer.task")
+local json = require("opencomputer.runtime.json")
+local task = require("opencomputer.runtime.task")
 
 local M = {}
 
@@ -188,7 +188,7 @@ function Sandbox:environment(env)
   return list
 end
 
---- Start argv in the sandbox; a process object (see src/box.c).
+--- Start argv in the sandbox; a process object (see src/sandbox/box.c).
 function Sandbox:spawn(argv, env, cwd)
   self:touch()
   return self.box:spawn(argv, self:environment(env), cwd or M.USER.home,

@@ -1,0 +1,111 @@
+-- opencomputer/cli/serve.lua - `oclua serve`: the local sandbox server,
+-- standalone, until SIGINT or SIGTERM.
+
+local core = require("opencomputer.core")
+local oc = require("opencomputer")
+
+local M = {}
+
+M.usage = [[
+usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
+                   [--exit-with-parent]
+
+Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
+this machine, each sandbox an isolated Linux environment (own mount, PID,
+network, UTS and IPC namespaces; the host's /usr read-only under a
+per-sandbox writable layer). Needs root.
+
+  --listen ADDR:PORT  where to listen (default 127.0.0.1:8787; port 0 picks
+                      a free one)
+  --data-dir DIR      keep sandboxes here; they survive a restart (as
+                      "hibernated": files kept, processes gone, woken by
+                      the next exec or files call). Without it, sandboxes
+                      live in a temporary directory removed at exit.
+  --api-key KEY       the key clients must send (X-API-Key, or ?api_key=);
+                      default: $OCLUA_SERVE_API_KEY, else a new random key,
+                      printed once
+  --exit-with-parent  stop when the parent process exits (used by the SDK's
+                      embedded default)
+  -h, --help          this help
+
+Point a script at it:
+  OPENCOMPUTER_API_URL=http://127.0.0.1:8787 OPENCOMPUTER_API_KEY=KEY \
+    oclua script.lua
+]]
+
+local function fail(msg)
+  io.stderr:write("oclua serve: ", msg, "\nTry 'oclua serve --help'.\n")
+  os.exit(2)
+end
+
+function M.parse(args)
+  local o = { listen = "127.0.0.1:8787" }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local k, v = a:match("^(%-%-[%w-]+)=(.*)$")
+    k = k or a
+    local function value()
+      if v then return v end
+      i = i + 1
+      if args[i] == nil then fail(k .. " needs a value") end
+      return args[i]
+    end
+    if k == "-h" or k == "--help" then
+      io.write(M.usage)
+      os.exit(0)
+    elseif k == "--listen" then
+      o.listen = value()
+      if not o.listen:match("^[^:]+:%d+$") then
+        fail("--listen wants ADDR:PORT, e.g. 127.0.0.1:8787")
+      end
+    elseif k == "--data-dir" then
+      o.data_dir = value()
+    elseif k == "--api-key" then
+      o.api_key = value()
+      if o.api_key == "" then fail("--api-key must not be empty") end
+    elseif k == "--exit-with-parent" then
+      o.exit_with_parent = true
+    else
+      fail("unknown option " .. a)
+    end
+    i = i + 1
+  end
+  return o
+end
+
+function M.main(...)
+  local o = M.parse({ ... })
+  if o.exit_with_parent then core.exit_with_parent() end
+  local server = require("opencomputer.server")
+  local given_key = o.api_key or os.getenv("OCLUA_SERVE_API_KEY")
+  if given_key == "" then given_key = nil end
+  o.api_key = given_key
+  local ok, srv = pcall(server.start, o)
+  if not ok then
+    io.stderr:write("oclua serve: ", tostring(srv), "\n")
+    os.exit(1)
+  end
+  io.write("oclua serve: listening on ", srv.url, "\n")
+  if not given_key then
+    io.write("API key (shown once): ", srv.api_key, "\n")
+  end
+  if o.data_dir then
+    io.write("data: ", o.data_dir, "\n")
+  end
+  io.flush()
+  -- stop on SIGINT or SIGTERM, whichever comes first
+  local done = require("opencomputer.runtime.task").condition()
+  local function on(sig)
+    oc.spawn(function() core.signal_wait(sig); done:signal() end)
+  end
+  on(2)
+  on(15)
+  done:wait()
+  srv.stop()
+  if not o.exit_with_parent then	-- the embedded default stays quiet
+    io.stderr:write("oclua serve: stopped\n")
+  end
+end
+
+return M

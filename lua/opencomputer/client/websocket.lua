@@ -1,0 +1,101 @@
+-- opencomputer/client/websocket.lua - the SDK's WebSocket primitive.
+--
+--   ws = websocket.connect(url, {headers=, on_message=, on_close=})
+--   ws:send(data [, text]) ; ws:close([code, reason]) ; ws:wait()
+--   ws:receive() -> msg, is_binary   (only without on_message)
+--
+-- With `on_message`, a delivery task runs the handler for each message in
+-- order, one at a time: while the handler is suspended (it may yield),
+-- later messages queue in C and, past about 1 MiB, the socket is no
+-- longer read until the queue drains. An error in the handler closes the
+-- connection (1011) and is re-raised by ws:wait().
+
+local core = require("opencomputer.core")
+local errors = require("opencomputer.sdk.errors")
+local task = require("opencomputer.runtime.task")
+
+local M = {}
+
+local WebSocket = {}
+WebSocket.__index = WebSocket
+WebSocket.__name = "oclua.websocket"
+
+local function deliver(ws, on_message, on_close)
+  local conn = ws.conn
+  -- a handler error closes the connection on its way out
+  local guard <close> = setmetatable({}, { __close = function(_, err)
+    if err then conn:close(1011, "handler error") end
+  end })
+  while true do
+    local msg, binary, code, reason = conn:receive()
+    if msg == nil then
+      ws.close_code, ws.close_reason = code, reason
+      if on_close then on_close(code, reason) end
+      return code
+    end
+    on_message(msg, binary)
+  end
+end
+
+-- a URL fit for an error message: no API key or token in its query
+local function redact(url)
+  return (url:gsub("([?&][%w_]*[Kk][Ee][Yy]=)[^&]*", "%1***")
+    :gsub("([?&][%w_]*[Tt][Oo][Kk][Ee][Nn]=)[^&]*", "%1***"))
+end
+
+function M.connect(url, opts)
+  opts = opts or {}
+  local ok, conn = pcall(core.ws_connect, url, opts.headers)
+  if not ok then
+    if type(conn) == "string" and conn:find("^call from a task") then
+      error(conn, 2)
+    end
+    if type(conn) == "table" then	-- the server refused the upgrade
+      error(errors.from_http(conn.status, nil, "WebSocket upgrade of "
+        .. redact(url)), 2)
+    end
+    errors.raise(errors.SandboxError, "WebSocket " .. redact(url) .. ": "
+      .. tostring(conn))
+  end
+  local ws = setmetatable({ conn = conn, url = url }, WebSocket)
+  if opts.on_message then
+    ws.delivery = task.spawn(deliver, ws, opts.on_message, opts.on_close)
+  end
+  return ws
+end
+
+function WebSocket:send(data, text)
+  return self.conn:send(data, text)
+end
+
+function WebSocket:receive()
+  if self.delivery then
+    error("receive: this WebSocket delivers to on_message", 2)
+  end
+  return self.conn:receive()
+end
+
+function WebSocket:close(code, reason)
+  return self.conn:close(code, reason)
+end
+
+function WebSocket:is_open()
+  return self.conn:is_open()
+end
+
+--- Bytes waiting: received but not yet handled, and queued to send.
+function WebSocket:queued()
+  return self.conn:queued()
+end
+
+--- Yield until the connection has closed and every message was handled;
+-- the close code, or the handler's error re-raised.
+function WebSocket:wait()
+  if self.delivery then return self.delivery:wait() end
+  while true do
+    local msg, _, code = self.conn:receive()
+    if msg == nil then return code end
+  end
+end
+
+return M

@@ -1,0 +1,216 @@
+-- opencomputer/runtime/task.lua - tasks: coroutines that the runtime's loop runs.
+--
+-- Owns oc.spawn / task:wait / oc.all / oc.sleep / oc.now, the report of
+-- errors nobody waits for, and the coroutine.resume / coroutine.wrap
+-- wrappers that let a script's own coroutines call yielding SDK functions:
+-- the runtime's yields carry core.SUSPEND, and a wrapper that sees one
+-- passes it up to the task and resumes the inner coroutine on wake-up.
+
+local core = require("opencomputer.core")
+
+local SUSPEND = core.SUSPEND
+local pack, unpack = table.pack, table.unpack
+
+local M = {}
+
+local Task = {}
+Task.__index = Task
+Task.__name = "oclua.task"
+
+local by_thread = setmetatable({}, { __mode = "k" })	-- thread -> task
+local finished = 0	-- finish order, for oc.all's "first error"
+
+-- xpcall handler: keep the error object as raised, add the traceback
+local Failure = {}
+local function on_error(err)
+  local text = type(err) == "string" and err or tostring(err)
+  return setmetatable({ err = err, traceback = debug.traceback(text, 2) },
+    Failure)
+end
+
+local function report(t)
+  io.stderr:write("oclua: error in a task nobody waits for: ",
+    t.traceback, "\n")
+  io.stderr:flush()
+end
+
+local function start(fn, main, ...)
+  if type(fn) ~= "function" then
+    local mt = getmetatable(fn)
+    if not (mt and mt.__call) then
+      error("oc.spawn: expected a function, got " .. type(fn), 3)
+    end
+  end
+  local args = pack(...)
+  local co = coroutine.create(function()
+    return xpcall(fn, on_error, unpack(args, 1, args.n))
+  end)
+  local t = setmetatable({ co = co, done = false, waiters = {},
+    main = main, watched = main }, Task)
+  by_thread[co] = t
+  core.wake(co)
+  return t
+end
+
+--- Run fn(...) as a new task. It starts at the next scheduling point: at
+-- once when called outside a task, else when the caller next yields.
+function M.spawn(fn, ...)
+  return start(fn, false, ...)
+end
+
+-- The host's entry point for a main chunk (oclua_run_*).
+function M.main(fn, ...)
+  return start(fn, true, ...)
+end
+
+core.on_task_done(function(co, ok, ...)
+  local t = by_thread[co]
+  by_thread[co] = nil
+  finished = finished + 1
+  t.done, t.order = true, finished
+  if ok then
+    t.ok, t.results = true, pack(...)
+  else
+    local failure = ...
+    t.ok, t.err, t.traceback = false, failure.err, failure.traceback
+    if t.main then
+      io.stderr:write("oclua: ", t.traceback, "\n")
+    elseif not t.watched then
+      report(t)
+    end
+  end
+  local waiters = t.waiters
+  t.waiters = nil
+  for i = 1, #waiters do core.wake(waiters[i]) end
+  if t.main then core.main_done(ok) end
+end)
+
+--- Yield until the task ends; its results, or its error re-raised.
+function Task:wait()
+  self.watched = true
+  if not self.done then
+    local me = core.current()
+    if me == self.co then error("a task cannot wait for itself", 2) end
+    local w = self.waiters
+    w[#w + 1] = me
+    repeat core.suspend() until self.done
+  end
+  if self.ok then return unpack(self.results, 1, self.results.n) end
+  error(self.err, 0)
+end
+
+function Task:__tostring()
+  return string.format("task (%s)", not self.done and "running"
+    or self.ok and "done" or "failed")
+end
+
+function M.is_task(x)
+  return getmetatable(x) == Task
+end
+
+--- Run or await every task or function in the list; a list of their first
+-- results. The first error (in time) is re-raised once all have settled.
+function M.all(list)
+  if type(list) ~= "table" then
+    error("oc.all: expected a list of tasks or functions", 2)
+  end
+  local tasks = {}
+  for i = 1, #list do
+    local x = list[i]
+    if type(x) == "function" then
+      x = M.spawn(x)
+    elseif getmetatable(x) ~= Task then
+      error("oc.all: item " .. i .. " is neither a task nor a function", 2)
+    end
+    x.watched = true
+    tasks[i] = x
+  end
+  local results, first = { n = #tasks }, nil
+  for i, t in ipairs(tasks) do
+    local ok, r = pcall(t.wait, t)
+    if ok then
+      results[i] = r
+    elseif not first or t.order < first.order then
+      first = t
+    end
+  end
+  if first then error(first.err, 0) end
+  return results
+end
+
+M.sleep = core.sleep
+M.now = core.now
+
+-- A condition for tasks: wait() yields until the next signal(), which
+-- wakes every task waiting at that moment; wait(seconds) gives up after
+-- that long and returns false (true when signalled). A waiter is a task's
+-- thread, or the alarm (core.alarm) of a wait with a timeout. (Internal to
+-- the SDK and the server.)
+local Condition = {}
+Condition.__index = Condition
+
+function M.condition()
+  return setmetatable({ waiters = {} }, Condition)
+end
+
+function Condition:wait(timeout)
+  local w = self.waiters
+  if not timeout then
+    w[#w + 1] = core.current()
+    core.suspend()
+    return true
+  end
+  local alarm = core.alarm()
+  w[#w + 1] = alarm
+  if not alarm:wait(timeout) then return true end
+  -- timed out: leave the list (a later signal() may have replaced it)
+  w = self.waiters
+  for i = #w, 1, -1 do
+    if w[i] == alarm then table.remove(w, i) break end
+  end
+  return false
+end
+
+function Condition:signal()
+  local w = self.waiters
+  if #w == 0 then return end
+  self.waiters = {}
+  for i = 1, #w do
+    local x = w[i]
+    if type(x) == "thread" then core.wake(x) else x:ring() end
+  end
+end
+
+-- coroutine.resume / wrap that pass the runtime's yields through --------
+
+local co_resume, co_yield = coroutine.resume, coroutine.yield
+local co_status, co_close = coroutine.status, coroutine.close
+
+local function relay(co, ok, first, ...)
+  if ok and first == SUSPEND and co_status(co) == "suspended" then
+    -- an SDK call inside co waits on the loop: suspend the enclosing
+    -- task (or coroutine) too, and continue co once it is woken
+    return relay(co, co_resume(co, co_yield(SUSPEND)))
+  end
+  return ok, first, ...
+end
+
+function coroutine.resume(co, ...)
+  return relay(co, co_resume(co, ...))
+end
+
+local function unwrap(co, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if co_status(co) == "dead" then co_close(co) end
+  error(err, type(err) == "string" and 2 or 0)
+end
+
+function coroutine.wrap(fn)
+  local co = coroutine.create(fn)
+  return function(...)
+    return unwrap(co, relay(co, co_resume(co, ...)))
+  end
+end
+
+return M

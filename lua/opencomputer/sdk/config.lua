@@ -1,0 +1,105 @@
+-- opencomputer/sdk/config.lua - where the SDK's calls go (API.md section 1,
+-- protocol.md section 1.1): per-call options, then oc.configure, then the
+-- environment. With neither a URL nor a key (or api_url = "local") the
+-- calls go to the local sandbox server, started once per process as a
+-- child (`oclua serve --exit-with-parent` on 127.0.0.1, a random key).
+--
+-- Why a child process and not the server on this runtime's loop: the
+-- server needs root and namespaces, a script may call os.exit at any time
+-- and must not leave sandboxes behind, and a busy sandbox's output should
+-- not compete with the script for its loop. The child stops (and removes
+-- its sandboxes) when this process exits.
+
+local core = require("opencomputer.core")
+
+local M = {}
+
+M.CLOUD = "https://app.opencomputer.dev"
+
+local defaults = {}
+local local_server	-- {url, key, proc} once started, false if it failed
+
+--- Process-wide defaults: api_url, api_key.
+function M.configure(t)
+  for k, v in pairs(t or {}) do
+    if k ~= "api_url" and k ~= "api_key" then
+      error("oc.configure: unknown setting '" .. tostring(k) .. "'", 2)
+    end
+    defaults[k] = v
+  end
+end
+
+--- The API base URL: trailing slashes stripped, "/api" appended unless
+-- already there.
+function M.api_base(url)
+  url = url:gsub("/+$", "")
+  if not url:find("/api$") then url = url .. "/api" end
+  return url
+end
+
+local function random_key()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local b = f:read(24)
+  f:close()
+  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+--- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
+-- as a child process; its URL and the process once it listens.
+function M.spawn_server(args, env)
+  local argv = { core.executable(), "serve", "--listen", "127.0.0.1:0",
+    "--exit-with-parent" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local proc = core.process_spawn(argv, env)
+  while true do
+    local line = proc:read_line()
+    if not line then break end
+    local url = line:match("listening on (http://%S+)")
+    if url then return url, proc end
+  end
+  error("the local sandbox server did not start (exit code "
+    .. tostring(proc:wait()) .. "; see its message above)", 0)
+end
+
+-- One child for the whole process, however many tasks ask at once: the
+-- first starts it, the others wait for it (and share its failure).
+local starting	-- a condition while the first caller starts the child
+
+local function start_local()
+  while starting do starting:wait() end
+  if local_server then return local_server end
+  if local_server == false then
+    error("the local sandbox server could not be started (see above)", 0)
+  end
+  starting = require("opencomputer.runtime.task").condition()
+  local key = random_key()
+  local env = { "OCLUA_SERVE_API_KEY=" .. key }
+  for _, kv in ipairs(core.environ()) do
+    if not kv:find("^OCLUA_SERVE_API_KEY=") then env[#env + 1] = kv end
+  end
+  local ok, url, proc = pcall(M.spawn_server, {}, env)
+  local_server = ok and { url = url, key = key, proc = proc } or false
+  local waiting = starting
+  starting = nil
+  waiting:signal()
+  if not ok then error(url, 0) end
+  return local_server
+end
+
+--- {base = API base URL, key = API key or nil, url = as configured}
+function M.resolve(opts)
+  opts = opts or {}
+  local url = opts.api_url or defaults.api_url or os.getenv("OPENCOMPUTER_API_URL")
+  local key = opts.api_key or defaults.api_key or os.getenv("OPENCOMPUTER_API_KEY")
+  if url == "" then url = nil end
+  if key == "" then key = nil end
+  if url == "local" or (not url and not key) then
+    local srv = start_local()
+    return { base = M.api_base(srv.url), key = srv.key, url = srv.url,
+      is_local = true }
+  end
+  url = url or M.CLOUD
+  return { base = M.api_base(url), key = key, url = url }
+end
+
+return M

@@ -1,0 +1,562 @@
+/*
+ * runtime.c - the runtime context: creation and teardown, the task ready
+ * queue and its drain loop, the yield template, running main tasks, and
+ * the task primitives of `opencomputer.core` (ocl_open_tasks). Which
+ * modules a runtime has is not its business: ocl_attach takes the
+ * installer (src/core/core.c).
+ *
+ * Tasks are coroutines. A task suspended by a primitive is held by exactly
+ * one registry ref: the primitive's while it waits, then the ready queue's
+ * once woken. The drain loop resumes queued tasks one at a time; a finished
+ * task goes to the Lua hook set by opencomputer.runtime.task.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+static const char RT_KEY = 'r';		/* registry: lightuserdata rt */
+static const char CURRENT_KEY = 'c';	/* registry: running task thread */
+static const char DONE_KEY = 'd';	/* registry: task-finished hook */
+static const char SUSPEND = 's';	/* the runtime's own yield value */
+
+#define NOT_IN_TASK "call from a task: wrap it in oc.spawn or run it with oclua"
+
+oclua_runtime *
+oclua_from_state(lua_State *L)
+{
+	oclua_runtime *rt;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+	rt = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return rt;
+}
+
+oclua_runtime *
+ocl_rt(lua_State *L)
+{
+	oclua_runtime *rt = oclua_from_state(L);
+
+	if (!rt)
+		luaL_error(L, "no oclua runtime in this Lua state");
+	return rt;
+}
+
+lua_State *oclua_state(oclua_runtime *rt) { return rt->L; }
+uv_loop_t *oclua_loop(oclua_runtime *rt) { return rt->loop; }
+
+void
+ocl_report(oclua_runtime *rt, const char *what, const char *msg)
+{
+	(void)rt;
+	fprintf(stderr, "oclua: %s: %s\n", what, msg ? msg : "(no message)");
+	fflush(stderr);
+}
+
+void *
+ocl_check_open(lua_State *L, const char *tname, const char *what)
+{
+	void **slot = luaL_checkudata(L, 1, tname);
+
+	if (!*slot)
+		luaL_error(L, "%s is closed", what);
+	return *slot;
+}
+
+void
+ocl_newclass(lua_State *L, const char *tname, const luaL_Reg *m,
+	     const luaL_Reg *mm)
+{
+	luaL_newmetatable(L, tname);
+	luaL_setfuncs(L, mm, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, m, 0);
+	lua_setfield(L, -2, "__index");
+}
+
+/* ------------------------------------------------------------------ */
+/* pending operations                                                 */
+
+void
+ocl_pending_add(oclua_runtime *rt, ocl_pending *p)
+{
+	p->prev = &rt->pending;
+	p->next = rt->pending.next;
+	rt->pending.next->prev = p;
+	rt->pending.next = p;
+}
+
+void
+ocl_pending_del(ocl_pending *p)
+{
+	if (!p->next)
+		return;
+	p->prev->next = p->next;
+	p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* the yield template                                                 */
+
+int
+ocl_task_pin(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD ||
+	    !lua_isyieldable(L)) {
+		lua_pop(L, 1);
+		return luaL_error(L, NOT_IN_TASK);
+	}
+	return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int
+ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k)
+{
+	lua_pushlightuserdata(L, (void *)&SUSPEND);
+	return lua_yieldk(L, 1, ctx, k);
+}
+
+static int
+retry_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	lua_settop(L, 1);
+	return ((lua_CFunction)ctx)(L);
+}
+
+int
+ocl_wait_retry(lua_State *L, int *task, lua_CFunction again)
+{
+	if (*task != LUA_NOREF)
+		return luaL_error(L, "another task is already waiting on this %s",
+				  luaL_typename(L, 1));
+	*task = ocl_task_pin(L);
+	return ocl_suspend(L, (lua_KContext)again, retry_k);
+}
+
+static int
+ready_push(oclua_runtime *rt, int ref)
+{
+	if (rt->ready_len == rt->ready_cap) {
+		size_t ncap = rt->ready_cap ? rt->ready_cap * 2 : 64, i;
+		int *n = malloc(ncap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		for (i = 0; i < rt->ready_len; i++)
+			n[i] = rt->ready[(rt->ready_head + i) % rt->ready_cap];
+		free(rt->ready);
+		rt->ready = n;
+		rt->ready_cap = ncap;
+		rt->ready_head = 0;
+	}
+	rt->ready[(rt->ready_head + rt->ready_len) % rt->ready_cap] = ref;
+	rt->ready_len++;
+	return 0;
+}
+
+static int
+ready_pop(oclua_runtime *rt)
+{
+	int ref = rt->ready[rt->ready_head];
+
+	rt->ready_head = (rt->ready_head + 1) % rt->ready_cap;
+	rt->ready_len--;
+	return ref;
+}
+
+/* Hand a finished task's results (or its error) to the Lua hook. */
+static void
+task_finished(oclua_runtime *rt, lua_State *L, lua_State *co, int status,
+	      int nres)
+{
+	if (status != LUA_OK) {
+		/* the task body runs under xpcall: only a failure of the
+		 * runtime's own wrapper (out of memory) lands here */
+		ocl_report(rt, "task failed", lua_tostring(co, -1));
+		lua_pop(co, 1);
+		return;
+	}
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &DONE_KEY);
+	lua_pushvalue(L, -2);	/* the thread */
+	lua_xmove(co, L, nres);
+	if (lua_pcall(L, nres + 1, 0, 0) != LUA_OK) {
+		ocl_report(rt, "task hook failed", lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+}
+
+static void
+drain(oclua_runtime *rt, lua_State *L)
+{
+	rt->draining = 1;
+	while (rt->ready_len && !rt->closing) {
+		int ref = ready_pop(rt), nres, status;
+		lua_State *co;
+
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+		luaL_unref(L, LUA_REGISTRYINDEX, ref);
+		co = lua_tothread(L, -1);
+		if (!co || (lua_status(co) == LUA_OK && lua_gettop(co) == 0)) {
+			lua_pop(L, 1);	/* dead: a stray wake-up */
+			continue;
+		}
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY);
+		status = lua_resume(co, L, 0, &nres);
+		lua_pushnil(L);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY);
+		if (status == LUA_YIELD) {
+			int ours = nres >= 1 &&
+				lua_touserdata(co, -nres) == &SUSPEND;
+
+			lua_pop(co, nres);
+			if (!ours) {
+				/* a plain coroutine.yield at the top of a
+				 * task: let the others run, then go on */
+				lua_pushvalue(L, -1);
+				ready_push(rt, luaL_ref(L, LUA_REGISTRYINDEX));
+			}
+		} else
+			task_finished(rt, L, co, status, nres);
+		lua_pop(L, 1);
+	}
+	rt->draining = 0;
+}
+
+static void
+kicked(uv_idle_t *h)
+{
+	oclua_runtime *rt = h->data;
+
+	uv_idle_stop(h);
+	if (!rt->draining)
+		drain(rt, rt->L);
+}
+
+void
+ocl_wake(oclua_runtime *rt, lua_State *L, int task)
+{
+	if (rt->closing)
+		return;		/* lua_close is under way: refs are gone */
+	if (ready_push(rt, task)) {
+		ocl_report(rt, "wake", "out of memory");
+		return;
+	}
+	if (rt->draining)
+		return;
+	if (L)
+		drain(rt, L);
+	else
+		uv_idle_start(&rt->kick, kicked);
+}
+
+/* ------------------------------------------------------------------ */
+/* opencomputer.core: the primitives the Lua half builds on            */
+
+/* core.current() -> the running task's thread (raises outside a task) */
+static int
+core_current(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD)
+		return luaL_error(L, NOT_IN_TASK);
+	return 1;
+}
+
+/* core.suspend(): yield the running task until core.wake(thread) */
+static int
+core_suspend(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD ||
+	    !lua_isyieldable(L))
+		return luaL_error(L, NOT_IN_TASK);
+	lua_pop(L, 1);
+	return ocl_suspend(L, 0, NULL);
+}
+
+/* core.wake(thread): queue a task (new or suspended) and run the queue */
+static int
+core_wake(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTHREAD);
+	lua_settop(L, 1);
+	ocl_wake(ocl_rt(L), L, luaL_ref(L, LUA_REGISTRYINDEX));
+	return 0;
+}
+
+/* core.on_task_done(fn): fn(thread, ...) gets each finished task's returns */
+static int
+core_on_task_done(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &DONE_KEY);
+	return 0;
+}
+
+/* core.main_done(ok): a main task (oclua_run_*) finished */
+static int
+core_main_done(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+
+	rt->main_running--;
+	if (!lua_toboolean(L, 1))
+		rt->main_failed = 1;
+	return 0;
+}
+
+static int
+core_now(lua_State *L)
+{
+	lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+	return 1;
+}
+
+/* core.pending() -> operations keeping the runtime alive (for tests) */
+static int
+core_pending(lua_State *L)
+{
+	lua_pushinteger(L, ocl_rt(L)->active);
+	return 1;
+}
+
+int
+ocl_open_tasks(lua_State *L)
+{
+	static const luaL_Reg f[] = {
+		{ "current", core_current },
+		{ "suspend", core_suspend },
+		{ "wake", core_wake },
+		{ "on_task_done", core_on_task_done },
+		{ "main_done", core_main_done },
+		{ "now", core_now },
+		{ "pending", core_pending },
+		{ NULL, NULL }
+	};
+
+	luaL_setfuncs(L, f, 0);
+	lua_pushlightuserdata(L, (void *)&SUSPEND);
+	lua_setfield(L, -2, "SUSPEND");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* creation and teardown                                              */
+
+static void
+teardown(oclua_runtime *rt)
+{
+	ocl_pending *p;
+
+	rt->closing = 1;
+	while ((p = rt->pending.next) != &rt->pending) {
+		ocl_pending_del(p);
+		p->cancel(p);
+	}
+	if (rt->net_close_begin)
+		rt->net_close_begin(rt);
+	uv_idle_stop(&rt->kick);
+	uv_close((uv_handle_t *)&rt->kick, NULL);
+	if (rt->owns_loop)
+		uv_run(rt->loop, UV_RUN_DEFAULT);
+	else {
+		int i;
+
+		for (i = 0; i < 16; i++)	/* let close callbacks run */
+			uv_run(rt->loop, UV_RUN_NOWAIT);
+	}
+	if (rt->net_close_end)
+		rt->net_close_end(rt);
+	if (rt->owns_loop) {
+		uv_run(rt->loop, UV_RUN_NOWAIT);
+		if (uv_loop_close(rt->loop))
+			ocl_report(rt, "close", "handles still open at exit");
+	}
+	free(rt->ready);
+	rt->ready = NULL;
+}
+
+/* __gc of the runtime anchor: runs when the state closes. The anchor is
+ * the first object the runtime creates, so it is finalized last. */
+static int
+anchor_gc(lua_State *L)
+{
+	oclua_runtime **box = lua_touserdata(L, 1);
+	oclua_runtime *rt = *box;
+
+	if (rt) {
+		*box = NULL;
+		teardown(rt);
+		free(rt);
+	}
+	return 0;
+}
+
+oclua_runtime *
+ocl_attach(lua_State *L, uv_loop_t *loop, int owns_state,
+	   void (*install)(lua_State *L))
+{
+	oclua_runtime *rt = calloc(1, sizeof(*rt)), **box;
+
+	if (!rt)
+		return NULL;
+	if (loop)
+		rt->loop = loop;
+	else {
+		rt->loop = &rt->own_loop;
+		if (uv_loop_init(rt->loop)) {
+			free(rt);
+			return NULL;
+		}
+		rt->owns_loop = 1;
+	}
+	rt->L = L;
+	rt->owns_state = owns_state;
+	rt->pending.next = rt->pending.prev = &rt->pending;
+	uv_idle_init(rt->loop, &rt->kick);
+	rt->kick.data = rt;
+
+	box = lua_newuserdatauv(L, sizeof(*box), 0);
+	*box = rt;
+	lua_newtable(L);
+	lua_pushcfunction(L, anchor_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, box);	/* keep the anchor alive */
+	lua_pushlightuserdata(L, rt);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+
+	install(L);
+	/* the scheduler installs the coroutine wrappers: load it now so a
+	 * script's own coroutines work around SDK calls from the start */
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "opencomputer.runtime.task");
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+		ocl_report(rt, "init", lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	return rt;
+}
+
+void
+oclua_close(oclua_runtime *rt)
+{
+	if (rt && rt->owns_state)
+		lua_close(rt->L);	/* the anchor's __gc frees rt */
+}
+
+/* ------------------------------------------------------------------ */
+/* running                                                            */
+
+static int
+msgh(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+
+	if (!msg)
+		msg = luaL_tolstring(L, 1, NULL);
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* Start the function on top of the stack, with `nargs` arguments above it,
+ * as a main task: opencomputer.runtime.task.main(fn, ...). */
+static int
+start_main(oclua_runtime *rt, int nargs)
+{
+	lua_State *L = rt->L;
+	int base = lua_gettop(L) - nargs, rc;
+
+	lua_pushcfunction(L, msgh);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "opencomputer.runtime.task");
+	lua_call(L, 1, 1);
+	lua_getfield(L, -1, "main");
+	lua_remove(L, -2);
+	lua_insert(L, base);		/* main fn args... msgh */
+	lua_insert(L, base);		/* msgh main fn args... */
+	rt->main_running++;
+	rc = lua_pcall(L, nargs + 1, 0, base);
+	if (rc != LUA_OK) {
+		rt->main_running--;
+		rt->main_failed = 1;
+		ocl_report(rt, "error", lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);			/* msgh */
+	return rc != LUA_OK;
+}
+
+/* the loaded chunk (or its load error) is on top: start it with args */
+static int
+start_loaded(oclua_runtime *rt, int status, int argc, char **argv)
+{
+	lua_State *L = rt->L;
+	int i;
+
+	if (status != LUA_OK) {
+		fprintf(stderr, "oclua: %s\n", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		rt->main_failed = 1;
+		return 1;
+	}
+	luaL_checkstack(L, argc + 4, "too many arguments");
+	for (i = 0; i < argc; i++)
+		lua_pushstring(L, argv[i]);
+	return start_main(rt, argc);
+}
+
+int
+oclua_run_chunk(oclua_runtime *rt, const char *chunk, const char *name,
+		int argc, char **argv)
+{
+	return start_loaded(rt, luaL_loadbuffer(rt->L, chunk, strlen(chunk),
+						name), argc, argv);
+}
+
+int
+oclua_run_string(oclua_runtime *rt, const char *chunk, const char *name)
+{
+	return oclua_run_chunk(rt, chunk, name, 0, NULL);
+}
+
+int
+oclua_run_file(oclua_runtime *rt, const char *path, int argc, char **argv)
+{
+	return start_loaded(rt, luaL_loadfile(rt->L, path), argc, argv);
+}
+
+long
+oclua_step(oclua_runtime *rt, int wait)
+{
+	if (rt->active > 0 || rt->ready_len > 0)
+		uv_run(rt->loop, wait ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+	return rt->active + (long)rt->ready_len;
+}
+
+int
+oclua_run(oclua_runtime *rt)
+{
+	while (rt->active > 0 || rt->ready_len > 0)
+		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0) {
+			/* what is left waits for input that is held back
+			 * until someone reads: a connection nobody receives
+			 * from, or a streamed response nobody consumes */
+			ocl_report(rt, "stalled", "every pending operation "
+				   "waits for input that no task reads (a "
+				   "WebSocket or streamed response left "
+				   "unread?)");
+			rt->main_failed = 1;	/* exit status 1 */
+			break;
+		}
+	if (rt->main_running > 0) {
+		fprintf(stderr, "oclua: the main task never finished: it waits "
+			"for a task or event that nothing can complete\n");
+		rt->main_failed = 1;
+	}
+	return rt->main_failed;
+}

@@ -1,0 +1,1094 @@
+/*
+ * box.c - sandboxes as the local server sees them: starting a sandbox's
+ * init process in new namespaces (init.c), starting commands in it,
+ * and the process objects that a task reads their output from.
+ *
+ *     tpl = core.box_template(base_dir)  the shared template (see
+ *                                        init.c), built if needed
+ *     box = core.box_start{dir=, template=, hostname=, fresh=, uid=, gid=}
+ *                                        yields until the sandbox is up
+ *     proc = box:spawn(argv, env_list, cwd, uid, gid)             yields
+ *     box:root() -> "/proc/PID/root"  (the sandbox's view, for fs_root)
+ *     box:stop()                      kills everything in it; yields
+ *     core.box_destroy(dir)           removes a stopped sandbox's files
+ *
+ *     stream, frame = proc:read()  1 = stdout, 2 = stderr, in arrival
+ *                                  order; `frame` is the stream's byte
+ *                                  and then the output: an exec frame
+ *                                  as it goes on the wire. At the end:
+ *                                  nil, exit code (-1 when killed by a
+ *                                  signal)
+ *     proc:write(data)             stdin; yields while 1 MiB is pending
+ *     proc:close_stdin() ; proc:kill(signal) ; proc.pid
+ *
+ * Output stays bounded: past OUT_HIGH bytes not yet read, the process's
+ * pipes are not read (it blocks on write) until the task catches up.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/box.h"
+#include "runtime/buf.h"
+#include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
+
+#define BOX_MT		"oclua.box"
+#define PROC_MT		"oclua.box_proc"
+#define OUT_HIGH	(256u << 10)	/* small: a server runs 1,000s */
+#define OUT_LOW		(64u << 10)
+#define IN_HIGH		(1u << 20)
+
+enum { BOX_BOOTING, BOX_UP, BOX_DEAD };
+
+enum { P_STARTING, P_RUNNING, P_FAILED };
+
+typedef struct box_proc box_proc;
+
+/* a message to init that the socket could not take yet */
+typedef struct ctl_out {
+	struct ctl_out	*next;
+	int		fds[3], nfds;	/* passed along, closed once sent */
+	size_t		len;
+	char		data[];
+} ctl_out;
+
+typedef struct box {
+	ocl_pending	pending;	/* while its init lives */
+	oclua_runtime	*rt;
+	pid_t		pid;
+	int		ctl, pidfd;
+	uv_poll_t	ctl_poll, exit_poll;
+	ctl_out		*out_head, *out_tail;	/* to init, in order */
+	int		handles;	/* uv handles not yet closed */
+	int		state;
+	int		task;		/* waiting for boot or stop */
+	char		*error;
+	box_proc	*procs;
+	uint32_t	next_id;
+	int		gone;		/* userdata collected */
+	char		root[48];
+} box;
+
+typedef struct chunk {
+	struct chunk	*next;
+	int		stream;
+	size_t		len;		/* of the output, after data[0] */
+	char		data[];		/* the stream's byte, the output */
+} chunk;
+
+struct box_proc {
+	box		*b;
+	box_proc	*next;
+	uint32_t	id;
+	pid_t		pid;
+	int		state;
+	int		err;
+	char		what[64];
+	uv_pipe_t	pipes[3];	/* stdin, stdout, stderr */
+	int		open[3];
+	chunk		*head, *tail;
+	size_t		queued;
+	int		paused;
+	int		exited, exit_code;
+	size_t		in_pending;
+	int		close_in_after_writes;
+	int		task;
+	int		gone;
+};
+
+/* ------------------------------------------------------------------ */
+/* waking and freeing                                                 */
+
+static void
+wake(oclua_runtime *rt, int *task)
+{
+	int t = *task;
+
+	if (t != LUA_NOREF) {
+		*task = LUA_NOREF;
+		ocl_wake(rt, NULL, t);
+	}
+}
+
+static void
+proc_unlink(box_proc *p)
+{
+	box_proc **pp;
+
+	if (!p->b)
+		return;
+	for (pp = &p->b->procs; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	p->b = NULL;
+}
+
+static void box_maybe_free(box *b);
+
+static void
+proc_maybe_free(box_proc *p)
+{
+	chunk *c;
+	box *b = p->b;
+
+	if (!p->gone || p->open[0] || p->open[1] || p->open[2])
+		return;
+	while ((c = p->head)) {
+		p->head = c->next;
+		free(c);
+	}
+	proc_unlink(p);
+	free(p);
+	if (b)
+		box_maybe_free(b);
+}
+
+static void
+pipe_closed(uv_handle_t *h)
+{
+	box_proc *p = h->data;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (h == (uv_handle_t *)&p->pipes[i])
+			p->open[i] = 0;
+	proc_maybe_free(p);
+}
+
+static void
+close_pipe(box_proc *p, int i)
+{
+	if (p->open[i] == 1) {
+		p->open[i] = 2;		/* closing */
+		uv_close((uv_handle_t *)&p->pipes[i], pipe_closed);
+	}
+}
+
+/* the process has nothing more to say: all output read and exit known */
+static int
+proc_finished(const box_proc *p)
+{
+	return p->open[1] != 1 && p->open[2] != 1 &&
+	       (p->exited || !p->b || p->b->state == BOX_DEAD);
+}
+
+/* ------------------------------------------------------------------ */
+/* the init's socket                                                  */
+
+static box_proc *
+find_proc(box *b, uint32_t id, pid_t pid)
+{
+	box_proc *p;
+
+	for (p = b->procs; p; p = p->next)
+		if ((id && p->id == id) || (pid && p->pid == pid &&
+					    p->state == P_RUNNING))
+			return p;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* messages to init: a spawn outruns init by a few hundred at most, and  */
+/* the socket holds a handful of messages, so what it cannot take waits */
+/* in order for it to drain                                             */
+
+static void on_ctl(uv_poll_t *h, int status, int events);
+
+/* one message with descriptors; -1 with errno as sendmsg leaves it */
+static int
+ctl_sendmsg(box *b, const void *p, size_t len, const int *fds, int nfds)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct cmsghdr *c;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)p;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	return sendmsg(b->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static void
+close_fds(const int *fds, int nfds)
+{
+	int i;
+
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void
+ctl_watch(box *b)
+{
+	if (b->state != BOX_DEAD)
+		uv_poll_start(&b->ctl_poll, UV_READABLE |
+			      (b->out_head ? UV_WRITABLE : 0), on_ctl);
+}
+
+/* Send now, or queue behind what waits; the descriptors are ours to
+ * close. -1 (errno set) only when the socket is broken. */
+static int
+ctl_send(box *b, const void *p, size_t len, const int *fds, int nfds)
+{
+	ctl_out *o;
+
+	if (!b->out_head) {
+		if (!ctl_sendmsg(b, p, len, fds, nfds)) {
+			close_fds(fds, nfds);
+			return 0;
+		}
+		if (errno != EAGAIN) {
+			close_fds(fds, nfds);
+			return -1;
+		}
+	}
+	o = malloc(sizeof(*o) + len);
+	if (!o) {
+		close_fds(fds, nfds);
+		errno = ENOMEM;
+		return -1;
+	}
+	o->next = NULL;
+	o->nfds = nfds;
+	memcpy(o->fds, fds, (size_t)nfds * sizeof(int));
+	o->len = len;
+	memcpy(o->data, p, len);
+	if (b->out_tail)
+		b->out_tail->next = o;
+	else
+		b->out_head = o;
+	b->out_tail = o;
+	ctl_watch(b);
+	return 0;
+}
+
+/* the socket has room: send what waits, in order */
+static void
+ctl_flush(box *b)
+{
+	ctl_out *o;
+
+	while ((o = b->out_head)) {
+		if (ctl_sendmsg(b, o->data, o->len, o->fds, o->nfds) &&
+		    errno == EAGAIN)
+			break;
+		/* sent, or the socket is broken: init's exit ends it all */
+		b->out_head = o->next;
+		if (!b->out_head)
+			b->out_tail = NULL;
+		close_fds(o->fds, o->nfds);
+		free(o);
+	}
+	ctl_watch(b);
+}
+
+static void
+ctl_drop(box *b)
+{
+	ctl_out *o;
+
+	while ((o = b->out_head)) {
+		b->out_head = o->next;
+		close_fds(o->fds, o->nfds);
+		free(o);
+	}
+	b->out_tail = NULL;
+}
+
+static void
+on_ctl(uv_poll_t *h, int status, int events)
+{
+	box *b = h->data;
+	char msg[sizeof(struct box_msg) + 512];
+	struct box_msg m;
+	box_proc *p;
+	ssize_t n;
+
+	if (status == 0 && (events & UV_WRITABLE))
+		ctl_flush(b);
+	if (status == 0 && !(events & UV_READABLE))
+		return;
+	while ((n = recv(b->ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
+		if ((size_t)n < sizeof(m))
+			continue;
+		memcpy(&m, msg, sizeof(m));
+		msg[n] = '\0';
+		switch (m.type) {
+		case BOX_READY:
+			b->state = BOX_UP;
+			wake(b->rt, &b->task);
+			break;
+		case BOX_SETUP_FAILED:
+			free(b->error);
+			b->error = malloc(600);
+			if (b->error)
+				snprintf(b->error, 600, "%s: %s",
+					 msg + sizeof(m), strerror(m.a));
+			break;
+		case BOX_STARTED:
+		case BOX_FAILED:
+			if ((p = find_proc(b, m.id, 0))) {
+				p->state = m.type == BOX_STARTED ? P_RUNNING :
+					   P_FAILED;
+				p->pid = m.a;
+				p->err = m.type == BOX_FAILED ? m.a : 0;
+				memcpy(p->what, msg + sizeof(m),
+				       strnlen(msg + sizeof(m),
+					       sizeof(p->what) - 1));
+				wake(b->rt, &p->task);
+			}
+			break;
+		case BOX_EXIT:
+			if ((p = find_proc(b, 0, m.a))) {
+				p->exited = 1;
+				p->exit_code = m.b;
+				wake(b->rt, &p->task);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (n == 0)	/* init is gone: its exit is handled on the pidfd */
+		uv_poll_stop(h);
+}
+
+static void
+box_handle_closed(uv_handle_t *h)
+{
+	box *b = h->data;
+
+	b->handles--;
+	box_maybe_free(b);
+}
+
+static void
+box_maybe_free(box *b)
+{
+	if (!b->gone || b->handles || b->procs)
+		return;
+	free(b->error);
+	free(b);
+}
+
+/* init has exited: reap it, end every process object */
+static void
+box_died(box *b)
+{
+	box_proc *p;
+
+	if (b->state == BOX_DEAD)
+		return;
+	waitpid(b->pid, NULL, 0);
+	b->state = BOX_DEAD;
+	ocl_pending_del(&b->pending);
+	b->rt->active--;
+	uv_close((uv_handle_t *)&b->ctl_poll, box_handle_closed);
+	uv_close((uv_handle_t *)&b->exit_poll, box_handle_closed);
+	ctl_drop(b);
+	close(b->ctl);
+	close(b->pidfd);
+	for (p = b->procs; p; p = p->next)
+		wake(b->rt, &p->task);
+	wake(b->rt, &b->task);
+}
+
+static void
+on_exit_fd(uv_poll_t *h, int status, int events)
+{
+	(void)status; (void)events;
+	box_died(h->data);
+}
+
+static void
+box_cancel(ocl_pending *pd)
+{
+	box *b = (box *)pd;
+
+	kill(b->pid, SIGKILL);
+	box_died(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* starting a sandbox                                                 */
+
+static int
+boot_k(lua_State *L, int status, lua_KContext ctx)
+{
+	box *b = (box *)ctx;
+
+	(void)status;
+	if (b->state == BOX_BOOTING) {
+		b->task = ocl_task_pin(L);
+		return ocl_suspend(L, ctx, boot_k);
+	}
+	if (b->state == BOX_DEAD)
+		return luaL_error(L, "sandbox did not start: %s", b->error ?
+				  b->error : "its init process died");
+	return 1;
+}
+
+static const char *
+opt_string(lua_State *L, const char *k)
+{
+	const char *v;
+
+	lua_getfield(L, 1, k);
+	v = luaL_checkstring(L, -1);
+	lua_pop(L, 1);		/* still anchored by the options table */
+	return v;
+}
+
+static lua_Integer
+opt_int(lua_State *L, const char *k, lua_Integer dflt)
+{
+	lua_Integer v;
+
+	lua_getfield(L, 1, k);
+	v = luaL_optinteger(L, -1, dflt);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* core.box_start{dir=, hostname=, fresh=, uid=, gid=} -> box */
+static int
+core_box_start(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+	struct box_setup s;
+	box **ud, *b;
+	int sv[2];
+	pid_t pid;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	s.dir = opt_string(L, "dir");
+	s.template_dir = opt_string(L, "template");
+	s.hostname = opt_string(L, "hostname");
+	s.uid = (unsigned)opt_int(L, "uid", 1000);
+	s.gid = (unsigned)opt_int(L, "gid", 1000);
+	lua_getfield(L, 1, "fresh");
+	s.fresh = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (mkdir(s.dir, 0711) && errno != EEXIST)
+		return luaL_error(L, "cannot make %s: %s", s.dir,
+				  strerror(errno));
+
+	ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+	*ud = NULL;
+	luaL_setmetatable(L, BOX_MT);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return luaL_error(L, "out of memory");
+	*ud = b;
+	b->rt = rt;
+	b->task = LUA_NOREF;
+	b->ctl = b->pidfd = -1;
+	b->state = BOX_DEAD;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return luaL_error(L, "socketpair: %s", strerror(errno));
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID |
+			     CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+			     SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid == 0) {
+		close(sv[0]);
+		box_init_main(&s, sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return luaL_error(L, "cannot create the sandbox's namespaces: "
+				  "%s (the local server needs root; to use the "
+				  "cloud instead, set OPENCOMPUTER_API_URL and "
+				  "OPENCOMPUTER_API_KEY)",
+				  strerror(errno));
+	}
+	b->pid = pid;
+	b->ctl = sv[0];
+	b->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (b->pidfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(b->ctl);
+		return luaL_error(L, "pidfd_open: %s", strerror(errno));
+	}
+	snprintf(b->root, sizeof(b->root), "/proc/%d/root", (int)pid);
+	b->state = BOX_BOOTING;
+	uv_poll_init(rt->loop, &b->ctl_poll, b->ctl);
+	uv_poll_init(rt->loop, &b->exit_poll, b->pidfd);
+	b->ctl_poll.data = b->exit_poll.data = b;
+	b->handles = 2;
+	uv_poll_start(&b->ctl_poll, UV_READABLE, on_ctl);
+	uv_poll_start(&b->exit_poll, UV_READABLE, on_exit_fd);
+	b->pending.cancel = box_cancel;
+	ocl_pending_add(rt, &b->pending);
+	rt->active++;
+	return boot_k(L, LUA_OK, (lua_KContext)b);
+}
+
+static box *
+check_box(lua_State *L)
+{
+	return ocl_check_open(L, BOX_MT, "sandbox box");
+}
+
+static int
+box_root(lua_State *L)
+{
+	lua_pushstring(L, check_box(L)->root);
+	return 1;
+}
+
+static int
+stop_k(lua_State *L, int status, lua_KContext ctx)
+{
+	box *b = (box *)ctx;
+
+	(void)status;
+	if (b->state != BOX_DEAD) {
+		b->task = ocl_task_pin(L);
+		return ocl_suspend(L, ctx, stop_k);
+	}
+	return 0;
+}
+
+/* box:stop(): kill init (and with it the whole PID namespace) */
+static int
+box_stop(lua_State *L)
+{
+	box *b = check_box(L);
+
+	if (b->state == BOX_DEAD)
+		return 0;
+	kill(b->pid, SIGKILL);
+	if (b->task != LUA_NOREF)
+		return luaL_error(L, "another task waits on this sandbox");
+	return stop_k(L, LUA_OK, (lua_KContext)b);
+}
+
+static int
+box_gc(lua_State *L)
+{
+	box **ud = luaL_checkudata(L, 1, BOX_MT), *b = *ud;
+
+	if (!b)
+		return 0;
+	*ud = NULL;
+	b->gone = 1;
+	if (b->task != LUA_NOREF && !b->rt->closing)
+		luaL_unref(L, LUA_REGISTRYINDEX, b->task);
+	b->task = LUA_NOREF;
+	if (b->state != BOX_DEAD) {
+		/* nobody can reach it any more: end it */
+		kill(b->pid, SIGKILL);
+		if (b->rt->closing)
+			box_died(b);
+	}
+	box_maybe_free(b);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* processes                                                          */
+
+static void
+out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *ub)
+{
+	(void)h; (void)hint;
+	ub->base = malloc(65536);
+	ub->len = ub->base ? 65536 : 0;
+}
+
+static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub);
+
+static void
+pause_output(box_proc *p, int pause)
+{
+	int i;
+
+	for (i = 1; i <= 2; i++)
+		if (p->open[i] == 1) {
+			if (pause)
+				uv_read_stop((uv_stream_t *)&p->pipes[i]);
+			else
+				uv_read_start((uv_stream_t *)&p->pipes[i],
+					      out_alloc, on_output);
+		}
+	p->paused = pause;
+}
+
+static void
+on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
+{
+	box_proc *p = s->data;
+	int stream = s == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
+
+	if (n > 0) {
+		chunk *c = malloc(sizeof(*c) + 1 + (size_t)n);
+
+		if (c) {
+			c->next = NULL;
+			c->stream = stream;
+			c->len = (size_t)n;
+			c->data[0] = (char)stream;
+			memcpy(c->data + 1, ub->base, (size_t)n);
+			if (p->tail)
+				p->tail->next = c;
+			else
+				p->head = c;
+			p->tail = c;
+			p->queued += (size_t)n;
+			if (p->queued > OUT_HIGH && !p->paused)
+				pause_output(p, 1);
+		}
+	} else if (n < 0)
+		close_pipe(p, stream);
+	free(ub->base);
+	if (n != 0 && p->b)
+		wake(p->b->rt, &p->task);
+}
+
+
+static int
+add_str(buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s) + 1);
+}
+
+static int
+spawn_k(lua_State *L, int status, lua_KContext ctx)
+{
+	box_proc *p = (box_proc *)ctx;
+
+	(void)status;
+	if (p->state == P_STARTING && p->b && p->b->state == BOX_UP) {
+		p->task = ocl_task_pin(L);
+		return ocl_suspend(L, ctx, spawn_k);
+	}
+	if (p->state == P_FAILED)
+		return luaL_error(L, "%s: %s", p->what, strerror(p->err));
+	if (p->state != P_RUNNING)
+		return luaL_error(L, "the sandbox stopped");
+	lua_pushinteger(L, p->pid);
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+/* box:spawn(argv, env_list, cwd, uid, gid) -> proc */
+static int
+box_spawn(lua_State *L)
+{
+	box *b = check_box(L);
+	const char *cwd = luaL_checkstring(L, 4);
+	struct box_msg m;
+	int fds[6], child[3], i, rc;
+	lua_Integer k, n;
+	buf payload = { 0 };
+	box_proc **ud, *p;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	if (b->state != BOX_UP)
+		return luaL_error(L, "the sandbox is not running");
+	memset(&m, 0, sizeof(m));
+	m.type = BOX_SPAWN;
+	m.uid = (uint32_t)luaL_optinteger(L, 5, 1000);
+	m.gid = (uint32_t)luaL_optinteger(L, 6, m.uid);
+	/* the message: the header (its id set below), then the payload */
+	rc = buf_add(&payload, &m, sizeof(m)) || add_str(&payload, cwd);
+	n = (lua_Integer)lua_rawlen(L, 2);
+	luaL_argcheck(L, n > 0, 2, "empty argv");
+	for (k = 1; k <= n && !rc; k++) {
+		lua_rawgeti(L, 2, k);
+		rc = add_str(&payload, luaL_checkstring(L, -1));
+		lua_pop(L, 1);
+	}
+	rc = rc || buf_add(&payload, "", 1);
+	n = (lua_Integer)lua_rawlen(L, 3);
+	for (k = 1; k <= n && !rc; k++) {
+		lua_rawgeti(L, 3, k);
+		rc = add_str(&payload, luaL_checkstring(L, -1));
+		lua_pop(L, 1);
+	}
+	rc = rc || buf_add(&payload, "", 1);
+	if (rc || payload.len - sizeof(m) > BOX_PAYLOAD_MAX) {
+		buf_free(&payload);
+		return luaL_error(L, "command line and environment too large "
+				  "(at most %d KiB)", BOX_PAYLOAD_MAX / 1024);
+	}
+
+	ud = lua_newuserdatauv(L, sizeof(*ud), 1);
+	*ud = NULL;
+	luaL_setmetatable(L, PROC_MT);
+	p = calloc(1, sizeof(*p));
+	if (!p || pipe2(fds, O_CLOEXEC) || pipe2(fds + 2, O_CLOEXEC) ||
+	    pipe2(fds + 4, O_CLOEXEC)) {
+		buf_free(&payload);
+		free(p);
+		return luaL_error(L, "cannot make pipes: %s", strerror(errno));
+	}
+	*ud = p;
+	p->b = b;
+	p->task = LUA_NOREF;
+	p->id = ++b->next_id;
+	m.id = p->id;
+	child[0] = fds[0];	/* stdin: the child reads */
+	child[1] = fds[3];	/* stdout: the child writes */
+	child[2] = fds[5];
+	memcpy(payload.p, &m, sizeof(m));
+	/* init gets the child's ends of the pipes */
+	rc = ctl_send(b, payload.p, payload.len, child, 3);
+	buf_free(&payload);
+	p->next = b->procs;
+	b->procs = p;
+	uv_pipe_init(b->rt->loop, &p->pipes[0], 0);
+	uv_pipe_open(&p->pipes[0], fds[1]);
+	uv_pipe_init(b->rt->loop, &p->pipes[1], 0);
+	uv_pipe_open(&p->pipes[1], fds[2]);
+	uv_pipe_init(b->rt->loop, &p->pipes[2], 0);
+	uv_pipe_open(&p->pipes[2], fds[4]);
+	for (i = 0; i < 3; i++) {
+		p->pipes[i].data = p;
+		p->open[i] = 1;
+	}
+	if (rc < 0) {
+		p->state = P_FAILED;
+		p->err = errno;
+		snprintf(p->what, sizeof(p->what), "sending to the sandbox");
+		for (i = 0; i < 3; i++)
+			close_pipe(p, i);
+	} else
+		pause_output(p, 0);	/* start reading stdout and stderr */
+	return spawn_k(L, LUA_OK, (lua_KContext)p);
+}
+
+static box_proc *
+check_proc(lua_State *L)
+{
+	return ocl_check_open(L, PROC_MT, "process object");
+}
+
+static int
+proc_read(lua_State *L)
+{
+	box_proc *p = check_proc(L);
+	chunk *c = p->head;
+
+	if (c) {
+		p->head = c->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued -= c->len;
+		lua_pushinteger(L, c->stream);
+		lua_pushlstring(L, c->data, c->len + 1);
+		free(c);
+		if (p->paused && p->queued < OUT_LOW)
+			pause_output(p, 0);
+		return 2;
+	}
+	if (proc_finished(p)) {
+		lua_pushnil(L);
+		lua_pushinteger(L, p->exited ? p->exit_code : -1);
+		return 2;
+	}
+	return ocl_wait_retry(L, &p->task, proc_read);
+}
+
+typedef struct stdin_write {
+	uv_write_t	req;
+	box_proc	*p;
+	size_t		len;
+	char		data[];
+} stdin_write;
+
+static void
+stdin_written(uv_write_t *req, int status)
+{
+	stdin_write *w = (stdin_write *)req;
+	box_proc *p = w->p;
+
+	(void)status;		/* EPIPE: the process closed its stdin */
+	p->in_pending -= w->len;
+	free(w);
+	if (p->in_pending == 0 && p->close_in_after_writes)
+		close_pipe(p, 0);
+	if (p->in_pending <= IN_HIGH && p->b)
+		wake(p->b->rt, &p->task);
+}
+
+static int
+write_k(lua_State *L, int status, lua_KContext ctx)
+{
+	box_proc *p = check_proc(L);
+
+	(void)status; (void)ctx;
+	if (p->in_pending > IN_HIGH && p->open[0] == 1) {
+		p->task = ocl_task_pin(L);
+		return ocl_suspend(L, 0, write_k);
+	}
+	return 0;
+}
+
+static int
+proc_write(lua_State *L)
+{
+	box_proc *p = check_proc(L);
+	size_t n;
+	const char *s = luaL_checklstring(L, 2, &n);
+	stdin_write *w;
+	uv_buf_t b;
+
+	if (p->open[0] != 1 || p->close_in_after_writes || n == 0)
+		return 0;	/* stdin closed: the bytes have nowhere to go */
+	w = malloc(sizeof(*w) + n);
+	if (!w)
+		return luaL_error(L, "out of memory");
+	w->p = p;
+	w->len = n;
+	memcpy(w->data, s, n);
+	b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)&p->pipes[0], &b, 1,
+		     stdin_written)) {
+		free(w);
+		return 0;
+	}
+	p->in_pending += n;
+	if (p->in_pending > IN_HIGH && p->task == LUA_NOREF) {
+		lua_settop(L, 1);
+		return write_k(L, LUA_OK, 0);
+	}
+	return 0;
+}
+
+static int
+proc_close_stdin(lua_State *L)
+{
+	box_proc *p = check_proc(L);
+
+	if (p->in_pending)
+		p->close_in_after_writes = 1;
+	else
+		close_pipe(p, 0);
+	return 0;
+}
+
+static int
+proc_kill(lua_State *L)
+{
+	box_proc *p = check_proc(L);
+	int sig = (int)luaL_optinteger(L, 2, SIGKILL);
+	struct box_msg m;
+
+	if (p->state != P_RUNNING || p->exited || !p->b ||
+	    p->b->state != BOX_UP)
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.type = BOX_KILL;
+	m.a = p->pid;
+	m.b = sig;
+	(void)ctl_send(p->b, &m, sizeof(m), NULL, 0);
+	return 0;
+}
+
+static int
+proc_index(lua_State *L)
+{
+	const char *k = luaL_checkstring(L, 2);
+
+	if (!strcmp(k, "pid")) {
+		lua_getiuservalue(L, 1, 1);
+		return 1;
+	}
+	luaL_getmetafield(L, 1, "methods");
+	lua_getfield(L, -1, k);
+	return 1;
+}
+
+static int
+proc_gc(lua_State *L)
+{
+	box_proc **ud = luaL_checkudata(L, 1, PROC_MT), *p = *ud;
+	int i;
+
+	if (!p)
+		return 0;
+	*ud = NULL;
+	p->gone = 1;
+	if (p->task != LUA_NOREF && !(p->b && p->b->rt->closing))
+		luaL_unref(L, LUA_REGISTRYINDEX, p->task);
+	p->task = LUA_NOREF;
+	for (i = 0; i < 3; i++)
+		close_pipe(p, i);
+	proc_maybe_free(p);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the template and removal                                           */
+
+/* the newest change to what a template copies from the host */
+static long
+host_etc_stamp(void)
+{
+	static const char *const watched[] = {
+		"/etc", "/etc/ssl/certs", "/etc/alternatives",
+		"/etc/ld.so.cache", NULL
+	};
+	long stamp = 0;
+	struct stat st;
+	int i;
+
+	for (i = 0; watched[i]; i++)
+		if (!stat(watched[i], &st) && st.st_mtime > stamp)
+			stamp = (long)st.st_mtime;
+	return stamp;
+}
+
+static int
+mkdirs(char *path)
+{
+	char *p;
+
+	for (p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(path, 0755) && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* remove the tree at `path` (absolute), at any depth (fs.c) */
+static int
+remove_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	int fd, rc, e;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(parent)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	fd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = ocl_remove_tree(fd, slash + 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* core.box_template(base [, uid, gid]) -> the directory of a template
+ * made from the host's /etc as it is now: base/t-STAMP, built on first
+ * use (a few hundred ms: hundreds of symlinks) and shared afterwards */
+static int
+core_box_template(lua_State *L)
+{
+	const char *base = luaL_checkstring(L, 1);
+	unsigned uid = (unsigned)luaL_optinteger(L, 2, 1000);
+	unsigned gid = (unsigned)luaL_optinteger(L, 3, uid);
+	char dir[4096], tmp[4096], ready[4200];
+	struct stat st;
+
+	if (snprintf(dir, sizeof(dir), "%s/t-%ld-%u", base, host_etc_stamp(),
+		     uid) >= (int)sizeof(dir) ||
+	    snprintf(tmp, sizeof(tmp), "%s/building-%d", base,
+		     (int)getpid()) >= (int)sizeof(tmp))
+		return luaL_error(L, "template path too long");
+	snprintf(ready, sizeof(ready), "%s/root/etc/passwd", dir);
+	if (!stat(ready, &st)) {
+		lua_pushstring(L, dir);
+		return 1;
+	}
+	strcpy(ready, base);
+	if (mkdirs(ready))
+		return luaL_error(L, "cannot make %s: %s", base,
+				  strerror(errno));
+	remove_path(tmp);	/* what a crashed build left */
+	if (box_make_template(tmp, uid, gid) ||
+	    (rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST))
+		return luaL_error(L, "cannot build the sandbox template in "
+				  "%s: %s", base, strerror(errno));
+	remove_path(tmp);	/* another process's build came first */
+	lua_pushstring(L, dir);
+	return 1;
+}
+
+/* core.box_destroy(dir): remove a sandbox's files (its init is gone) */
+static int
+core_box_destroy(lua_State *L)
+{
+	const char *dir = luaL_checkstring(L, 1);
+
+	if (!strstr(dir, "/sandboxes/sb-"))
+		return luaL_error(L, "refusing to remove '%s'", dir);
+	if (remove_path(dir))
+		return luaL_error(L, "cannot remove %s: %s", dir,
+				  strerror(errno));
+	return 0;
+}
+
+int
+ocl_open_box(lua_State *L)
+{
+	static const luaL_Reg box_m[] = {
+		{ "spawn", box_spawn }, { "root", box_root },
+		{ "stop", box_stop }, { NULL, NULL }
+	};
+	static const luaL_Reg box_mm[] = {
+		{ "__gc", box_gc }, { NULL, NULL }
+	};
+	static const luaL_Reg proc_m[] = {
+		{ "read", proc_read }, { "write", proc_write },
+		{ "close_stdin", proc_close_stdin }, { "kill", proc_kill },
+		{ NULL, NULL }
+	};
+	static const luaL_Reg proc_mm[] = {
+		{ "__gc", proc_gc }, { NULL, NULL }
+	};
+
+	ocl_newclass(L, BOX_MT, box_m, box_mm);
+	lua_pop(L, 1);
+	ocl_newclass(L, PROC_MT, proc_m, proc_mm);
+	lua_getfield(L, -1, "__index");
+	lua_setfield(L, -2, "methods");
+	lua_pushcfunction(L, proc_index);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, core_box_start);
+	lua_setfield(L, -2, "box_start");
+	lua_pushcfunction(L, core_box_destroy);
+	lua_setfield(L, -2, "box_destroy");
+	lua_pushcfunction(L, core_box_template);
+	lua_setfield(L, -2, "box_template");
+	return 0;
+}
