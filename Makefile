@@ -23,7 +23,9 @@ B        = build$(if $(SAN),/san)
 BIN      = oclua$(if $(SAN),-san)
 # one folder per component (each file says what it owns); src/core/
 # assembles them into opencomputer.core
-CORE_SRC = $(wildcard src/runtime/*.c src/sandbox/*.c) src/core/core.c
+INIT_SRC = src/sandbox/init.c src/sandbox/seccomp.c src/sandbox/err.c
+CORE_SRC = $(filter-out src/sandbox/init.c src/sandbox/seccomp.c, \
+           $(wildcard src/runtime/*.c src/sandbox/*.c)) src/core/core.c
 NET_SRC  = $(wildcard src/client/*.c src/server/*.c) src/term/editor.c \
            src/core/net.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
@@ -49,6 +51,19 @@ $(B)/%.o: src/%.c | $(DEPS)
 $(B)/core/core-plugin.o: src/core/core.c | $(DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DOCLUA_NET_PLUGIN='"$(B)/oclua-net.so"' -c -o $@ $<
+
+# PID 1 of every sandbox: a static program of its own (libseccomp linked
+# in), carried inside the library and the binary by image.c. Never built
+# with the sanitizers: it runs inside the sandboxes.
+build/oclua-init: $(INIT_SRC) src/sandbox/box.h src/sandbox/seccomp.h \
+		src/sandbox/err.h | $(DEPS)
+	@mkdir -p build
+	$(CC) -std=gnu11 $(WARN) -O2 -g -Isrc -static -o $@ $(INIT_SRC) \
+		-l:libseccomp.a
+
+$(B)/sandbox/image.o: src/sandbox/image.c build/oclua-init
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DOCLUA_INIT_BIN='"build/oclua-init"' -c -o $@ $<
 
 build/embed: src/tools/embed.c | $(DEPS)
 	@mkdir -p build

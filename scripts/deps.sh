@@ -3,10 +3,16 @@
 # missing. `apt-get update` runs once, and only when something is missing.
 # Usage: scripts/deps.sh [extra-package...]
 set -e
-# openssl and socat: the test peer's TLS front (scripts/run-specs.sh)
+# openssl and socat: the test peer's TLS front (scripts/run-specs.sh).
+# The sandbox engine: libseccomp-dev (its static library goes into the
+# sandboxes' init), slirp4netns (their outbound network), sudo (the
+# sandbox user's, as in the cloud), btrfs-progs (mkfs.btrfs for the
+# image that holds the sandboxes' files under per-sandbox quotas; this
+# kernel's ext4 and XFS have no quota support built in).
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
-perl procps libedit-dev openssl socat $*"
+perl procps libedit-dev openssl socat libseccomp-dev slirp4netns sudo
+btrfs-progs $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -527,23 +527,23 @@ describe("local server: files", function()
   end)
 
   it("lists a directory in name order", function()
-    c:api("POST", "/sandboxes/" .. id .. "/files/mkdir", { query = "path=/srv/l/sub" })
-    put("/srv/l/b.txt", "bb")
-    put("/srv/l/a.txt", "a")
-    local status, list = c:api("GET", "/sandboxes/" .. id .. "/files/list", { query = "path=/srv/l" })
+    c:api("POST", "/sandboxes/" .. id .. "/files/mkdir", { query = "path=/workspace/l/sub" })
+    put("/workspace/l/b.txt", "bb")
+    put("/workspace/l/a.txt", "a")
+    local status, list = c:api("GET", "/sandboxes/" .. id .. "/files/list", { query = "path=/workspace/l" })
     assert.are.equal(200, status)
     assert.are.same({
-      { name = "a.txt", isDir = false, size = 1, path = "/srv/l/a.txt" },
-      { name = "b.txt", isDir = false, size = 2, path = "/srv/l/b.txt" },
-      { name = "sub", isDir = true, size = list[3].size, path = "/srv/l/sub" },
+      { name = "a.txt", isDir = false, size = 1, path = "/workspace/l/a.txt" },
+      { name = "b.txt", isDir = false, size = 2, path = "/workspace/l/b.txt" },
+      { name = "sub", isDir = true, size = list[3].size, path = "/workspace/l/sub" },
     }, list)
   end)
 
   it("removes files and directories; a missing path is fine", function()
-    put("/srv/rm/x/y", "z")
-    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/files", { query = "path=/srv/rm" })))
-    assert.are.equal(404, (get("/srv/rm/x/y")))
-    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/files", { query = "path=/srv/rm" })))
+    assert.are.equal(204, (put("/workspace/rm/x/y", "z")))
+    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/files", { query = "path=/workspace/rm" })))
+    assert.are.equal(404, (get("/workspace/rm/x/y")))
+    assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/files", { query = "path=/workspace/rm" })))
   end)
 
   it("removes trees deeper than PATH_MAX, and so does deleting the sandbox", function()
@@ -607,7 +607,8 @@ describe("local server: the files API cannot leave the sandbox", function()
     local status, body = get("/home/sandbox/rootlink/etc/hostname")
     assert.are.equal(200, status)
     assert.are.equal(id .. "\n", body)
-    assert.are.equal(404, (get("/home/sandbox/rootlink/etc/shadow")))
+    -- the sandbox's own shadow, which its user may not read
+    assert.are.equal(403, (get("/home/sandbox/rootlink/etc/shadow")))
   end)
 
   it("resolves relative symlinks that climb out inside the sandbox", function()
@@ -617,7 +618,7 @@ describe("local server: the files API cannot leave the sandbox", function()
   end)
 
   it("resolves symlinked parent directories inside the sandbox", function()
-    assert.are.equal(404, (get("/home/sandbox/etclink/shadow")))
+    assert.are.equal(403, (get("/home/sandbox/etclink/shadow")))
     assert.are_not.equal(host_shadow, select(2, get("/home/sandbox/etclink/shadow")))
   end)
 
@@ -664,12 +665,15 @@ end)
 describe("local server: isolation", function()
   it("keeps writes to /usr and /etc inside the sandbox", function()
     local id = sandbox()
+    -- the sandbox user cannot write there, through the files API or not
     local status = c:api("PUT", "/sandboxes/" .. id .. "/files",
       { query = "path=/usr/oclua-isolation-test", raw = "sandbox only" })
-    assert.are.equal(204, status)
+    assert.are.equal(403, status)
+    -- root inside (sudo) can, and the host's /usr and /etc do not change
+    local r = c:run(id, "echo 'sandbox only' | sudo tee /usr/oclua-isolation-test"
+      .. " /etc/motd-oclua >/dev/null && cat /usr/oclua-isolation-test")
+    assert.are.equal("sandbox only\n", r.stdout, r.stderr)
     assert.is_nil(io.open("/usr/oclua-isolation-test"))
-    assert.are.equal("sandbox only", c:run(id, "cat /usr/oclua-isolation-test").stdout)
-    c:api("PUT", "/sandboxes/" .. id .. "/files", { query = "path=/etc/motd-oclua", raw = "x" })
     assert.is_nil(io.open("/etc/motd-oclua"))
   end)
 
@@ -684,12 +688,22 @@ describe("local server: isolation", function()
 
   it("hides the host's private files", function()
     local id = sandbox()
-    local r = c:run(id, "ls /root /work /etc/shadow /home 2>&1; cat /proc/1/environ >/dev/null 2>&1 && echo leaked")
+    local r = c:run(id, "ls /root /work /home 2>&1; cat /etc/shadow 2>&1;"
+      .. " cat /proc/1/environ >/dev/null 2>&1 && echo leaked")
     assert.is_nil(r.stdout:find("main"))
     assert.is_nil(r.stdout:find("leaked"))
-    assert.matches("cannot access '/etc/shadow': No such file", r.stdout)
     assert.matches("cannot access '/work'", r.stdout)
     assert.matches("/home:\nsandbox\n", r.stdout)
+    assert.matches("cat: /etc/shadow: Permission denied", r.stdout)
+    -- root inside reads the sandbox's own shadow: no host password hash
+    local own = c:run(id, "sudo cat /etc/shadow").stdout
+    assert.matches("^root:%*:", own)
+    local f = io.open("/etc/shadow")
+    if f then
+      local host = f:read("a")
+      f:close()
+      assert.are_not.equal(host, own)
+    end
   end)
 
   it("gives each sandbox its own network: two listen on port 3000", function()

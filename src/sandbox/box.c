@@ -1,16 +1,26 @@
 /*
  * box.c - sandboxes as the local server sees them: starting a sandbox's
- * init process in new namespaces (init.c), starting commands in it,
- * and the process objects that a task reads their output from.
+ * init (init.c, exec'd from a sealed memfd) in new namespaces, inside its
+ * cgroups (cgroup.c), with its network (slirp.c); starting commands in it;
+ * the process objects a task reads their output from; ending it.
  *
- *     tpl = core.box_template(base_dir)  the shared template (see
- *                                        init.c), built if needed
- *     box = core.box_start{dir=, template=, hostname=, fresh=, uid=, gid=}
+ *     box = core.box_start{dir=, template=, hostname=, fresh=, uid_base=,
+ *                          shm_mb=, memory_mb=, cpu_count=, pids_max=,
+ *                          network=, host_loopback=}
  *                                        yields until the sandbox is up
  *     proc = box:spawn(argv, env_list, cwd, uid, gid)             yields
- *     box:root() -> "/proc/PID/root"  (the sandbox's view, for fs_root)
+ *     box:root() -> fd    the sandbox's root directory (O_PATH), opened
+ *                         at boot: nothing is ever resolved through the
+ *                         init's PID again; the box owns it
+ *     box:wait_exit() -> "oom" | "exited"   yields until init is gone
  *     box:stop()                      kills everything in it; yields
  *     core.box_destroy(dir)           removes a stopped sandbox's files
+ *     core.box_cgroups(), core.box_network() -> true, or nil and what is
+ *                         missing: can this machine limit sandboxes, give
+ *                         them a network
+ *     core.disk_setup(image, dir, bytes) -> true, or nil and what is
+ *                         missing; core.disk_limit(path, bytes);
+ *                         core.disk_teardown(dir)   the quota (disk.c)
  *
  *     stream, frame = proc:read()  1 = stdout, 2 = stderr, in arrival
  *                                  order; `frame` is the stream's byte
@@ -21,8 +31,10 @@
  *     proc:write(data)             stdin; yields while 1 MiB is pending
  *     proc:close_stdin() ; proc:kill(signal) ; proc.pid
  *
- * Output stays bounded: past OUT_HIGH bytes not yet read, the process's
- * pipes are not read (it blocks on write) until the task catches up.
+ * uid and gid are ids inside the sandbox; uid_base is the host uid its 0
+ * maps to (policy, in lua/opencomputer/server/sandbox.lua). Output stays
+ * bounded: past OUT_HIGH bytes not yet read, the process's pipes are not
+ * read (it blocks on write) until the task catches up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,10 +49,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/box.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/mman.h>
+
 #include "runtime/buf.h"
 #include "runtime/runtime.h"
+#include "sandbox/box.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/disk.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/slirp.h"
+
+/* the init program (build/oclua-init), linked in by image.c */
+extern const char ocl_init_image[], ocl_init_image_end[];
 
 #define BOX_MT		"oclua.box"
 #define PROC_MT		"oclua.box_proc"
@@ -76,7 +100,15 @@ typedef struct box {
 	box_proc	*procs;
 	uint32_t	next_id;
 	int		gone;		/* userdata collected */
-	char		root[48];
+	int		root;		/* O_PATH fd of its /, from boot */
+	int		exit_task;	/* waiting in wait_exit */
+	int		oom;		/* the OOM killer ended a process */
+	struct cg	cg;
+	int		has_cg;
+	struct slirp	net;
+	int		has_net, net_polling, host_loopback;
+	int		init_ready;	/* init said BOX_READY */
+	uv_poll_t	net_poll;	/* slirp4netns says it is ready */
 } box;
 
 typedef struct chunk {
@@ -205,6 +237,10 @@ find_proc(box *b, uint32_t id, pid_t pid)
 /* in order for it to drain                                             */
 
 static void on_ctl(uv_poll_t *h, int status, int events);
+static void box_ready(box *b);
+static int start_network(box *b, char *err, size_t errlen);
+static void box_fail(box *b, const char *why);
+static void on_net(uv_poll_t *h, int status, int events);
 
 /* one message with descriptors; -1 with errno as sendmsg leaves it */
 static int
@@ -339,8 +375,8 @@ on_ctl(uv_poll_t *h, int status, int events)
 		msg[n] = '\0';
 		switch (m.type) {
 		case BOX_READY:
-			b->state = BOX_UP;
-			wake(b->rt, &b->task);
+			if (b->state == BOX_BOOTING)
+				box_ready(b);
 			break;
 		case BOX_SETUP_FAILED:
 			free(b->error);
@@ -395,6 +431,49 @@ box_maybe_free(box *b)
 	free(b);
 }
 
+/* slirp4netns takes tens of ms to exit once killed: reap it when its
+ * pidfd says it has, without holding the loop up meanwhile */
+typedef struct net_reaper {
+	uv_poll_t	poll;
+	struct slirp	net;
+} net_reaper;
+
+static void
+reaper_closed(uv_handle_t *h)
+{
+	net_reaper *r = h->data;
+
+	while (slirp_stop(&r->net) == 1)	/* its pidfd said: exited */
+		waitpid(r->net.pid, NULL, 0);
+	free(r);
+}
+
+static void
+on_net_exit(uv_poll_t *h, int status, int events)
+{
+	(void)status; (void)events;
+	uv_close((uv_handle_t *)h, reaper_closed);
+}
+
+static void
+end_network(oclua_runtime *rt, struct slirp *net)
+{
+	net_reaper *r;
+
+	if (slirp_stop(net) == 0)
+		return;
+	r = rt->closing ? NULL : malloc(sizeof(*r));
+	if (!r || uv_poll_init(rt->loop, &r->poll, net->pidfd)) {
+		while (slirp_stop(net) == 1)	/* at exit: just wait */
+			waitpid(net->pid, NULL, 0);
+		free(r);
+		return;
+	}
+	r->net = *net;
+	r->poll.data = r;
+	uv_poll_start(&r->poll, UV_READABLE, on_net_exit);
+}
+
 /* init has exited: reap it, end every process object */
 static void
 box_died(box *b)
@@ -409,12 +488,102 @@ box_died(box *b)
 	b->rt->active--;
 	uv_close((uv_handle_t *)&b->ctl_poll, box_handle_closed);
 	uv_close((uv_handle_t *)&b->exit_poll, box_handle_closed);
+	if (b->net_polling) {
+		b->net_polling = 0;
+		uv_close((uv_handle_t *)&b->net_poll, box_handle_closed);
+	}
+	if (b->has_net) {
+		end_network(b->rt, &b->net);
+		b->has_net = 0;
+	}
+	if (b->has_cg) {
+		b->oom = cg_oom_kills(&b->cg) > 0;
+		cg_destroy(&b->cg);
+		b->has_cg = 0;
+	}
 	ctl_drop(b);
 	close(b->ctl);
 	close(b->pidfd);
+	if (b->root >= 0)
+		close(b->root);
+	b->root = -1;
 	for (p = b->procs; p; p = p->next)
 		wake(b->rt, &p->task);
 	wake(b->rt, &b->task);
+	wake(b->rt, &b->exit_task);
+}
+
+/* init is up: open its root (the PID cannot be reused before we reap it,
+ * and the pidfd says it still runs); up once its network is too */
+static void
+box_ready(box *b)
+{
+	char path[64];
+	struct pollfd pf;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)b->pid);
+	b->root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	pf.fd = b->pidfd;
+	pf.events = POLLIN;
+	if (b->root < 0 || poll(&pf, 1, 0) != 0) {
+		box_fail(b, "its init process ended during setup");
+		return;
+	}
+	b->init_ready = 1;
+	if (!b->net_polling) {
+		b->state = BOX_UP;
+		wake(b->rt, &b->task);
+	}
+}
+
+/* slirp4netns, started with init: it configures the network namespace
+ * while init sets the rest up (init fences the network off before any
+ * command runs, whichever finishes first) */
+static int
+start_network(box *b, char *err, size_t errlen)
+{
+	if (slirp_start(b->pid, b->host_loopback, &b->net, err, errlen)) {
+		b->has_net = 0;
+		return -1;
+	}
+	uv_poll_init(b->rt->loop, &b->net_poll, b->net.ready_fd);
+	b->net_poll.data = b;
+	b->handles++;
+	b->net_polling = 1;
+	uv_poll_start(&b->net_poll, UV_READABLE, on_net);
+	return 0;
+}
+
+/* the boot failed: say why, end init (its exit does the rest) */
+static void
+box_fail(box *b, const char *why)
+{
+	if (!b->error)
+		b->error = strdup(why);
+	kill(b->pid, SIGKILL);
+}
+
+/* slirp4netns answered on its ready fd: up, or failed */
+static void
+on_net(uv_poll_t *h, int status, int events)
+{
+	box *b = h->data;
+	int ready = slirp_ready(&b->net);
+
+	(void)status; (void)events;
+	if (ready == 0)
+		return;
+	b->net_polling = 0;
+	uv_close((uv_handle_t *)&b->net_poll, box_handle_closed);
+	if (ready < 0) {
+		box_fail(b, "slirp4netns, the sandbox's network, did not start "
+			 "(OCLUA_SLIRP_DEBUG=1 shows why)");
+		return;
+	}
+	if (b->state == BOX_BOOTING && b->init_ready) {
+		b->state = BOX_UP;
+		wake(b->rt, &b->task);
+	}
 }
 
 static void
@@ -474,58 +643,212 @@ opt_int(lua_State *L, const char *k, lua_Integer dflt)
 	return v;
 }
 
-/* core.box_start{dir=, hostname=, fresh=, uid=, gid=} -> box */
+static int
+add_str(buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s) + 1);
+}
+
+/* the host's own IPv4 addresses, "a,b,...\0": a sandbox may not reach
+ * them (init.c fences them off) */
+static int
+add_host_addrs(buf *out)
+{
+	struct ifaddrs *ifs, *i;
+	char a[INET_ADDRSTRLEN];
+	int rc = 0, n = 0;
+
+	if (getifaddrs(&ifs))
+		return buf_add(out, "", 1);
+	for (i = ifs; i && !rc; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    !inet_ntop(AF_INET, &((struct sockaddr_in *)
+			       (void *)i->ifa_addr)->sin_addr, a, sizeof(a)))
+			continue;
+		rc = (n++ && buf_add(out, ",", 1)) || buf_add(out, a, strlen(a));
+	}
+	freeifaddrs(ifs);
+	return rc || buf_add(out, "", 1);
+}
+
+/* The init program as a sealed memfd, made once per process: exec'd with
+ * execveat, it shows inside as "/memfd:oclua-init", not as a host path. */
+static int
+init_image(void)
+{
+	static int fd = -1;
+	size_t len = (size_t)(ocl_init_image_end - ocl_init_image), off = 0;
+
+	if (fd >= 0)
+		return fd;
+	fd = memfd_create("oclua-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t n = write(fd, ocl_init_image + off, len - off);
+
+		if (n <= 0) {
+			close(fd);
+			return fd = -1;
+		}
+		off += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+		  F_SEAL_GROW | F_SEAL_SEAL)) {
+		close(fd);
+		return fd = -1;
+	}
+	return fd;
+}
+
+/* a boot that failed before init ran: its cgroups go */
+static void
+forget_cg(box *b)
+{
+	if (b->has_cg)
+		cg_destroy(&b->cg);
+	b->has_cg = 0;
+}
+
+/* what the child of clone() needs between clone and execveat */
+struct child_args {
+	int		sock, image, null;
+	const struct cg	*cg;		/* NULL: no cgroups */
+};
+
+/* The child, sharing the server's memory until it execs (CLONE_VM |
+ * CLONE_VFORK, as posix_spawn does: no copy of the server's page tables):
+ * system calls only. Enters the cgroups first (before init makes its
+ * cgroup namespace), gives init the socket as fd 3, /dev/null as stdio
+ * (never the server's terminal) and nothing else. */
+static int
+init_child(void *arg)
+{
+	const struct child_args *a = arg;
+	static char *const argv[] = { "oclua-init", NULL };
+	static char *const envp[] = { NULL };
+
+	if (a->cg && cg_enter(a->cg))
+		_exit(126);
+	if (dup2(a->null, 0) < 0 || dup2(a->null, 1) < 0 ||
+	    dup2(a->null, 2) < 0 || dup2(a->sock, BOX_INIT_FD) < 0)
+		_exit(126);
+	/* everything else goes; the image is close-on-exec */
+	syscall(SYS_close_range, BOX_INIT_FD + 1, a->image - 1, 0);
+	syscall(SYS_close_range, a->image + 1, ~0U, 0);
+	syscall(SYS_execveat, a->image, "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
+}
+
+static int
+opt_bool(lua_State *L, const char *k)
+{
+	int v;
+
+	lua_getfield(L, 1, k);
+	v = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* core.box_start{...} -> box (see the top of this file); raises with
+ * what failed when the sandbox cannot start */
 static int
 core_box_start(lua_State *L)
 {
+	static char stack[64 * 1024] __attribute__((aligned(16)));
 	oclua_runtime *rt = ocl_rt(L);
-	struct box_setup s;
+	const char *dir, *tpl, *host;
+	struct child_args ca;
+	struct cg_limits lim;
+	struct box_msg m;
+	char err[256], name[64];
+	buf setup = { 0 };
 	box **ud, *b;
-	int sv[2];
+	int sv[2], fresh, rc;
 	pid_t pid;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
-	s.dir = opt_string(L, "dir");
-	s.template_dir = opt_string(L, "template");
-	s.hostname = opt_string(L, "hostname");
-	s.uid = (unsigned)opt_int(L, "uid", 1000);
-	s.gid = (unsigned)opt_int(L, "gid", 1000);
-	lua_getfield(L, 1, "fresh");
-	s.fresh = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	if (mkdir(s.dir, 0711) && errno != EEXIST)
-		return luaL_error(L, "cannot make %s: %s", s.dir,
+	dir = opt_string(L, "dir");
+	tpl = opt_string(L, "template");
+	host = opt_string(L, "hostname");
+	fresh = opt_bool(L, "fresh");
+	memset(&m, 0, sizeof(m));
+	m.type = BOX_SETUP;
+	m.a = (fresh ? BOX_FRESH : 0) | (opt_bool(L, "network") ? BOX_NETWORK : 0);
+	m.uid = (uint32_t)opt_int(L, "uid_base", 0);
+	m.gid = (uint32_t)opt_int(L, "shm_mb", 64);
+	luaL_argcheck(L, m.uid >= BOX_RANGE, 1, "uid_base must be at least 65536");
+	memset(&lim, 0, sizeof(lim));
+	lim.memory_bytes = (uint64_t)opt_int(L, "memory_mb", 0) << 20;
+	lim.cpu_millis = (unsigned)opt_int(L, "cpu_count", 0) * 1000;
+	lim.pids_max = (unsigned)opt_int(L, "pids_max", 0);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return luaL_error(L, "cannot make %s: %s", dir,
 				  strerror(errno));
+	if (buf_add(&setup, &m, sizeof(m)) || add_str(&setup, dir) ||
+	    add_str(&setup, tpl) || add_str(&setup, host) ||
+	    add_host_addrs(&setup)) {
+		buf_free(&setup);
+		return luaL_error(L, "out of memory");
+	}
 
 	ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = NULL;
 	luaL_setmetatable(L, BOX_MT);
 	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		buf_free(&setup);
 		return luaL_error(L, "out of memory");
+	}
 	*ud = b;
 	b->rt = rt;
-	b->task = LUA_NOREF;
-	b->ctl = b->pidfd = -1;
+	b->task = b->exit_task = LUA_NOREF;
+	b->ctl = b->pidfd = b->root = -1;
 	b->state = BOX_DEAD;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return luaL_error(L, "socketpair: %s", strerror(errno));
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID |
-			     CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
-			     SIGCHLD, NULL, NULL, NULL, 0);
-	if (pid == 0) {
-		close(sv[0]);
-		box_init_main(&s, sv[1]);
+	b->has_net = opt_bool(L, "network");
+	b->host_loopback = opt_bool(L, "host_loopback");
+	if (lim.memory_bytes || lim.cpu_millis || lim.pids_max) {
+		/* named after its directory: unique among live sandboxes
+		 * (a group of the same name is emptied and reused) */
+		snprintf(name, sizeof(name), "%s", strrchr(dir, '/') ?
+			 strrchr(dir, '/') + 1 : dir);
+		if ((!cg_available() && cg_init("oclua", err, sizeof(err))) ||
+		    cg_create(&b->cg, name, &lim, err, sizeof(err))) {
+			buf_free(&setup);
+			return luaL_error(L, "cannot limit the sandbox: %s", err);
+		}
+		b->has_cg = 1;
 	}
+	ca.image = init_image();
+	ca.null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ca.cg = b->has_cg ? &b->cg : NULL;
+	if (ca.image < 0 || ca.null < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		rc = errno;
+		if (ca.null >= 0)
+			close(ca.null);
+		buf_free(&setup);
+		forget_cg(b);
+		return luaL_error(L, "cannot start the sandbox: %s",
+				  strerror(rc));
+	}
+	ca.sock = sv[1];
+	pid = clone(init_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK |
+		    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+		    CLONE_NEWIPC | SIGCHLD, &ca);
+	rc = errno;
 	close(sv[1]);
+	close(ca.null);
 	if (pid < 0) {
 		close(sv[0]);
+		buf_free(&setup);
+		forget_cg(b);
 		return luaL_error(L, "cannot create the sandbox's namespaces: "
 				  "%s (the local server needs root; to use the "
 				  "cloud instead, set OPENCOMPUTER_API_URL and "
-				  "OPENCOMPUTER_API_KEY)",
-				  strerror(errno));
+				  "OPENCOMPUTER_API_KEY)", strerror(rc));
 	}
 	b->pid = pid;
 	b->ctl = sv[0];
@@ -534,9 +857,10 @@ core_box_start(lua_State *L)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(b->ctl);
+		buf_free(&setup);
+		forget_cg(b);
 		return luaL_error(L, "pidfd_open: %s", strerror(errno));
 	}
-	snprintf(b->root, sizeof(b->root), "/proc/%d/root", (int)pid);
 	b->state = BOX_BOOTING;
 	uv_poll_init(rt->loop, &b->ctl_poll, b->ctl);
 	uv_poll_init(rt->loop, &b->exit_poll, b->pidfd);
@@ -547,6 +871,12 @@ core_box_start(lua_State *L)
 	b->pending.cancel = box_cancel;
 	ocl_pending_add(rt, &b->pending);
 	rt->active++;
+	/* init waits for this before it does anything */
+	if (ctl_send(b, setup.p, setup.len, NULL, 0))
+		box_fail(b, "cannot send the setup to init");
+	else if (b->has_net && start_network(b, err, sizeof(err)))
+		box_fail(b, err);
+	buf_free(&setup);
 	return boot_k(L, LUA_OK, (lua_KContext)b);
 }
 
@@ -559,8 +889,38 @@ check_box(lua_State *L)
 static int
 box_root(lua_State *L)
 {
-	lua_pushstring(L, check_box(L)->root);
+	box *b = check_box(L);
+
+	if (b->state != BOX_UP)
+		return luaL_error(L, "the sandbox is not running");
+	lua_pushinteger(L, b->root);
 	return 1;
+}
+
+static int
+wait_exit_k(lua_State *L, int status, lua_KContext ctx)
+{
+	box *b = (box *)ctx;
+
+	(void)status;
+	if (b->state != BOX_DEAD) {
+		b->exit_task = ocl_task_pin(L);
+		return ocl_suspend(L, ctx, wait_exit_k);
+	}
+	lua_pushstring(L, b->oom ? "oom" : "exited");
+	return 1;
+}
+
+/* box:wait_exit() -> "oom" (the OOM killer ended a process of it) or
+ * "exited"; yields until its init is gone */
+static int
+box_wait_exit(lua_State *L)
+{
+	box *b = check_box(L);
+
+	if (b->exit_task != LUA_NOREF)
+		return luaL_error(L, "another task waits for this sandbox's end");
+	return wait_exit_k(L, LUA_OK, (lua_KContext)b);
 }
 
 static int
@@ -601,7 +961,9 @@ box_gc(lua_State *L)
 	b->gone = 1;
 	if (b->task != LUA_NOREF && !b->rt->closing)
 		luaL_unref(L, LUA_REGISTRYINDEX, b->task);
-	b->task = LUA_NOREF;
+	if (b->exit_task != LUA_NOREF && !b->rt->closing)
+		luaL_unref(L, LUA_REGISTRYINDEX, b->exit_task);
+	b->task = b->exit_task = LUA_NOREF;
 	if (b->state != BOX_DEAD) {
 		/* nobody can reach it any more: end it */
 		kill(b->pid, SIGKILL);
@@ -672,12 +1034,6 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 		wake(p->b->rt, &p->task);
 }
 
-
-static int
-add_str(buf *b, const char *s)
-{
-	return buf_add(b, s, strlen(s) + 1);
-}
 
 static int
 spawn_k(lua_State *L, int status, lua_KContext ctx)
@@ -948,44 +1304,10 @@ proc_gc(lua_State *L)
 }
 
 /* ------------------------------------------------------------------ */
-/* the template and removal                                           */
+/* removal and what the machine offers                                */
 
-/* the newest change to what a template copies from the host */
-static long
-host_etc_stamp(void)
-{
-	static const char *const watched[] = {
-		"/etc", "/etc/ssl/certs", "/etc/alternatives",
-		"/etc/ld.so.cache", NULL
-	};
-	long stamp = 0;
-	struct stat st;
-	int i;
-
-	for (i = 0; watched[i]; i++)
-		if (!stat(watched[i], &st) && st.st_mtime > stamp)
-			stamp = (long)st.st_mtime;
-	return stamp;
-}
-
-static int
-mkdirs(char *path)
-{
-	char *p;
-
-	for (p = path + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(path, 0755) && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-/* remove the tree at `path` (absolute), at any depth (fs.c) */
-static int
-remove_path(const char *path)
+int
+ocl_remove_path(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char parent[4096];
@@ -1007,40 +1329,76 @@ remove_path(const char *path)
 	return rc;
 }
 
-/* core.box_template(base [, uid, gid]) -> the directory of a template
- * made from the host's /etc as it is now: base/t-STAMP, built on first
- * use (a few hundred ms: hundreds of symlinks) and shared afterwards */
+/* a check's answer: true, or nil and the message */
 static int
-core_box_template(lua_State *L)
+push_check(lua_State *L, int rc, const char *err)
 {
-	const char *base = luaL_checkstring(L, 1);
-	unsigned uid = (unsigned)luaL_optinteger(L, 2, 1000);
-	unsigned gid = (unsigned)luaL_optinteger(L, 3, uid);
-	char dir[4096], tmp[4096], ready[4200];
-	struct stat st;
-
-	if (snprintf(dir, sizeof(dir), "%s/t-%ld-%u", base, host_etc_stamp(),
-		     uid) >= (int)sizeof(dir) ||
-	    snprintf(tmp, sizeof(tmp), "%s/building-%d", base,
-		     (int)getpid()) >= (int)sizeof(tmp))
-		return luaL_error(L, "template path too long");
-	snprintf(ready, sizeof(ready), "%s/root/etc/passwd", dir);
-	if (!stat(ready, &st)) {
-		lua_pushstring(L, dir);
+	if (rc == 0) {
+		lua_pushboolean(L, 1);
 		return 1;
 	}
-	strcpy(ready, base);
-	if (mkdirs(ready))
-		return luaL_error(L, "cannot make %s: %s", base,
+	lua_pushnil(L);
+	lua_pushstring(L, err);
+	return 2;
+}
+
+/* core.box_cgroups() -> true, or nil and what is missing (cgroup.c) */
+static int
+core_box_cgroups(lua_State *L)
+{
+	char err[256];
+	int rc = cg_init("oclua", err, sizeof(err));
+
+	return push_check(L, rc, err);
+}
+
+/* core.disk_setup(image, dir, bytes) -> true, or nil and what is
+ * missing: `dir` becomes the quota file system in `image` (disk.c) */
+static int
+core_disk_setup(lua_State *L)
+{
+	const char *image = luaL_checkstring(L, 1), *dir = luaL_checkstring(L, 2);
+	lua_Integer size = luaL_checkinteger(L, 3);
+	char err[512];
+	int rc = disk_setup(image, dir, (uint64_t)(size > 0 ? size : 0), err,
+			    sizeof(err));
+
+	return push_check(L, rc, err);
+}
+
+/* core.disk_limit(path, bytes): `path` (a sandbox's directory) holds at
+ * most `bytes`; raises on failure */
+static int
+core_disk_limit(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_Integer bytes = luaL_checkinteger(L, 2);
+	char err[512];
+
+	luaL_argcheck(L, bytes >= 0, 2, "must not be negative");
+	if (disk_limit(path, (uint64_t)bytes, err, sizeof(err)))
+		return luaL_error(L, "disk quota of %s: %s", path, err);
+	return 0;
+}
+
+/* core.disk_teardown(dir): unmount the quota file system */
+static int
+core_disk_teardown(lua_State *L)
+{
+	if (disk_teardown(luaL_checkstring(L, 1)))
+		return luaL_error(L, "unmount %s: %s", lua_tostring(L, 1),
 				  strerror(errno));
-	remove_path(tmp);	/* what a crashed build left */
-	if (box_make_template(tmp, uid, gid) ||
-	    (rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST))
-		return luaL_error(L, "cannot build the sandbox template in "
-				  "%s: %s", base, strerror(errno));
-	remove_path(tmp);	/* another process's build came first */
-	lua_pushstring(L, dir);
-	return 1;
+	return 0;
+}
+
+/* core.box_network() -> true, or nil and what is missing (slirp.c) */
+static int
+core_box_network(lua_State *L)
+{
+	char err[256];
+	int rc = slirp_check(err, sizeof(err));
+
+	return push_check(L, rc, err);
 }
 
 /* core.box_destroy(dir): remove a sandbox's files (its init is gone) */
@@ -1051,7 +1409,7 @@ core_box_destroy(lua_State *L)
 
 	if (!strstr(dir, "/sandboxes/sb-"))
 		return luaL_error(L, "refusing to remove '%s'", dir);
-	if (remove_path(dir))
+	if (disk_remove(dir) || ocl_remove_path(dir))
 		return luaL_error(L, "cannot remove %s: %s", dir,
 				  strerror(errno));
 	return 0;
@@ -1062,7 +1420,8 @@ ocl_open_box(lua_State *L)
 {
 	static const luaL_Reg box_m[] = {
 		{ "spawn", box_spawn }, { "root", box_root },
-		{ "stop", box_stop }, { NULL, NULL }
+		{ "stop", box_stop }, { "wait_exit", box_wait_exit },
+		{ NULL, NULL }
 	};
 	static const luaL_Reg box_mm[] = {
 		{ "__gc", box_gc }, { NULL, NULL }
@@ -1075,6 +1434,16 @@ ocl_open_box(lua_State *L)
 	static const luaL_Reg proc_mm[] = {
 		{ "__gc", proc_gc }, { NULL, NULL }
 	};
+	static const luaL_Reg core_f[] = {
+		{ "box_start", core_box_start },
+		{ "box_destroy", core_box_destroy },
+		{ "box_cgroups", core_box_cgroups },
+		{ "box_network", core_box_network },
+		{ "disk_setup", core_disk_setup },
+		{ "disk_limit", core_disk_limit },
+		{ "disk_teardown", core_disk_teardown },
+		{ NULL, NULL }
+	};
 
 	ocl_newclass(L, BOX_MT, box_m, box_mm);
 	lua_pop(L, 1);
@@ -1084,11 +1453,7 @@ ocl_open_box(lua_State *L)
 	lua_pushcfunction(L, proc_index);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
-	lua_pushcfunction(L, core_box_start);
-	lua_setfield(L, -2, "box_start");
-	lua_pushcfunction(L, core_box_destroy);
-	lua_setfield(L, -2, "box_destroy");
-	lua_pushcfunction(L, core_box_template);
-	lua_setfield(L, -2, "box_template");
+	luaL_setfuncs(L, core_f, 0);
+	ocl_open_template(L);
 	return 0;
 }

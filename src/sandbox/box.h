@@ -1,16 +1,27 @@
 /*
  * box.h - the wire between the local server (box.c) and the init process
- * inside each sandbox (init.c), over a SOCK_SEQPACKET socketpair:
- * one message per packet, a fixed header and a payload; SPAWN carries the
- * child's stdin, stdout and stderr pipe ends as SCM_RIGHTS.
+ * of each sandbox (init.c, a program of its own), over a SOCK_SEQPACKET
+ * socketpair that init finds as fd 3: one message per packet, a fixed
+ * header and a payload; SPAWN carries the child's stdin, stdout and
+ * stderr pipe ends as SCM_RIGHTS. Init treats everything the socket
+ * brings as untrusted input, and the server treats init's answers the
+ * same way: init runs inside the sandbox.
  */
 #ifndef OCLUA_BOX_H
 #define OCLUA_BOX_H
 
 #include <stdint.h>
 
+#define BOX_INIT_FD	3	/* the socket, in init */
+
 enum box_msg_type {
-	BOX_SPAWN = 1,	/* server -> init: id, uid, gid; payload cwd\0argv..\0\0env..\0 */
+	BOX_SETUP = 1,	/* server -> init, first: a = flags, uid = the host
+			 * uid the sandbox's 0 maps to, gid = /dev/shm size
+			 * in MiB; payload dir\0template\0hostname\0
+			 * host_addrs\0 (the host's IPv4 addresses, a
+			 * list with commas: the sandbox may not reach
+			 * them) */
+	BOX_SPAWN,	/* server -> init: id, uid, gid; payload cwd\0argv..\0\0env..\0 */
 	BOX_KILL,	/* server -> init: a = pid, b = signal (to its group) */
 	BOX_STARTED,	/* init -> server: id, a = pid */
 	BOX_FAILED,	/* init -> server: id, a = errno, payload: what failed */
@@ -18,6 +29,10 @@ enum box_msg_type {
 	BOX_READY,	/* init -> server: the sandbox is set up */
 	BOX_SETUP_FAILED	/* init -> server: a = errno, payload: the step */
 };
+
+/* BOX_SETUP flags */
+#define BOX_FRESH	1	/* lay the sandbox's layers out first */
+#define BOX_NETWORK	2	/* a network comes (slirp.c): resolv.conf */
 
 struct box_msg {
 	uint32_t	type;
@@ -27,23 +42,6 @@ struct box_msg {
 };
 
 #define BOX_PAYLOAD_MAX	(120 * 1024)
-
-/* What the init process needs to set the sandbox up. */
-struct box_setup {
-	const char	*dir;		/* the sandbox's state directory */
-	const char	*template_dir;	/* from box_make_template */
-	const char	*hostname;
-	int		fresh;		/* lay out rootfs/ first */
-	unsigned	uid, gid;	/* the sandbox user */
-};
-
-/* Build the template every sandbox's root starts from in `dir` (its
- * root/ subdirectory). Runs in the server; -1 with errno on failure. */
-int box_make_template(const char *dir, unsigned uid, unsigned gid);
-
-/* Runs in the child made by clone() with new mount, PID, network, UTS and
- * IPC namespaces: sets the sandbox up, then serves `sock` as PID 1 until
- * the server goes away. Never returns. */
-void box_init_main(const struct box_setup *s, int sock);
+#define BOX_RANGE	65536u	/* uids (and gids) per sandbox */
 
 #endif

@@ -1,73 +1,336 @@
 /*
- * fs.c - file operations confined to a directory tree, for the local
- * server's files API: every path is resolved by the kernel relative to a
- * root directory fd with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS),
- * so "..", absolute or relative symlinks, symlinked parents and procfs
- * magic links can never leave the root, and nothing is checked by string
- * and used later.
+ * fs.c - file operations confined to a sandbox's root and done as its
+ * user, for the local server's files API:
  *
- *     root = core.fs_root(dir [, uid, gid])   new files and directories
- *                                            are chowned to uid:gid
- *     root:open(path, "r" | "w") -> file      "w": parents made (0755),
- *                                            file created/truncated (0644)
+ * - Confined: every path is resolved by the kernel relative to a root
+ *   directory fd with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), so
+ *   "..", absolute or relative symlinks, symlinked parents and procfs
+ *   magic links can never leave the root, and nothing is checked by
+ *   string and used later: checks are made on the fd that is then used.
+ * - As the user: every system call that touches the tree runs with the
+ *   calling thread's credentials switched to the sandbox user's host ids
+ *   (as_user/as_server). An effective uid other than 0 has no effective
+ *   capabilities, so permissions are the user's own: no DAC override, no
+ *   CAP_SYSLOG, and what it creates is its own.
+ * - Regular files and directories only: a path is first resolved as an
+ *   O_PATH fd (opening nothing), its type checked, and only a regular file
+ *   is then opened, by re-opening that fd through /proc/self/fd (the same
+ *   inode), non-blocking and never as a controlling terminal. FIFOs,
+ *   sockets and devices are refused; nothing can block the loop.
+ * - No writes to kernel interfaces: a write, mkdir or remove is refused
+ *   when what it changes is on procfs, sysfs, devpts, cgroupfs and their
+ *   kin, or on the sandbox's own /dev, /dev/shm, /dev/pts, /dev/mqueue
+ *   mounts (decided by the file system of the resolved fd, not by the
+ *   path: symlinks inside the sandbox can point there). Reads are allowed.
+ *
+ *     root = core.fs_root(root [, uid, gid])
+ *     root:open(path, "r" | "w") -> file
  *     root:stat(path) -> {is_dir=, size=}
  *     root:list(path) -> {{name=, is_dir=, size=}, ...} in name order
  *     root:mkdir(path)        with parents; an existing dir is fine
  *     root:remove(path)       recursive; a missing path is fine
- *     file:read(n) -> bytes, or nil at the end;  file:write(s);  file:close()
+ *     root:close()
+ *     file:read(n) -> bytes, or nil at the end;  file:write(s)
+ *     file:size() -> bytes, exact;  file:discard();  file:close()
  *
  * Paths are relative to the root ("a/b"; a leading "/" is the root). On
- * failure a call returns nil, a message and the errno name ("ENOENT").
- * Calls block the loop thread briefly: they are local file system calls.
+ * failure a call returns nil, a message and a code: the errno name
+ * ("ENOENT", "EACCES", ...), "ENOTREG" for a FIFO, socket or device, or
+ * "EREFUSED" for a write to a kernel interface. Calls block the loop
+ * thread briefly: they are local file system calls on non-blocking fds.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 
-#define ROOT_MT	"oclua.fs_root"
-#define FILE_MT	"oclua.fs_file"
+#define ROOT_MT		"oclua.fs_root"
+#define FILE_MT		"oclua.fs_file"
+#define LIST_MT		"oclua.fs_list"
+#define PATH_BUF	4096
+#define MAX_LINKS	40	/* symlinks followed by a write, as the kernel */
+#define MAX_RACES	8	/* lookups of a write lost to racing creates */
+#define SAVED_GROUPS	32	/* supplementary groups kept without malloc */
+
+/* failures of our own, beside errno values (the kernel's stop at 4095) */
+#define E_NOTREG	0x10000	/* a FIFO, socket or device */
+#define E_REFUSED	0x10001	/* a write to a kernel interface */
+
+/* file systems not in <linux/magic.h> */
+#define MQUEUE_MAGIC	0x19800202
+#define CONFIGFS_MAGIC	0x62656570
+#define FUSECTL_MAGIC	0x65735543
+
+/* the sandbox's own mounts under /dev, refused to writes by st_dev */
+static const char *const dev_mounts[] = {
+	"dev", "dev/shm", "dev/pts", "dev/mqueue"
+};
+#define N_DEV_MOUNTS	(sizeof(dev_mounts) / sizeof(dev_mounts[0]))
 
 typedef struct fs_root {
-	int	fd;
-	int	uid, gid;	/* -1: leave ownership alone */
+	int	fd;		/* the root directory */
+	int	uid, gid;	/* host ids acted as; -1: as the server */
+	int	ndevs;
+	dev_t	devs[N_DEV_MOUNTS];	/* the sandbox's /dev mounts */
 } fs_root;
 
+typedef struct fs_file {
+	int	fd;
+	int	uid, gid;	/* as the root's */
+	int	dir;		/* O_PATH fd of its directory, for discard() */
+	int	exact;		/* st_size is its length */
+	off_t	size;		/* at open */
+	char	*name;		/* in `dir` (points into `path`'s buffer) */
+	char	path[];		/* as given, for messages; then the name */
+} fs_file;
+
+/* The calling thread's credentials while it acts as a user, and what a
+ * change of its effective uid resets in the kernel (the dumpable flag,
+ * the parent-death signal), to be put back. */
+typedef struct creds {
+	int	active;
+	uid_t	euid;
+	gid_t	egid;
+	int	ngroups;
+	gid_t	*groups, saved[SAVED_GROUPS];
+	int	dumpable, pdeath;
+	pid_t	ppid;
+} creds;
+
 static int
-open_in(int root, const char *path, int flags, mode_t mode)
+set_groups(int n, const gid_t *list)
+{
+	return (int)syscall(SYS_setgroups, (long)n, list);
+}
+
+/* Switch the calling thread (only it: raw system calls, not the C
+ * library's process-wide ones) to act as uid:gid with no supplementary
+ * groups; with uid -1, leave it as it is. 0, or -1 and errno with the
+ * credentials unchanged: then the operation must not go on. */
+static int
+as_user(int uid, int gid, creds *c)
+{
+	int n;
+
+	c->active = 0;
+	if (uid < 0)
+		return 0;
+	c->euid = geteuid();
+	c->egid = getegid();
+	n = getgroups(0, NULL);
+	if (n < 0)
+		return -1;
+	c->groups = n <= SAVED_GROUPS ? c->saved : malloc((size_t)n *
+							   sizeof(gid_t));
+	if (!c->groups) {
+		errno = ENOMEM;
+		return -1;
+	}
+	c->ngroups = getgroups(n, c->groups);
+	c->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_GET_PDEATHSIG, &c->pdeath, 0, 0, 0))
+		c->pdeath = 0;
+	c->ppid = getppid();
+	if (c->ngroups < 0 || set_groups(0, NULL))
+		goto out;
+	if (syscall(SYS_setresgid, -1L, (long)gid, -1L))
+		goto groups;
+	if (syscall(SYS_setresuid, -1L, (long)uid, -1L))
+		goto gid;
+	c->active = 1;
+	return 0;
+gid:
+	(void)!syscall(SYS_setresgid, -1L, (long)c->egid, -1L);
+groups:
+	(void)!set_groups(c->ngroups, c->groups);
+out:
+	if (c->groups != c->saved)
+		free(c->groups);
+	return -1;
+}
+
+/* Back to the server's credentials after as_user(); errno is kept. A
+ * thread that cannot return is in no state to serve: it aborts. */
+static void
+as_server(creds *c)
+{
+	int e = errno;
+
+	if (!c->active)
+		return;
+	c->active = 0;
+	if (syscall(SYS_setresuid, -1L, (long)c->euid, -1L) ||
+	    syscall(SYS_setresgid, -1L, (long)c->egid, -1L) ||
+	    set_groups(c->ngroups, c->groups)) {
+		fprintf(stderr, "oclua: fs.c: cannot return to the server's "
+			"credentials: %s\n", strerror(errno));
+		abort();
+	}
+	if (c->groups != c->saved)
+		free(c->groups);
+	if (c->dumpable == 0 || c->dumpable == 1)
+		prctl(PR_SET_DUMPABLE, c->dumpable, 0, 0, 0);
+	if (c->pdeath) {
+		prctl(PR_SET_PDEATHSIG, c->pdeath, 0, 0, 0);
+		if (getppid() != c->ppid)	/* it died meanwhile */
+			kill(getpid(), c->pdeath);
+	}
+	errno = e;
+}
+
+static int
+resolve(int dir, const char *path, int flags, mode_t mode, uint64_t scope)
 {
 	struct open_how how;
 
 	memset(&how, 0, sizeof(how));
 	how.flags = (uint64_t)(flags | O_CLOEXEC);
 	how.mode = (flags & O_CREAT) ? mode : 0;
-	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	how.resolve = scope | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+}
+
+/* `path` inside the root fd (symlinks followed, inside) */
+static int
+open_in(int root, const char *path, int flags)
+{
 	while (*path == '/')
 		path++;
-	return (int)syscall(SYS_openat2, root, *path ? path : ".", &how,
-			    sizeof(how));
+	return resolve(root, *path ? path : ".", flags, 0, RESOLVE_IN_ROOT);
+}
+
+/* the name `name` (no slash) right in the directory fd `dir` */
+static int
+open_at(int dir, const char *name, int flags, mode_t mode)
+{
+	return resolve(dir, name, flags, mode, RESOLVE_BENEATH);
+}
+
+/* Open the file of the O_PATH fd `fd` for I/O: the same inode, with the
+ * caller's permissions checked as any open's. */
+static int
+reopen(int fd, int flags)
+{
+	char p[32];
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	return open(p, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 }
 
 static int
-fail(lua_State *L, const char *path)
+close_keep_errno(int fd)
 {
 	int e = errno;
 
+	if (fd >= 0)
+		close(fd);
+	errno = e;
+	return -1;
+}
+
+/* file systems that are kernel interfaces: never written, and their
+ * files' sizes say nothing of their contents */
+static int
+kernel_fs(long type)
+{
+	switch ((unsigned long)type) {
+	case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case DEVPTS_SUPER_MAGIC:
+	case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC: case TRACEFS_MAGIC: case SECURITYFS_MAGIC:
+	case SELINUX_MAGIC: case SMACK_MAGIC: case BPF_FS_MAGIC:
+	case PSTOREFS_MAGIC: case EFIVARFS_MAGIC: case BINFMTFS_MAGIC:
+	case RDTGROUP_SUPER_MAGIC: case NSFS_MAGIC: case BINDERFS_SUPER_MAGIC:
+	case USBDEVICE_SUPER_MAGIC: case OPENPROM_SUPER_MAGIC:
+	case MQUEUE_MAGIC: case CONFIGFS_MAGIC: case FUSECTL_MAGIC:
+		return 1;
+	}
+	return 0;
+}
+
+/* 0 when what `fd` is on may be written; else -1 with errno E_REFUSED
+ * (a kernel interface or the sandbox's /dev) or the failure's */
+static int
+check_writable(const fs_root *r, int fd)
+{
+	struct statfs sf;
+	struct stat st;
+	int i;
+
+	if (fstatfs(fd, &sf) || fstat(fd, &st))
+		return -1;
+	for (i = 0; i < r->ndevs; i++) {
+		if (st.st_dev == r->devs[i])
+			goto refused;
+	}
+	if (!kernel_fs((long)sf.f_type))
+		return 0;
+refused:
+	errno = E_REFUSED;
+	return -1;
+}
+
+/* 0 for a regular file; else -1 and EISDIR or E_NOTREG */
+static int
+check_regular(const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return 0;
+	errno = S_ISDIR(st->st_mode) ? EISDIR : E_NOTREG;
+	return -1;
+}
+
+static const struct { int e; const char *name; } errno_names[] = {
+	{ ENOENT, "ENOENT" }, { ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" },
+	{ EEXIST, "EEXIST" }, { ELOOP, "ELOOP" }, { EACCES, "EACCES" },
+	{ EPERM, "EPERM" }, { EROFS, "EROFS" }, { EXDEV, "EXDEV" },
+	{ ENOSPC, "ENOSPC" }, { EDQUOT, "EDQUOT" }, { EFBIG, "EFBIG" },
+	{ ENAMETOOLONG, "ENAMETOOLONG" }, { EINVAL, "EINVAL" },
+	{ EBUSY, "EBUSY" }, { ENOTEMPTY, "ENOTEMPTY" }, { EAGAIN, "EAGAIN" },
+	{ ENOMEM, "ENOMEM" }, { EMFILE, "EMFILE" }, { ENFILE, "ENFILE" },
+	{ ETXTBSY, "ETXTBSY" }, { EBADF, "EBADF" }
+};
+
+/* nil, a message naming `path` and the code of errno */
+static int
+fail(lua_State *L, const char *path)
+{
+	const char *code = "EIO";
+	int e = errno;
+	size_t i;
+
 	lua_pushnil(L);
-	lua_pushfstring(L, "%s: %s", path, strerror(e));
-	lua_pushstring(L, e == ENOENT ? "ENOENT" : e == ENOTDIR ? "ENOTDIR" :
-		       e == EISDIR ? "EISDIR" : e == EEXIST ? "EEXIST" :
-		       e == ELOOP ? "ELOOP" : e == EACCES ? "EACCES" :
-		       e == EXDEV ? "EXDEV" : e == ENOSPC ? "ENOSPC" : "EIO");
+	if (e == E_NOTREG) {
+		lua_pushfstring(L, "not a regular file or directory: %s", path);
+		code = "ENOTREG";
+	} else if (e == E_REFUSED) {
+		lua_pushfstring(L, "%s: writes under /proc, /sys and /dev "
+				"(kernel interfaces and devices) are refused",
+				path);
+		code = "EREFUSED";
+	} else if (e == EAGAIN) {
+		lua_pushfstring(L, "%s: not ready (it would block)", path);
+	} else
+		lua_pushfstring(L, "%s: %s", path, strerror(e));
+	for (i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++) {
+		if (errno_names[i].e == e)
+			code = errno_names[i].name;
+	}
+	lua_pushstring(L, code);
 	return 3;
 }
 
@@ -81,15 +344,8 @@ check_root(lua_State *L)
 	return r;
 }
 
-static void
-own(const fs_root *r, int fd)
-{
-	/* best effort: the file is usable either way */
-	if (r->uid >= 0)
-		(void)!fchown(fd, (uid_t)r->uid, (gid_t)r->gid);
-}
-
-/* split "a/b/c" into the parent "a/b" (in buf) and the last name "c" */
+/* split "a/b/c" into the parent "a/b" (in buf) and the last name "c";
+ * NULL when it does not fit, "" for the root itself */
 static const char *
 split(const char *path, char *buf, size_t n)
 {
@@ -101,7 +357,7 @@ split(const char *path, char *buf, size_t n)
 	len = strlen(path);
 	while (len > 0 && path[len - 1] == '/')
 		len--;
-	if (len >= n)
+	if (len + 1 >= n)
 		return NULL;
 	memcpy(buf, path, len);
 	buf[len] = '\0';
@@ -115,46 +371,20 @@ split(const char *path, char *buf, size_t n)
 	return slash + 1;
 }
 
-/* make the directory `prefix` if it is missing (its parent must exist) */
 static int
-ensure_dir(const fs_root *r, const char *prefix)
+dot_name(const char *name)
 {
-	char pbuf[4096];
-	const char *name;
-	int fd = open_in(r->fd, prefix, O_PATH | O_DIRECTORY, 0), parent;
-
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	if (errno != ENOENT)
-		return -1;
-	name = split(prefix, pbuf, sizeof(pbuf));
-	parent = open_in(r->fd, pbuf, O_RDONLY | O_DIRECTORY, 0);
-	if (!name || parent < 0)
-		return -1;
-	if (!mkdirat(parent, name, 0755)) {
-		if (r->uid >= 0)	/* best effort, as own() */
-			(void)!fchownat(parent, name, (uid_t)r->uid,
-					(gid_t)r->gid, AT_SYMLINK_NOFOLLOW);
-	} else if (errno != EEXIST) {
-		close(parent);
-		return -1;
-	}
-	close(parent);
-	fd = open_in(r->fd, prefix, O_PATH | O_DIRECTORY, 0);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
+	return !strcmp(name, ".") || !strcmp(name, "..");
 }
 
-/* mkdir -p inside the root; returns an O_PATH fd of the directory */
+/* mkdir -p `path` inside the root, never where writes are refused; an
+ * O_PATH fd of the directory, or -1 and errno */
 static int
 make_dirs(const fs_root *r, const char *path)
 {
-	char buf[4096];
+	char buf[PATH_BUF];
 	size_t i, len;
+	int cur, next;
 
 	while (*path == '/')
 		path++;
@@ -164,35 +394,214 @@ make_dirs(const fs_root *r, const char *path)
 		return -1;
 	}
 	memcpy(buf, path, len + 1);
-	for (i = 1; i <= len; i++) {
+	cur = open_in(r->fd, "", O_PATH | O_DIRECTORY);
+	for (i = 1; cur >= 0 && i <= len; i++) {
 		char c = buf[i];
+		const char *name;
 
-		if (c != '/' && c != '\0')
+		if ((c != '/' && c != '\0') || buf[i - 1] == '/')
 			continue;
 		buf[i] = '\0';
-		if (ensure_dir(r, buf))
-			return -1;
+		next = open_in(r->fd, buf, O_PATH | O_DIRECTORY);
+		if (next < 0 && errno == ENOENT) {
+			name = strrchr(buf, '/');
+			name = name ? name + 1 : buf;
+			if (!dot_name(name) && !check_writable(r, cur) &&
+			    (!mkdirat(cur, name, 0755) || errno == EEXIST))
+				next = open_in(r->fd, buf, O_PATH | O_DIRECTORY);
+		}
 		buf[i] = c;
+		close_keep_errno(cur);
+		cur = next;
 	}
-	return open_in(r->fd, buf, O_PATH | O_DIRECTORY, 0);
+	return cur;
 }
 
-/* core.fs_root(dir [, uid, gid]) */
+/* Open `name` in the directory `dir` for writing into f: an existing
+ * regular file is truncated (through a re-open: what was checked is what
+ * is opened), a missing one created (O_EXCL: it is ours; a racing create
+ * makes it look again). 0; 1 when `name` is a symlink, its target then in
+ * `target`; -1 and errno. */
+static int
+open_name_w(const fs_root *r, int dir, const char *name, fs_file *f,
+	    char *target, size_t n)
+{
+	struct stat st;
+	int fd, races;
+	ssize_t len;
+
+	for (races = 0; races < MAX_RACES; races++) {
+		fd = open_at(dir, name, O_PATH | O_NOFOLLOW, 0);
+		if (fd < 0 && errno != ENOENT)
+			return -1;
+		if (fd < 0) {
+			if (check_writable(r, dir))
+				return -1;
+			f->fd = open_at(dir, name, O_WRONLY | O_CREAT | O_EXCL |
+					O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+					0644);
+			if (f->fd >= 0)
+				return 0;
+			if (errno == EEXIST)
+				continue;
+			return -1;
+		}
+		if (fstat(fd, &st))
+			return close_keep_errno(fd);
+		if (S_ISLNK(st.st_mode)) {
+			len = readlinkat(fd, "", target, n);
+			close_keep_errno(fd);
+			if (len < 0)
+				return -1;
+			if ((size_t)len >= n) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			target[len] = '\0';
+			return 1;
+		}
+		if (check_regular(&st) || check_writable(r, fd))
+			return close_keep_errno(fd);
+		f->fd = reopen(fd, O_WRONLY | O_TRUNC);
+		close_keep_errno(fd);
+		return f->fd < 0 ? -1 : 0;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Open `path` for writing into f, making its parents (0755); a symlink
+ * at the end is followed inside the root, as the kernel would (without
+ * making the target's parents). f->dir and f->name say where it is. */
+static int
+open_write(const fs_root *r, const char *path, fs_file *f)
+{
+	char cur[PATH_BUF], pbuf[PATH_BUF], target[PATH_BUF];
+	const char *name;
+	size_t plen, tlen;
+	int links, rc, dir;
+
+	if (strlen(path) >= sizeof(cur)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(cur, path);
+	for (links = 0; ; links++) {
+		name = split(cur, pbuf, sizeof(pbuf));
+		if (!name || !*name || dot_name(name)) {
+			errno = !name ? ENAMETOOLONG : EISDIR;
+			return -1;
+		}
+		dir = links ? open_in(r->fd, pbuf, O_PATH | O_DIRECTORY) :
+			make_dirs(r, pbuf);
+		if (dir < 0)
+			return -1;
+		rc = open_name_w(r, dir, name, f, target, sizeof(target));
+		if (rc <= 0)
+			break;
+		close(dir);
+		if (links == MAX_LINKS) {
+			errno = ELOOP;
+			return -1;
+		}
+		/* a relative target is relative to the link's directory */
+		plen = target[0] == '/' ? 0 : strlen(pbuf);
+		tlen = strlen(target);
+		if (plen + tlen + 2 > sizeof(cur)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(cur, pbuf, plen);
+		cur[plen] = '/';
+		memcpy(cur + plen + 1, target, tlen + 1);
+	}
+	if (rc < 0)
+		return close_keep_errno(dir);
+	f->dir = dir;
+	f->name = f->path + strlen(f->path) + 1;
+	strcpy(f->name, name);
+	return 0;
+}
+
+static int
+open_read(const fs_root *r, const char *path, fs_file *f)
+{
+	struct statfs sf;
+	struct stat st;
+	int fd = open_in(r->fd, path, O_PATH);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || fstatfs(fd, &sf) || check_regular(&st))
+		return close_keep_errno(fd);
+	f->fd = reopen(fd, O_RDONLY);
+	close_keep_errno(fd);
+	f->size = st.st_size;
+	f->exact = st.st_size > 0 && !kernel_fs((long)sf.f_type);
+	return f->fd < 0 ? -1 : 0;
+}
+
+/* record the st_dev of the sandbox's /dev mounts (those on a file system
+ * of their own): writes there are refused */
+static void
+note_dev_mounts(fs_root *r)
+{
+	struct stat root, st;
+	size_t i;
+	int fd;
+
+	if (fstat(r->fd, &root))
+		return;
+	for (i = 0; i < N_DEV_MOUNTS; i++) {
+		fd = open_in(r->fd, dev_mounts[i], O_PATH | O_DIRECTORY);
+		if (fd < 0)
+			continue;
+		if (!fstat(fd, &st) && st.st_dev != root.st_dev)
+			r->devs[r->ndevs++] = st.st_dev;
+		close(fd);
+	}
+}
+
+/* core.fs_root(root [, uid, gid]): `root` is a directory path or a
+ * directory fd (the caller keeps it: it is duplicated); uid and gid are
+ * the host ids that every operation acts as (gid defaults to uid; no uid:
+ * as the server). The root, or nil, a message and a code. */
 static int
 core_fs_root(lua_State *L)
 {
-	const char *dir = luaL_checkstring(L, 1);
-	int uid = (int)luaL_optinteger(L, 2, -1);
-	int gid = (int)luaL_optinteger(L, 3, uid);
-	fs_root *r = lua_newuserdatauv(L, sizeof(*r), 0);
+	lua_Integer uid = luaL_optinteger(L, 2, -1);
+	lua_Integer gid = luaL_optinteger(L, 3, uid);
+	fs_root *r;
+	struct stat st;
 
+	luaL_argcheck(L, uid >= -1 && uid <= INT_MAX, 2, "bad uid");
+	luaL_argcheck(L, gid >= -1 && gid <= INT_MAX && (gid < 0) == (uid < 0),
+		      3, "bad gid");
+	if (lua_type(L, 1) != LUA_TNUMBER)
+		luaL_checkstring(L, 1);
+	r = lua_newuserdatauv(L, sizeof(*r), 0);
 	r->fd = -1;
-	r->uid = uid;
-	r->gid = gid;
+	r->uid = (int)uid;
+	r->gid = (int)gid;
+	r->ndevs = 0;
 	luaL_setmetatable(L, ROOT_MT);
-	r->fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		lua_Integer fd = luaL_checkinteger(L, 1);
+
+		r->fd = fd < 0 || fd > INT_MAX ? (errno = EBADF, -1) :
+			fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+	} else
+		r->fd = open(lua_tostring(L, 1), O_PATH | O_DIRECTORY |
+			     O_CLOEXEC);
+	if (r->fd >= 0 && !fstat(r->fd, &st) && !S_ISDIR(st.st_mode)) {
+		close(r->fd);
+		r->fd = -1;
+		errno = ENOTDIR;
+	}
 	if (r->fd < 0)
-		return fail(L, dir);
+		return fail(L, lua_type(L, 1) == LUA_TNUMBER ? "root fd" :
+			    lua_tostring(L, 1));
+	note_dev_mounts(r);
 	return 1;
 }
 
@@ -207,12 +616,20 @@ root_close(lua_State *L)
 	return 0;
 }
 
-static int *
-new_file(lua_State *L)
+static fs_file *
+new_file(lua_State *L, const fs_root *r, const char *path)
 {
-	int *f = lua_newuserdatauv(L, sizeof(int), 0);
+	size_t len = strlen(path);
+	fs_file *f = lua_newuserdatauv(L, sizeof(*f) + len + 1 + NAME_MAX + 1,
+				       0);
 
-	*f = -1;
+	f->fd = f->dir = -1;
+	f->uid = r->uid;
+	f->gid = r->gid;
+	f->exact = 0;
+	f->size = 0;
+	f->name = NULL;
+	memcpy(f->path, path, len + 1);
 	luaL_setmetatable(L, FILE_MT);
 	return f;
 }
@@ -220,39 +637,19 @@ new_file(lua_State *L)
 static int
 root_open(lua_State *L)
 {
+	static const char *const modes[] = { "r", "w", NULL };
 	fs_root *r = check_root(L);
 	const char *path = luaL_checkstring(L, 2);
-	const char *mode = luaL_optstring(L, 3, "r");
-	int *f = new_file(L), fd;
-	struct stat st;
+	int write = luaL_checkoption(L, 3, "r", modes), rc;
+	fs_file *f = new_file(L, r, path);
+	creds c;
 
-	if (!strcmp(mode, "w")) {
-		char pbuf[4096];
-		const char *name = split(path, pbuf, sizeof(pbuf));
-		int dir;
-
-		if (!name || !*name) {
-			errno = name ? EISDIR : ENAMETOOLONG;
-			return fail(L, path);
-		}
-		dir = make_dirs(r, pbuf);
-		if (dir < 0)
-			return fail(L, path);
-		close(dir);
-		fd = open_in(r->fd, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd >= 0)
-			own(r, fd);
-	} else {
-		fd = open_in(r->fd, path, O_RDONLY, 0);
-		if (fd >= 0 && !fstat(fd, &st) && S_ISDIR(st.st_mode)) {
-			close(fd);
-			errno = EISDIR;
-			fd = -1;
-		}
-	}
-	if (fd < 0)
+	if (as_user(r->uid, r->gid, &c))
 		return fail(L, path);
-	*f = fd;
+	rc = write ? open_write(r, path, f) : open_read(r, path, f);
+	as_server(&c);
+	if (rc)
+		return fail(L, path);
 	return 1;
 }
 
@@ -262,13 +659,17 @@ root_stat(lua_State *L)
 	fs_root *r = check_root(L);
 	const char *path = luaL_checkstring(L, 2);
 	struct stat st;
-	int fd = open_in(r->fd, path, O_PATH, 0);
+	creds c;
+	int fd;
 
-	if (fd < 0 || fstat(fd, &st)) {
-		if (fd >= 0)
-			close(fd);
+	if (as_user(r->uid, r->gid, &c))
 		return fail(L, path);
-	}
+	fd = open_in(r->fd, path, O_PATH);
+	if (fd >= 0 && fstat(fd, &st))
+		fd = close_keep_errno(fd);
+	as_server(&c);
+	if (fd < 0)
+		return fail(L, path);
 	close(fd);
 	lua_createtable(L, 0, 2);
 	lua_pushboolean(L, S_ISDIR(st.st_mode));
@@ -278,10 +679,79 @@ root_stat(lua_State *L)
 	return 1;
 }
 
+typedef struct entry {
+	char	*name;
+	int	is_dir;
+	off_t	size;
+} entry;
+
+/* a listing read while acting as the user, held by a userdata until it
+ * is in a Lua table (building one may raise) */
+typedef struct entries {
+	entry	*list;
+	size_t	n;
+} entries;
+
+static void
+free_entries(entries *es)
+{
+	while (es->n)
+		free(es->list[--es->n].name);
+	free(es->list);
+	es->list = NULL;
+}
+
+static int
+entries_gc(lua_State *L)
+{
+	free_entries(luaL_checkudata(L, 1, LIST_MT));
+	return 0;
+}
+
 static int
 by_name(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+/* the entries of the directory `path` (those that can be stat'ed) into
+ * a heap array; -1 and errno */
+static int
+read_dir(const fs_root *r, const char *path, entry **out, size_t *count)
+{
+	int fd = open_in(r->fd, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+	entry *list = NULL, *grown;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (!d)
+		return close_keep_errno(fd);
+	while ((de = readdir(d))) {
+		if (dot_name(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown)
+				break;
+			list = grown;
+		}
+		list[n].name = strdup(de->d_name);
+		list[n].is_dir = S_ISDIR(st.st_mode);
+		list[n].size = st.st_size;
+		if (list[n].name)
+			n++;
+	}
+	closedir(d);
+	*out = list;
+	*count = n;
+	return 0;
 }
 
 static int
@@ -289,53 +759,36 @@ root_list(lua_State *L)
 {
 	fs_root *r = check_root(L);
 	const char *path = luaL_checkstring(L, 2);
-	int fd = open_in(r->fd, path, O_RDONLY | O_DIRECTORY, 0);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0, i;
-	DIR *d;
+	entries *es;
+	size_t i;
+	creds c;
+	int rc;
 
-	if (fd < 0)
+	lua_settop(L, 2);
+	es = lua_newuserdatauv(L, sizeof(*es), 0);	/* 3 */
+	es->list = NULL;
+	es->n = 0;
+	luaL_setmetatable(L, LIST_MT);
+	if (as_user(r->uid, r->gid, &c))
 		return fail(L, path);
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
+	rc = read_dir(r, path, &es->list, &es->n);
+	as_server(&c);
+	if (rc)
 		return fail(L, path);
+	if (es->n)
+		qsort(es->list, es->n, sizeof(*es->list), by_name);
+	lua_createtable(L, (int)es->n, 0);
+	for (i = 0; i < es->n; i++) {
+		lua_createtable(L, 0, 3);
+		lua_pushstring(L, es->list[i].name);
+		lua_setfield(L, -2, "name");
+		lua_pushboolean(L, es->list[i].is_dir);
+		lua_setfield(L, -2, "is_dir");
+		lua_pushinteger(L, (lua_Integer)es->list[i].size);
+		lua_setfield(L, -2, "size");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) *
-					    sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n])
-			n++;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), by_name);
-	lua_createtable(L, (int)n, 0);
-	for (i = 0; i < n; i++) {
-		struct stat st;
-
-		if (!fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW)) {
-			lua_createtable(L, 0, 3);
-			lua_pushstring(L, names[i]);
-			lua_setfield(L, -2, "name");
-			lua_pushboolean(L, S_ISDIR(st.st_mode));
-			lua_setfield(L, -2, "is_dir");
-			lua_pushinteger(L, (lua_Integer)st.st_size);
-			lua_setfield(L, -2, "size");
-			lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-		}
-		free(names[i]);
-	}
-	free(names);
-	closedir(d);
+	free_entries(es);
 	return 1;
 }
 
@@ -344,8 +797,15 @@ root_mkdir(lua_State *L)
 {
 	fs_root *r = check_root(L);
 	const char *path = luaL_checkstring(L, 2);
-	int fd = make_dirs(r, path);
+	creds c;
+	int fd;
 
+	if (as_user(r->uid, r->gid, &c))
+		return fail(L, path);
+	fd = make_dirs(r, path);
+	if (fd >= 0 && check_writable(r, fd))	/* an existing one there */
+		fd = close_keep_errno(fd);
+	as_server(&c);
 	if (fd < 0)
 		return fail(L, path);
 	close(fd);
@@ -475,68 +935,89 @@ out:
 	return rc;
 }
 
+/* remove `path` (a tree), refused where writes are: in its directory or
+ * when it is itself such a mount; a missing path is fine */
+static int
+remove_path(const fs_root *r, const char *path)
+{
+	char pbuf[PATH_BUF];
+	const char *name = split(path, pbuf, sizeof(pbuf));
+	int parent, fd, rc;
+
+	if (!name || !*name || dot_name(name)) {
+		/* never the root itself */
+		errno = !name ? ENAMETOOLONG : *name ? EINVAL : EACCES;
+		return -1;
+	}
+	parent = open_in(r->fd, pbuf, O_PATH | O_DIRECTORY);
+	if (parent < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (check_writable(r, parent))
+		return close_keep_errno(parent);
+	fd = open_at(parent, name, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0 && errno != ENOENT)
+		return close_keep_errno(parent);
+	if (fd >= 0) {
+		rc = check_writable(r, fd);
+		close_keep_errno(fd);
+		if (rc)
+			return close_keep_errno(parent);
+	}
+	rc = ocl_remove_tree(parent, name);
+	close_keep_errno(parent);
+	return rc;
+}
+
 static int
 root_remove(lua_State *L)
 {
 	fs_root *r = check_root(L);
 	const char *path = luaL_checkstring(L, 2);
-	char pbuf[4096];
-	const char *name = split(path, pbuf, sizeof(pbuf));
-	int parent;
+	creds c;
+	int rc;
 
-	if (!name) {
-		errno = ENAMETOOLONG;
+	if (as_user(r->uid, r->gid, &c))
 		return fail(L, path);
-	}
-	if (!*name) {
-		errno = EACCES;	/* never the root itself */
+	rc = remove_path(r, path);
+	as_server(&c);
+	if (rc)
 		return fail(L, path);
-	}
-	parent = open_in(r->fd, pbuf, O_RDONLY | O_DIRECTORY, 0);
-	if (parent < 0) {
-		if (errno == ENOENT)
-			goto done;
-		return fail(L, path);
-	}
-	if (ocl_remove_tree(parent, name)) {
-		int e = errno;
-
-		close(parent);
-		errno = e;
-		return fail(L, path);
-	}
-	close(parent);
-done:
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
-static int *
+static fs_file *
 check_file(lua_State *L)
 {
-	int *f = luaL_checkudata(L, 1, FILE_MT);
+	fs_file *f = luaL_checkudata(L, 1, FILE_MT);
 
-	if (*f < 0)
+	if (f->fd < 0)
 		luaL_error(L, "file is closed");
 	return f;
 }
 
+/* file:read([n]): up to n bytes (default 256 KiB), nil at the end; a
+ * file with nothing to read yet is an error (EAGAIN), not a wait */
 static int
 file_read(lua_State *L)
 {
-	int *f = check_file(L);
+	fs_file *f = check_file(L);
 	lua_Integer n = luaL_optinteger(L, 2, 256 * 1024);
 	luaL_Buffer b;
 	ssize_t got;
+	creds c;
 	char *p;
 
 	luaL_argcheck(L, n > 0 && n <= (64 << 20), 2, "bad size");
 	p = luaL_buffinitsize(L, &b, (size_t)n);
+	if (as_user(f->uid, f->gid, &c))
+		return fail(L, f->path);
 	do
-		got = read(*f, p, (size_t)n);
+		got = read(f->fd, p, (size_t)n);
 	while (got < 0 && errno == EINTR);
+	as_server(&c);
 	if (got < 0)
-		return fail(L, "read");
+		return fail(L, f->path);
 	if (got == 0) {
 		lua_pushnil(L);
 		return 1;
@@ -545,48 +1026,78 @@ file_read(lua_State *L)
 	return 1;
 }
 
+/* file:write(s): all of s, or nil, a message and a code */
 static int
 file_write(lua_State *L)
 {
-	int *f = check_file(L);
+	fs_file *f = check_file(L);
 	size_t n;
 	const char *p = luaL_checklstring(L, 2, &n);
+	ssize_t w = 0;
+	creds c;
 
+	if (as_user(f->uid, f->gid, &c))
+		return fail(L, f->path);
 	while (n > 0) {
-		ssize_t w = write(*f, p, n);
-
+		w = write(f->fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return fail(L, "write");
+			break;
 		p += w;
 		n -= (size_t)w;
 	}
+	as_server(&c);
+	if (w < 0)
+		return fail(L, f->path);
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
+/* file:size(): its size in bytes when opened, and whether that is its
+ * length (false for an empty size and on kernel interfaces such as
+ * procfs, where a file reads to more or less than it says) */
 static int
 file_size(lua_State *L)
 {
-	int *f = check_file(L);
-	struct stat st;
+	fs_file *f = check_file(L);
 
-	if (fstat(*f, &st))
-		return fail(L, "stat");
-	lua_pushinteger(L, (lua_Integer)st.st_size);
-	return 1;
+	lua_pushinteger(L, (lua_Integer)f->size);
+	lua_pushboolean(L, f->exact);
+	return 2;
 }
 
 static int
 file_close(lua_State *L)
 {
-	int *f = luaL_checkudata(L, 1, FILE_MT);
+	fs_file *f = luaL_checkudata(L, 1, FILE_MT);
 
-	if (*f >= 0)
-		close(*f);
-	*f = -1;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->dir >= 0)
+		close(f->dir);
+	f->fd = f->dir = -1;
 	return 0;
+}
+
+/* file:discard(): close a file opened for writing and remove it (when its
+ * name still is this file): what a failed write leaves is no half-written
+ * file. Best effort. */
+static int
+file_discard(lua_State *L)
+{
+	fs_file *f = luaL_checkudata(L, 1, FILE_MT);
+	struct stat mine, there;
+	creds c;
+
+	if (f->fd >= 0 && f->dir >= 0 && !fstat(f->fd, &mine) &&
+	    !as_user(f->uid, f->gid, &c)) {
+		if (!fstatat(f->dir, f->name, &there, AT_SYMLINK_NOFOLLOW) &&
+		    there.st_dev == mine.st_dev && there.st_ino == mine.st_ino)
+			(void)unlinkat(f->dir, f->name, 0);
+		as_server(&c);
+	}
+	return file_close(L);
 }
 
 int
@@ -604,17 +1115,22 @@ ocl_open_fs(lua_State *L)
 	};
 	static const luaL_Reg file_m[] = {
 		{ "read", file_read }, { "write", file_write },
-		{ "size", file_size }, { "close", file_close },
-		{ NULL, NULL }
+		{ "size", file_size }, { "discard", file_discard },
+		{ "close", file_close }, { NULL, NULL }
 	};
 	static const luaL_Reg file_mm[] = {
 		{ "__gc", file_close }, { "__close", file_close },
 		{ NULL, NULL }
 	};
+	static const luaL_Reg list_m[] = { { NULL, NULL } };
+	static const luaL_Reg list_mm[] = {
+		{ "__gc", entries_gc }, { NULL, NULL }
+	};
 
 	ocl_newclass(L, ROOT_MT, root_m, root_mm);
 	ocl_newclass(L, FILE_MT, file_m, file_mm);
-	lua_pop(L, 2);
+	ocl_newclass(L, LIST_MT, list_m, list_mm);
+	lua_pop(L, 3);
 	lua_pushcfunction(L, core_fs_root);
 	lua_setfield(L, -2, "fs_root");
 	return 0;

@@ -1,34 +1,56 @@
 /*
- * init.c - the init process of a sandbox: runs in the child that
- * box.c clones with new mount, PID, network, UTS and IPC namespaces.
+ * init.c - oclua-init, PID 1 of every sandbox: a small static program of
+ * its own (built as build/oclua-init, carried inside liboclua and exec'd
+ * from a sealed memfd by box.c), so nothing of the server (its memory, its
+ * API key, its paths) is ever inside a sandbox.
  *
- * It lays out the sandbox's root (first boot), mounts it (host /usr under
- * a per-sandbox overlay, a sandbox-owned /etc, a fresh /proc, a minimal
- * /dev, loopback up), pivots into it and then, as PID 1, starts the
- * commands the server sends, reports their exits and reaps every orphan.
- * When the server's end of the socket closes, it kills everything and
- * exits, which ends the PID namespace.
+ * The server clones it into new mount, PID, network, UTS and IPC
+ * namespaces, already placed in the sandbox's cgroups, with the control
+ * socket as fd 3. It starts as host root in namespaces that the host user
+ * namespace owns, reads one BOX_SETUP message (box.h), and then:
  *
- * The root is an overlay: a template shared by all sandboxes (made once by
- * box_make_template: the skeleton, a sandbox-owned /etc built from an
- * allowlist of the host's non-private /etc files) under the sandbox's own
- * writable layer; /usr is the host's /usr under another writable layer.
+ *  1. lays out the sandbox's layers on first boot (DIR/upper, DIR/work);
+ *  2. makes the sandbox's user namespace: its 0..65535 map to the host
+ *     uids BASE..BASE+65535, which no host user owns;
+ *  3. mounts the template and the host's /usr through idmapped mounts of
+ *     that mapping (host-owned files appear root-owned inside), each under
+ *     an overlay whose upper layer is the sandbox's own (nodev);
+ *  4. mounts a fresh /proc with the kernel interfaces an OCI runtime masks
+ *     hidden or read-only, a /dev of a tmpfs, the standard character
+ *     devices, a private devpts and a bounded /dev/shm;
+ *  5. pivots into the new root and detaches the host's;
+ *  6. brings up loopback, enters a cgroup namespace, then joins the user
+ *     namespace as its root (the mount, network, UTS, IPC and PID
+ *     namespaces stay owned by the host's: root inside can mount nothing,
+ *     configure no interface, change no hostname), drops the capabilities
+ *     a container does not keep from its bounding set and loads the
+ *     seccomp filter (seccomp.c) that every command inherits;
+ *  7. as PID 1, starts the commands the server sends (as `sandbox`, uid
+ *     1000, unless asked otherwise), reports their exits and reaps every
+ *     orphan. When the server's end of the socket closes it kills
+ *     everything and exits, which ends the PID namespace.
+ *
+ * It is non-dumpable and was exec'd before joining the sandbox's user
+ * namespace, so root inside cannot ptrace it or read its memory.
+ *
  * On disk (DIR = the sandbox's state directory, TPL = the template):
  *   TPL/root                         lower layer of /
  *   DIR/upper/root, DIR/work/root    the sandbox's layer over /
  *   DIR/upper/usr, DIR/work/usr      the sandbox's layer over /usr
- *   DIR/rootfs                       where the root overlay is mounted
- *
- * This runs after a fork-like clone() of the server, which has no other
- * threads (the server process uses no libuv thread pool and no libcurl
- * resolver), so the C library is usable here as after fork().
+ *   DIR/rootfs                       a staging tmpfs, private to init
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <arpa/inet.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +63,14 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "sandbox/box.h"
+#include "sandbox/seccomp.h"
 
 #define MAX_TRACKED	4096
 
-static int ctl = -1;
+static int ctl = BOX_INIT_FD;
 
 static void
 reply(uint32_t type, uint32_t id, int32_t a, int32_t b, const char *text)
@@ -77,316 +99,238 @@ setup_failed(const char *step)
 	_exit(1);
 }
 
-static void setup_failed(const char *step);
+/* ------------------------------------------------------------------ */
+/* setup                                                              */
 
-/* out = a + b + c; a path too long for the buffer ends the setup */
-static void
-path3(char *out, size_t n, const char *a, const char *b, const char *c)
-{
-	if (snprintf(out, n, "%s%s%s", a, b, c) >= (int)n) {
-		errno = ENAMETOOLONG;
-		setup_failed(a);
-	}
-}
-
-static void
-path2(char *out, size_t n, const char *a, const char *b)
-{
-	path3(out, n, a, b, "");
-}
-
-static int
-write_file(const char *root, const char *name, const char *text, mode_t mode)
-{
-	char p[4096];
-	int fd;
-	size_t len = strlen(text);
-
-	path2(p, sizeof(p), root, name);
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-/* out = a + b, or -1 (ENAMETOOLONG) */
-static int
-join(char *out, size_t n, const char *a, const char *b)
-{
-	if (snprintf(out, n, "%s%s", a, b) < (int)n)
-		return 0;
-	errno = ENAMETOOLONG;
-	return -1;
-}
-
-/* copy a file, or a symlink as a symlink, or a directory recursively */
-static int
-copy_tree(const char *from, const char *to)
-{
-	struct stat st;
-	char buf[65536];
-
-	if (lstat(from, &st))
-		return errno == ENOENT ? 0 : -1;
-	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlink(from, buf, sizeof(buf) - 1);
-
-		if (n < 0)
-			return -1;
-		buf[n] = '\0';
-		return symlink(buf, to) && errno != EEXIST ? -1 : 0;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d;
-		struct dirent *de;
-		int rc = 0;
-
-		if (mkdir(to, st.st_mode & 07777) && errno != EEXIST)
-			return -1;
-		d = opendir(from);
-		if (!d)
-			return -1;
-		while ((de = readdir(d))) {
-			char a[4096], b[4096];
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (snprintf(a, sizeof(a), "%s/%s", from, de->d_name) >=
-			    (int)sizeof(a) ||
-			    snprintf(b, sizeof(b), "%s/%s", to, de->d_name) >=
-			    (int)sizeof(b)) {
-				rc = -1;
-				continue;
-			}
-			if (copy_tree(a, b))
-				rc = -1;
-		}
-		closedir(d);
-		return rc;
-	}
-	if (S_ISREG(st.st_mode)) {
-		int in = open(from, O_RDONLY | O_CLOEXEC), out;
-		ssize_t n;
-
-		if (in < 0)
-			return -1;
-		out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			   st.st_mode & 0777);
-		if (out < 0) {
-			close(in);
-			return -1;
-		}
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (write(out, buf, (size_t)n) != n) {
-				n = -1;
-				break;
-			}
-		close(in);
-		close(out);
-		return n < 0 ? -1 : 0;
-	}
-	return 0;	/* devices, sockets: not copied */
-}
-
-/* what a sandbox's own /etc takes from the host: nothing private */
-static const char *const etc_from_host[] = {
-	"alternatives", "ssl", "ca-certificates", "ca-certificates.conf",
-	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
-	"os-release", "debian_version", "protocols", "services", "mime.types",
-	"bash.bashrc", "profile", "profile.d", "inputrc", "shells", "magic",
-	"environment", "gai.conf", "host.conf", "xattr.conf", NULL
+struct setup {
+	int		flags;
+	uid_t		base;		/* host uid of root inside */
+	unsigned	shm_mb;
+	const char	*dir, *template_dir, *hostname;
+	const char	*host_addrs;	/* "a.b.c.d,..." the host's own */
 };
 
-/* the template's root: what every sandbox starts from (read-only lower
- * layer of its root overlay). Errors are returned, not fatal: this runs
- * in the server. */
-static int
-make_template_root(const char *root, unsigned uid, unsigned gid)
-{
-	static const char *const dirs[] = {
-		"", "/etc", "/home", "/root", "/tmp", "/var", "/var/tmp",
-		"/var/log", "/var/cache", "/var/lib", "/opt", "/srv", "/mnt",
-		"/run", "/proc", "/dev", "/sys", "/usr", "/media",
-		"/home/sandbox", NULL
-	};
-	static const char *const links[][2] = {
-		{ "usr/bin", "/bin" }, { "usr/sbin", "/sbin" },
-		{ "usr/lib", "/lib" }, { "usr/lib64", "/lib64" },
-		{ "usr/lib32", "/lib32" }, { "usr/libx32", "/libx32" },
-		{ NULL, NULL }
-	};
-	char p[4096], q[4096], text[1024];
-	int i;
-
-	for (i = 0; dirs[i]; i++) {
-		if (join(p, sizeof(p), root, dirs[i]) ||
-		    (mkdir(p, 0755) && errno != EEXIST))
-			return -1;
-	}
-	if (join(p, sizeof(p), root, "/home/sandbox") || chown(p, uid, gid) ||
-	    join(p, sizeof(p), root, "/tmp") || chmod(p, 01777) ||
-	    join(p, sizeof(p), root, "/var/tmp") || chmod(p, 01777) ||
-	    join(p, sizeof(p), root, "/root") || chmod(p, 0700))
-		return -1;
-	for (i = 0; links[i][0]; i++) {
-		struct stat st;
-
-		snprintf(q, sizeof(q), "/%s", links[i][0]);
-		if (lstat(q, &st))
-			continue;	/* the host has no /usr/lib32 */
-		if (join(p, sizeof(p), root, links[i][1]) ||
-		    (symlink(links[i][0], p) && errno != EEXIST))
-			return -1;
-	}
-	for (i = 0; etc_from_host[i]; i++) {
-		if (join(q, sizeof(q), "/etc/", etc_from_host[i]) ||
-		    join(p, sizeof(p), root, q) || copy_tree(q, p))
-			return -1;
-	}
-	snprintf(text, sizeof(text),
-		 "root:x:0:0:root:/root:/bin/bash\n"
-		 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-		 "sandbox:x:%u:%u:sandbox:/home/sandbox:/bin/bash\n",
-		 uid, gid);
-	if (write_file(root, "/etc/passwd", text, 0644))
-		return -1;
-	snprintf(text, sizeof(text),
-		 "root:x:0:\nnogroup:x:65534:\nsandbox:x:%u:\n", gid);
-	if (write_file(root, "/etc/group", text, 0644) ||
-	    write_file(root, "/etc/resolv.conf",
-		       "# no outbound network yet\nnameserver 127.0.0.1\n",
-		       0644) ||
-	    write_file(root, "/etc/nsswitch.conf",
-		       "passwd: files\ngroup: files\nshadow: files\n"
-		       "hosts: files dns\nnetworks: files\n"
-		       "protocols: files\nservices: files\n", 0644))
-		return -1;
-	return 0;
-}
-
-int
-box_make_template(const char *dir, unsigned uid, unsigned gid)
-{
-	char root[4096];
-
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -1;
-	if (snprintf(root, sizeof(root), "%s/root", dir) >= (int)sizeof(root))
-		return -1;
-	return make_template_root(root, uid, gid);
-}
-
-/* a new sandbox: its own layers, empty, and its own hosts/hostname */
 static void
-lay_out(const struct box_setup *s)
+write_file(const char *path, const char *text, uid_t owner)
 {
-	static const char *const dirs[] = {
-		"/rootfs", "/upper", "/upper/root", "/upper/root/etc",
-		"/upper/usr", "/work", "/work/root", "/work/usr", NULL
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		      O_CLOEXEC, 0644);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
+	    fchown(fd, owner, owner))
+		setup_failed(path);
+	close(fd);
+}
+
+/* a new sandbox: its own empty layers, owned by its root, and its own
+ * hosts, hostname and (without a network) resolv.conf. Runs in DIR. */
+static void
+lay_out(const struct setup *s)
+{
+	static const struct { const char *path; int owned; } dirs[] = {
+		{ "rootfs", 0 }, { "upper", 0 }, { "upper/root", 1 },
+		{ "upper/root/etc", 1 }, { "upper/usr", 1 }, { "work", 0 },
+		{ "work/root", 0 }, { "work/usr", 0 }, { NULL, 0 }
 	};
-	char p[4096], text[1024];
+	char text[1024];
 	int i;
 
-	for (i = 0; dirs[i]; i++) {
-		path2(p, sizeof(p), s->dir, dirs[i]);
-		if (mkdir(p, 0755) && errno != EEXIST)
-			setup_failed("mkdir layers");
+	for (i = 0; dirs[i].path; i++) {
+		if (mkdir(dirs[i].path, 0755) && errno != EEXIST)
+			setup_failed(dirs[i].path);
+		if (dirs[i].owned && chown(dirs[i].path, s->base, s->base))
+			setup_failed(dirs[i].path);
 	}
-	path2(p, sizeof(p), s->dir, "/upper/root");
 	snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n"
 		 "127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 		 s->hostname);
-	if (write_file(p, "/etc/hosts", text, 0644))
-		setup_failed("/etc/hosts");
+	write_file("upper/root/etc/hosts", text, s->base);
 	snprintf(text, sizeof(text), "%s\n", s->hostname);
-	if (write_file(p, "/etc/hostname", text, 0644))
-		setup_failed("/etc/hostname");
+	write_file("upper/root/etc/hostname", text, s->base);
+	if (!(s->flags & BOX_NETWORK))
+		write_file("upper/root/etc/resolv.conf",
+			   "# this sandbox has no network (networkEnabled: "
+			   "false)\n", s->base);
 }
 
-static void
-bind_dev(const char *root, const char *name)
+/* The sandbox's user namespace, 0..65535 -> base..base+65535, as an fd:
+ * made by a child that only holds it while we write its maps (we are
+ * still host root, so any range may be mapped). `proc` is a procfs of
+ * our PID namespace (the host's /proc numbers processes differently). */
+static int
+make_userns(const char *proc, uid_t base)
 {
-	char from[64], to[4096];
-	int fd;
+	char path[64], map[64];
+	int hold[2], fd, i;
+	pid_t pid;
 
-	path2(from, sizeof(from), "/dev/", name);
-	path3(to, sizeof(to), root, "/dev/", name);
-	fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-	if (fd >= 0)
+	if (pipe2(hold, O_CLOEXEC))
+		setup_failed("pipe");
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL,
+			     NULL, 0);
+	if (pid < 0)
+		setup_failed("user namespace");
+	if (pid == 0) {
+		char c;
+
+		close(hold[1]);
+		(void)!read(hold[0], &c, 1);
+		_exit(0);
+	}
+	close(hold[0]);
+	snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)base, BOX_RANGE);
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%d/%s", proc, (int)pid,
+			 i ? "gid_map" : "uid_map");
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			setup_failed("uid map");
 		close(fd);
-	if (mount(from, to, NULL, MS_BIND, NULL))
-		setup_failed("bind /dev");
+	}
+	snprintf(path, sizeof(path), "%s/%d/ns/user", proc, (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		setup_failed("open the user namespace");
+	close(hold[1]);
+	waitpid(pid, NULL, 0);
+	return fd;
+}
+
+/* a detached, read-only copy of the mount at `path`, its owners shifted
+ * by the user namespace `userns` */
+static int
+idmapped(const char *path, int userns)
+{
+	struct mount_attr attr;
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+	if (fd < 0)
+		setup_failed("open_tree");
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY |
+			MOUNT_ATTR_NODEV;
+	attr.userns_fd = (uint64_t)userns;
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr,
+		    sizeof(attr)))
+		setup_failed("idmapped mount (needs Linux 5.19 or later)");
+	return fd;
 }
 
 static void
-mount_all(const struct box_setup *s, const char *root)
+attach_at(int mnt, const char *where)
+{
+	if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, where,
+		    MOVE_MOUNT_F_EMPTY_PATH))
+		setup_failed("move_mount");
+	close(mnt);
+}
+
+static void
+do_mount(const char *src, const char *to, const char *type,
+	 unsigned long flags, const char *opts)
+{
+	if (mount(src, to, type, flags, opts))
+		setup_failed(to);
+}
+
+/* an empty, read-only directory over `path`, or /dev/null over a file;
+ * paths the kernel does not have are skipped */
+static void
+mask(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return;
+	if (S_ISDIR(st.st_mode))
+		do_mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
+			 MS_NODEV | MS_NOEXEC, "mode=0555");
+	else
+		do_mount("dev/null", path, NULL, MS_BIND, NULL);
+}
+
+static void
+read_only(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return;
+	do_mount(path, path, NULL, MS_BIND | MS_REC, NULL);
+	do_mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
+		 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+/* /proc of the new PID namespace, with what the OCI runtime spec's
+ * default masks (kernel memory, the kernel log, keys, timers, hardware)
+ * hidden and the kernel's settings read-only. Runs in the new root. */
+static void
+mount_proc(void)
+{
+	static const char *const masked[] = {
+		"proc/kcore", "proc/kmsg", "proc/keys", "proc/key-users",
+		"proc/latency_stats", "proc/timer_list", "proc/timer_stats",
+		"proc/sched_debug", "proc/acpi", "proc/scsi", "proc/asound",
+		"proc/kallsyms", "proc/kpagecount", "proc/kpageflags",
+		"proc/kpagecgroup", "proc/vmallocinfo", "proc/sysrq-trigger",
+		"proc/config.gz", "proc/pagetypeinfo", "proc/slabinfo", NULL
+	};
+	static const char *const ro[] = {
+		"proc/sys", "proc/bus", "proc/fs", "proc/irq", "proc/driver",
+		"proc/tty", NULL
+	};
+	int i;
+
+	do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		 NULL);
+	for (i = 0; masked[i]; i++)
+		mask(masked[i]);
+	for (i = 0; ro[i]; i++)
+		read_only(ro[i]);
+}
+
+/* /dev: a tmpfs with the six character devices every container has
+ * (bound from the host's: a user namespace cannot mknod; /dev/tty means
+ * the opener's own terminal), a private devpts and a bounded /dev/shm.
+ * Runs in the new root. */
+static void
+mount_dev(const struct setup *s)
 {
 	static const char *const devs[] = {
 		"null", "zero", "full", "random", "urandom", "tty", NULL
 	};
-	char p[4096], opts[8192];
-	int i;
+	char opts[128], from[64], to[64];
+	int i, fd;
 
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		setup_failed("make / private");
-	if (snprintf(opts, sizeof(opts), "lowerdir=%s/root,upperdir=%s/upper/"
-		     "root,workdir=%s/work/root", s->template_dir, s->dir,
-		     s->dir) >= (int)sizeof(opts))
-		setup_failed("overlay options");
-	if (mount("overlay", root, "overlay", 0, opts))
-		setup_failed("overlay /");
-	path2(p, sizeof(p), root, "/usr");
-	if (snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s/upper/usr,"
-		     "workdir=%s/work/usr", s->dir, s->dir) >= (int)sizeof(opts))
-		setup_failed("overlay options");
-	if (mount("overlay", p, "overlay", 0, opts))
-		setup_failed("overlay /usr");
-	path2(p, sizeof(p), root, "/proc");
-	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
-		setup_failed("mount /proc");
-	path2(p, sizeof(p), root, "/dev");
-	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NOEXEC,
-		  "mode=0755,size=64k"))
-		setup_failed("mount /dev");
-	for (i = 0; devs[i]; i++)
-		bind_dev(root, devs[i]);
-	path2(p, sizeof(p), root, "/dev/pts");
-	mkdir(p, 0755);
-	if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC,
-		  "newinstance,ptmxmode=0666,mode=0620"))
-		setup_failed("mount /dev/pts");
-	path2(p, sizeof(p), root, "/dev/ptmx");
-	(void)!symlink("pts/ptmx", p);
-	path2(p, sizeof(p), root, "/dev/shm");
-	mkdir(p, 01777);
-	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"))
-		setup_failed("mount /dev/shm");
-	path2(p, sizeof(p), root, "/dev/fd");
-	(void)!symlink("/proc/self/fd", p);
-	path2(p, sizeof(p), root, "/dev/stdin");
-	(void)!symlink("/proc/self/fd/0", p);
-	path2(p, sizeof(p), root, "/dev/stdout");
-	(void)!symlink("/proc/self/fd/1", p);
-	path2(p, sizeof(p), root, "/dev/stderr");
-	(void)!symlink("/proc/self/fd/2", p);
-}
-
-static void
-enter_root(const char *root)
-{
-	char old[4096];
-
-	path2(old, sizeof(old), root, "/.oldroot");
-	mkdir(old, 0700);
-	if (syscall(SYS_pivot_root, root, old))
-		setup_failed("pivot_root");
-	if (chdir("/") || umount2("/.oldroot", MNT_DETACH))
-		setup_failed("leave the host root");
-	rmdir("/.oldroot");
+	snprintf(opts, sizeof(opts), "mode=0755,size=64k,uid=%u,gid=%u",
+		 (unsigned)s->base, (unsigned)s->base);
+	do_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, opts);
+	for (i = 0; devs[i]; i++) {
+		snprintf(from, sizeof(from), "/dev/%s", devs[i]);
+		snprintf(to, sizeof(to), "dev/%s", devs[i]);
+		fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0)
+			setup_failed(to);
+		close(fd);
+		do_mount(from, to, NULL, MS_BIND, NULL);
+		do_mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID |
+			 MS_NOEXEC, NULL);
+	}
+	mkdir("dev/pts", 0755);
+	snprintf(opts, sizeof(opts), "newinstance,ptmxmode=0666,mode=0620,"
+		 "gid=%u", (unsigned)s->base + 5);
+	do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, opts);
+	(void)!symlink("pts/ptmx", "dev/ptmx");
+	mkdir("dev/shm", 01777);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%um,uid=%u,gid=%u",
+		 s->shm_mb, (unsigned)s->base, (unsigned)s->base);
+	do_mount("tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	(void)!symlink("/proc/self/fd", "dev/fd");
+	(void)!symlink("/proc/self/fd/0", "dev/stdin");
+	(void)!symlink("/proc/self/fd/1", "dev/stdout");
+	(void)!symlink("/proc/self/fd/2", "dev/stderr");
 }
 
 static void
@@ -405,6 +349,210 @@ loopback_up(void)
 			setup_failed("lo up");
 	}
 	close(fd);
+}
+
+/* Add a route of type "prohibit" for dst/len (network byte order) to the
+ * main table: the kernel refuses a connect there with EACCES. */
+static int
+prohibit(int nl, uint32_t dst, int len)
+{
+	struct {
+		struct nlmsghdr	nh;
+		struct rtmsg	rt;
+		struct rtattr	ra;
+		uint32_t	dst;
+	} req;
+	struct {
+		struct nlmsghdr	nh;
+		struct nlmsgerr	err;
+	} ack;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = RTM_NEWROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
+	req.rt.rtm_family = AF_INET;
+	req.rt.rtm_dst_len = (unsigned char)len;
+	req.rt.rtm_table = RT_TABLE_MAIN;
+	req.rt.rtm_protocol = RTPROT_STATIC;
+	req.rt.rtm_scope = RT_SCOPE_UNIVERSE;
+	req.rt.rtm_type = RTN_PROHIBIT;
+	req.ra.rta_type = RTA_DST;
+	req.ra.rta_len = RTA_LENGTH(sizeof(uint32_t));
+	req.dst = dst;
+	if (send(nl, &req, sizeof(req), 0) != (ssize_t)sizeof(req) ||
+	    recv(nl, &ack, sizeof(ack), 0) < (ssize_t)sizeof(ack))
+		return -1;
+	if (ack.nh.nlmsg_type == NLMSG_ERROR && ack.err.error &&
+	    ack.err.error != -EEXIST) {
+		errno = -ack.err.error;
+		return -1;
+	}
+	return 0;
+}
+
+/* What a sandbox's outbound network may not reach, whatever root inside
+ * does (the network namespace belongs to the host's user namespace, so
+ * its routes are not root's to change): the host's own addresses, and
+ * the private, shared, link-local (cloud metadata) and reserved ranges
+ * of RFC 6890. The more specific routes slirp4netns adds for 10.0.2.0/24
+ * (its gateway and DNS) still win. */
+static void
+fence_network(const struct setup *s)
+{
+	static const struct { const char *net; int len; } ranges[] = {
+		{ "0.0.0.0", 8 }, { "10.0.0.0", 8 }, { "100.64.0.0", 10 },
+		{ "169.254.0.0", 16 }, { "172.16.0.0", 12 },
+		{ "192.0.0.0", 24 }, { "192.0.2.0", 24 },
+		{ "192.168.0.0", 16 }, { "198.18.0.0", 15 },
+		{ "198.51.100.0", 24 }, { "203.0.113.0", 24 },
+		{ "224.0.0.0", 4 }, { "240.0.0.0", 4 }, { NULL, 0 }
+	};
+	char addr[INET_ADDRSTRLEN];
+	const char *p = s->host_addrs;
+	struct in_addr a;
+	int nl, i;
+
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (nl < 0)
+		setup_failed("netlink");
+	for (i = 0; ranges[i].net; i++)
+		if (inet_pton(AF_INET, ranges[i].net, &a) != 1 ||
+		    prohibit(nl, a.s_addr, ranges[i].len))
+			setup_failed("fence the network");
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n && n < sizeof(addr)) {
+			memcpy(addr, p, n);
+			addr[n] = '\0';
+			if (inet_pton(AF_INET, addr, &a) == 1 &&
+			    prohibit(nl, a.s_addr, 32))
+				setup_failed("fence the network");
+		}
+		p += n + (p[n] == ',');
+	}
+	close(nl);
+}
+
+/* The capabilities root inside keeps: the OCI runtime spec's default set
+ * (enough for sudo, apt and dpkg); every other one leaves the bounding
+ * set, so no program inside can ever gain it. */
+static void
+drop_capabilities(void)
+{
+	static const int keep[] = {
+		CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER,
+		CAP_MKNOD, CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP,
+		CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
+		CAP_AUDIT_WRITE, -1
+	};
+	int cap, i, kept;
+
+	for (cap = 0; cap <= 63; cap++) {
+		for (kept = 0, i = 0; keep[i] >= 0; i++)
+			kept |= keep[i] == cap;
+		if (!kept && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) &&
+		    errno != EINVAL)	/* EINVAL: past the kernel's last */
+			setup_failed("drop capabilities");
+	}
+}
+
+static void
+set_up(const struct setup *s)
+{
+	char opts[256], err[256];
+	int userns;
+
+	if (chdir(s->dir))
+		setup_failed("the sandbox's directory");
+	if (s->flags & BOX_FRESH)
+		lay_out(s);
+	if (sethostname(s->hostname, strlen(s->hostname)))
+		setup_failed("sethostname");
+	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+
+	/* the layers, staged on a tmpfs that only this mount namespace has
+	 * (so no host path shows in /proc/self/mountinfo inside) */
+	do_mount("tmpfs", "rootfs", "tmpfs", MS_NOSUID | MS_NODEV,
+		 "mode=0700,size=64k");
+	if (mkdir("rootfs/lower", 0755) || mkdir("rootfs/usr", 0755) ||
+	    mkdir("rootfs/root", 0755) || mkdir("rootfs/proc", 0755))
+		setup_failed("staging");
+	do_mount("proc", "rootfs/proc", "proc", MS_NOSUID | MS_NODEV |
+		 MS_NOEXEC, NULL);
+	userns = make_userns("rootfs/proc", s->base);
+	snprintf(opts, sizeof(opts), "%s/root", s->template_dir);
+	attach_at(idmapped(opts, userns), "rootfs/lower");
+	attach_at(idmapped("/usr", userns), "rootfs/usr");
+	do_mount("overlay", "rootfs/root", "overlay", MS_NODEV,
+		 "lowerdir=rootfs/lower,upperdir=upper/root,workdir=work/root");
+	do_mount("overlay", "rootfs/root/usr", "overlay", MS_NODEV,
+		 "lowerdir=rootfs/usr,upperdir=upper/usr,workdir=work/usr");
+	if (chdir("rootfs/root"))
+		setup_failed("the new root");
+	mount_dev(s);		/* first: the masks of /proc bind dev/null */
+	mount_proc();
+
+	/* into the new root; the host's goes (pivot_root(".", ".") stacks
+	 * the old root on the new one, and the detach removes it) */
+	if (syscall(SYS_pivot_root, ".", "."))
+		setup_failed("pivot_root");
+	if (umount2(".", MNT_DETACH) || chdir("/"))
+		setup_failed("leave the host's root");
+	loopback_up();
+	if (s->flags & BOX_NETWORK)
+		fence_network(s);
+	if (unshare(CLONE_NEWCGROUP))
+		setup_failed("cgroup namespace");
+
+	/* root of the sandbox's user namespace from here on */
+	if (setns(userns, CLONE_NEWUSER))
+		setup_failed("join the user namespace");
+	close(userns);
+	if (syscall(SYS_setgroups, 0, NULL) ||
+	    syscall(SYS_setresgid, 0, 0, 0) || syscall(SYS_setresuid, 0, 0, 0))
+		setup_failed("become root of the user namespace");
+	drop_capabilities();
+	if (sandbox_seccomp_load(err, sizeof(err))) {
+		errno = EPERM;
+		setup_failed(err);
+	}
+	umask(022);
+}
+
+/* read BOX_SETUP: flags, base, sizes, then
+ * dir\0template\0hostname\0host_addrs\0 */
+static void
+read_setup(struct setup *s, char *buf, size_t cap)
+{
+	struct box_msg m;
+	char *p, *end;
+	ssize_t n = recv(ctl, buf, cap - 1, 0);
+
+	if (n < (ssize_t)sizeof(m))
+		_exit(1);	/* the server went away */
+	memcpy(&m, buf, sizeof(m));
+	buf[n] = '\0';
+	errno = EINVAL;
+	if (m.type != BOX_SETUP || m.uid == 0 ||
+	    m.uid > (uint32_t)-1 - BOX_RANGE)
+		setup_failed("setup message");
+	s->flags = m.a;
+	s->base = m.uid;
+	s->shm_mb = m.gid ? m.gid : 64;
+	p = buf + sizeof(m);
+	end = buf + n;
+	s->dir = p;
+	p += strlen(p) + 1;
+	s->template_dir = p < end ? p : "";
+	p += strlen(p) + 1;
+	s->hostname = p < end ? p : "";
+	p += strlen(p) + 1;
+	s->host_addrs = p < end ? p : "";
+	if (!*s->dir || !*s->template_dir || !*s->hostname ||
+	    strlen(s->hostname) > 64)
+		setup_failed("setup message");
 }
 
 /* ------------------------------------------------------------------ */
@@ -439,9 +587,15 @@ static void
 exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 	   char **envp, int status_fd)
 {
-	const char *what = "setsid";
+	const char *what = "signals";
+	sigset_t none;
+	gid_t gid = m->gid;
 	int e, i;
 
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL))
+		goto fail;
+	what = "setsid";
 	if (setsid() < 0)
 		goto fail;
 	what = "stdio";
@@ -452,8 +606,9 @@ exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 		if (fds[i] > 2)
 			close(fds[i]);
 	what = "user";
-	if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setgid, m->gid) ||
-	    syscall(SYS_setuid, m->uid))
+	if (syscall(SYS_setgroups, m->uid ? 1 : 0, &gid) ||
+	    syscall(SYS_setresgid, m->gid, m->gid, m->gid) ||
+	    syscall(SYS_setresuid, m->uid, m->uid, m->uid))
 		goto fail;
 	what = "cwd";
 	if (chdir(cwd))
@@ -470,7 +625,7 @@ fail:
 /* execvpe() searches the PATH of the caller's environment, not of envp:
  * make ours the command's (or the default search path when it has none),
  * so that a command finds what its own PATH names, and a missing program
- * is ENOENT rather than an EACCES from a directory of the server's PATH */
+ * is ENOENT rather than an EACCES from a directory of another PATH */
 static void
 use_path(char **envp)
 {
@@ -505,13 +660,12 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 	}
 	envp[ne] = NULL;
 	use_path(envp);
-	if (!n || pipe2(st, O_CLOEXEC)) {
-		reply(BOX_FAILED, m->id, n ? errno : EINVAL, 0, "arguments");
+	if (!n || m->uid >= BOX_RANGE || m->gid >= BOX_RANGE ||
+	    pipe2(st, O_CLOEXEC)) {
+		reply(BOX_FAILED, m->id, n ? (errno ? errno : EINVAL) : EINVAL,
+		      0, "arguments");
 		return;
 	}
-	/* vfork, not fork: fork() would run the atfork handlers inherited
-	 * from the server (libuv's re-creates its signal pipe, closing fds
-	 * that are now the child's stdio), and vfork is faster */
 	pid = vfork();
 	if (pid == 0)
 		exec_child(m, fds, cwd, argv, envp, st[1]);
@@ -539,7 +693,7 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 static void
 on_message(void)
 {
-	char buf[sizeof(struct box_msg) + BOX_PAYLOAD_MAX + 2];
+	static char buf[sizeof(struct box_msg) + BOX_PAYLOAD_MAX + 2];
 	char cbuf[CMSG_SPACE(3 * sizeof(int))];
 	struct iovec iov = { buf, sizeof(buf) - 2 };
 	struct msghdr mh;
@@ -562,13 +716,14 @@ on_message(void)
 		_exit(0);
 	}
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(fds)))
 			memcpy(fds, CMSG_DATA(c), sizeof(fds));
 	if ((size_t)n < sizeof(m))
 		goto out;
 	memcpy(&m, buf, sizeof(m));
 	buf[n] = buf[n + 1] = '\0';
-	if (m.type == BOX_SPAWN && fds[2] >= 0)
+	if (m.type == BOX_SPAWN && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0)
 		do_spawn(&m, buf + sizeof(m), (size_t)n - sizeof(m), fds);
 	else if (m.type == BOX_KILL && m.a > 1) {
 		if (kill(-m.a, m.b) && errno == ESRCH)
@@ -625,26 +780,31 @@ serve(void)
 	}
 }
 
-void
-box_init_main(const struct box_setup *s, int sock)
+int
+main(void)
 {
-	char root[4096];
-	ctl = sock;
+	static char setup_buf[sizeof(struct box_msg) + 8192];
+	struct setup s;
+	sigset_t none;
+	int sig;
+
+	prctl(PR_SET_DUMPABLE, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	prctl(PR_SET_NAME, "oclua-sandbox");
-	/* nothing of the server's: close every fd but the socket */
-	if (sock > 3)
-		syscall(SYS_close_range, 3, sock - 1, 0);
-	syscall(SYS_close_range, sock + 1, ~0U, 0);
+	prctl(PR_SET_NAME, "oclua-init");
+	/* nothing inherited but the socket: signals as new, a session of
+	 * its own (no controlling terminal), no other descriptors */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	path2(root, sizeof(root), s->dir, "/rootfs");
-	if (s->fresh)
-		lay_out(s);
-	if (sethostname(s->hostname, strlen(s->hostname)))
-		setup_failed("sethostname");
-	mount_all(s, root);
-	loopback_up();
-	enter_root(root);
-	umask(022);
+	setsid();
+	syscall(SYS_close_range, BOX_INIT_FD + 1, ~0U, 0);
+
+	read_setup(&s, setup_buf, sizeof(setup_buf));
+	set_up(&s);
+	explicit_bzero(setup_buf, sizeof(setup_buf));	/* the host paths */
 	serve();
+	return 0;
 }

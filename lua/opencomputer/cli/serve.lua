@@ -8,12 +8,16 @@ local M = {}
 
 M.usage = [[
 usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
-                   [--exit-with-parent]
+                   [--allow-host-loopback] [--uid-base N] [--disk-size GIB]
+                   [--allow-missing FEATURE,...] [--exit-with-parent]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
-this machine, each sandbox an isolated Linux environment (own mount, PID,
-network, UTS and IPC namespaces; the host's /usr read-only under a
-per-sandbox writable layer). Needs root.
+this machine. Each sandbox is a rootless-style container: its own user
+namespace (its root is an unprivileged host uid), mount, PID, network,
+UTS, IPC and cgroup namespaces, a seccomp filter, cgroup limits on memory,
+CPU and processes, a disk quota, and outbound network through
+slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
+(README: "Security model").
 
   --listen ADDR:PORT  where to listen (default 127.0.0.1:8787; port 0 picks
                       a free one)
@@ -24,6 +28,21 @@ per-sandbox writable layer). Needs root.
   --api-key KEY       the key clients must send (X-API-Key, or ?api_key=);
                       default: $OCLUA_SERVE_API_KEY, else a new random key,
                       printed once
+  --allow-host-loopback
+                      let sandboxes reach this machine's 127.0.0.1 as
+                      10.0.2.2 (off by default: a sandbox cannot reach the
+                      host's own services, this server's API included)
+  --uid-base N        host uids of sandboxes start at N, 65536 per
+                      sandbox (default 1000000000); the range must belong
+                      to no host user and no /etc/subuid entry
+  --disk-size GIB     the size of the sparse image that holds every
+                      sandbox's files (DIR/disk.img; default: 90% of the
+                      free space, at most 1024)
+  --allow-missing FEATURE,...
+                      start even though this machine cannot provide
+                      FEATURE: limits (cgroups), network (slirp4netns),
+                      disk (loop devices for the quota image). What is not
+                      protected is printed at every start.
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)
   -h, --help          this help
@@ -66,6 +85,26 @@ function M.parse(args)
       if o.api_key == "" then fail("--api-key must not be empty") end
     elseif k == "--exit-with-parent" then
       o.exit_with_parent = true
+    elseif k == "--allow-host-loopback" then
+      o.allow_host_loopback = true
+    elseif k == "--uid-base" then
+      o.uid_base = math.tointeger(tonumber(value()))
+      if not o.uid_base or o.uid_base < 65536 then
+        fail("--uid-base wants a number of at least 65536")
+      end
+    elseif k == "--disk-size" then
+      o.disk_gib = tonumber(value())
+      if not o.disk_gib or o.disk_gib < 1 then
+        fail("--disk-size wants a number of GiB, at least 1")
+      end
+    elseif k == "--allow-missing" then
+      o.allow_missing = o.allow_missing or {}
+      for f in value():gmatch("[^,]+") do
+        if f ~= "limits" and f ~= "network" and f ~= "disk" then
+          fail("--allow-missing takes limits, network or disk, not " .. f)
+        end
+        o.allow_missing[f] = true
+      end
     else
       fail("unknown option " .. a)
     end
@@ -85,6 +124,9 @@ function M.main(...)
   if not ok then
     io.stderr:write("oclua serve: ", tostring(srv), "\n")
     os.exit(1)
+  end
+  for _, w in ipairs(srv.warnings) do
+    io.stderr:write("oclua serve: WARNING: ", w, "\n")
   end
   io.write("oclua serve: listening on ", srv.url, "\n")
   if not given_key then

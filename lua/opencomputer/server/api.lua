@@ -101,9 +101,19 @@ function M.routes(reg)
         and b.templateID ~= "default" then
       http.abort(404, "template not found: " .. b.templateID)
     end
+    local disk = b.diskMB or sandbox.DISK_MB
+    if disk < sandbox.DISK_MB then
+      http.abort(400, "diskMB must be at least 20480 (20GB)")
+    elseif disk > sandbox.DISK_MB_MAX then
+      http.abort(400, "diskMB cannot exceed 262144 (256GB)")
+    elseif b.diskMB and not reg.disk then
+      http.abort(400, "diskMB cannot be honoured: this server runs without "
+        .. "disk quotas (oclua serve --allow-missing disk)")
+    end
     local ok, sb = pcall(reg.create, reg, {
       template = "base", timeout = math.max(b.timeout or 0, 0),
       envs = b.envs, metadata = b.metadata, memory_mb = mem, cpu_count = cpus,
+      disk_mb = disk, network = b.networkEnabled,
     })
     if not ok then
       -- the reason, without the Lua position of the call that raised it

@@ -1,7 +1,11 @@
 -- opencomputer/server/files.lua - the files routes of the local server
 -- (protocol.md section 5). Paths resolve inside the sandbox's root through
--- core.fs_root (openat2 with RESOLVE_IN_ROOT): nothing outside can be
--- reached. Unlike the reference server, a missing path is a 404.
+-- core.fs_root (src/sandbox/fs.c: openat2 with RESOLVE_IN_ROOT), and every
+-- operation is done as the sandbox user (its host uid and gid): nothing
+-- outside can be reached, and inside, only what that user may. FIFOs,
+-- sockets and devices are refused (400), and so are writes to kernel
+-- interfaces (/proc, /sys, /dev: 403). Unlike the reference server, a
+-- missing path is a 404.
 
 local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
@@ -12,6 +16,7 @@ local M = {}
 
 local CHUNK = 256 * 1024
 local MAX_FILE = 2 * 1024 * 1024 * 1024	-- 2 GiB, as the reference agent
+local MAX_WHOLE = 16 * 1024 * 1024	-- a file of no known size, read first
 
 -- Clean a path as the reference does (lexically, like Go's path.Clean);
 -- relative paths are relative to the sandbox user's home.
@@ -40,17 +45,45 @@ local function path_of(req)
   return clean
 end
 
+-- the sandbox's root (a path or an fd), acting as its user's host ids
 local function root_of(sb)
-  local root, err = core.fs_root(sb:root(), sandbox.USER.uid, sandbox.USER.gid)
+  local uid, gid = sb:user_ids()
+  local root, err = core.fs_root(sb:root(), uid, gid)
   if not root then http.abort(500, "sandbox root: " .. tostring(err)) end
   return root
 end
 
-local STATUS = { ENOENT = 404, ENOTDIR = 404, EISDIR = 400, ELOOP = 404,
-  EEXIST = 409, EACCES = 403, ENOSPC = 507 }
+-- the codes of core.fs_root's failures (errno names, and fs.c's own
+-- ENOTREG and EREFUSED) -> status; any other is a 500
+local STATUS = {
+  ENOENT = 404, ENOTDIR = 404, ELOOP = 404,
+  EISDIR = 400, ENOTREG = 400, ENAMETOOLONG = 400, EINVAL = 400,
+  EACCES = 403, EPERM = 403, EROFS = 403, EREFUSED = 403, EXDEV = 403,
+  EEXIST = 409, EBUSY = 409, ENOTEMPTY = 409, ETXTBSY = 409,
+  EFBIG = 413, ENOSPC = 507, EDQUOT = 507,
+}
 
 local function failed(msg, code)
   http.abort(STATUS[code] or 500, msg)
+end
+
+-- the whole of a file whose size the kernel does not know (procfs and
+-- its kin report 0 or a page), read before answering
+local function read_whole(f, path)
+  local parts, total = {}, 0
+  while true do
+    local chunk, err, code = f:read(CHUNK)
+    if not chunk then
+      if err then failed(err, code) end
+      return table.concat(parts)
+    end
+    total = total + #chunk
+    if total > MAX_WHOLE then
+      http.abort(413, path .. ": the kernel reports no size for it and "
+        .. "it reads to more than 16 MiB")
+    end
+    parts[#parts + 1] = chunk
+  end
 end
 
 function M.read(req, sb)
@@ -58,12 +91,21 @@ function M.read(req, sb)
   local root <close> = root_of(sb)
   local f <close>, err, code = root:open(path, "r")
   if not f then failed(err, code) end
-  local size = f:size()
-  req:start(200, http.headers({ ["Content-Type"] = "application/octet-stream" }), size)
+  local headers = http.headers({ ["Content-Type"] = "application/octet-stream" })
+  local size, exact = f:size()
+  if not exact then
+    req:respond(200, headers, read_whole(f, path))	-- HEAD: the length alone
+    return
+  end
+  -- a regular file: streamed, never past the size it had (a file cut
+  -- short meanwhile ends the connection early: finish() sees to it)
+  req:start(200, headers, size)
   if req.method == "HEAD" then req:finish(); return end
-  while true do
-    local chunk = f:read(CHUNK)
+  local left = size
+  while left > 0 do
+    local chunk = f:read(math.min(CHUNK, left))
     if not chunk then break end
+    left = left - #chunk
     req:write(chunk)
   end
   req:finish()
@@ -74,18 +116,20 @@ function M.write(req, sb)
   local root <close> = root_of(sb)
   local f <close>, err, code = root:open(path, "w")
   if not f then failed(err, code) end
-  local total = 0
-  while true do
-    local chunk = req:read()
-    if not chunk then break end
-    total = total + #chunk
-    if total > MAX_FILE then
-      f:close()
-      root:remove(path)
-      http.abort(413, "file larger than 2 GiB")
+  local ok, failure = pcall(function()
+    local total = 0
+    while true do
+      local chunk = req:read()
+      if not chunk then break end
+      total = total + #chunk
+      if total > MAX_FILE then http.abort(413, "file larger than 2 GiB") end
+      local done, werr, wcode = f:write(chunk)
+      if not done then failed(werr, wcode) end
     end
-    local ok, werr, wcode = f:write(chunk)
-    if not ok then failed(werr, wcode) end
+  end)
+  if not ok then
+    f:discard()	-- the partial file goes (protocol.md 5)
+    error(failure, 0)
   end
   http.no_content(req)
 end

@@ -4,8 +4,17 @@
 -- the SDK starts it as a child process when no API URL is configured.
 --
 --   srv = server.start{listen = "127.0.0.1:0", api_key = "...",
---                      data_dir = "/var/lib/oclua"}
---   srv.port, srv.url, srv.api_key ; srv:stop()
+--                      data_dir = "/var/lib/oclua", uid_base = N,
+--                      allow_host_loopback = false, disk_gib = N,
+--                      allow_missing = { limits = true, ... }}
+--   srv.port, srv.url, srv.api_key, srv.warnings ; srv:stop()
+--
+-- Before it listens, it checks that this machine can isolate sandboxes
+-- (a probe sandbox boots: user namespaces, idmapped mounts, seccomp) and
+-- can bound them: cgroups ("limits"), slirp4netns ("network"), a quota
+-- file system ("disk"). Without one of the last three it refuses to start
+-- unless allow_missing names it; srv.warnings then says what is not
+-- protected. Without the first it always refuses.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -75,14 +84,49 @@ function M.start(opts)
     os.remove(data_dir)
   end
   os.execute("mkdir -p '" .. data_dir .. "'")
+  local missing, warnings = {}, {}
+  local allowed = opts.allow_missing or {}
+  local function need(feature, ok, why, weaker)
+    if ok then return end
+    if not allowed[feature] then
+      error("cannot bound sandboxes here: " .. why .. " (or start with "
+        .. "--allow-missing " .. feature .. " to run without: " .. weaker
+        .. ")", 0)
+    end
+    missing[feature] = true
+    warnings[#warnings + 1] = "running without " .. feature .. " (" .. why
+      .. "): " .. weaker
+  end
+  local ok, why = core.box_cgroups()
+  need("limits", ok, why, "a sandbox can use all memory, CPUs and "
+    .. "processes of this machine")
+  ok, why = core.box_network()
+  need("network", ok, why, "sandboxes have no outbound network")
+  local sandboxes = data_dir .. "/sandboxes"
+  os.execute("mkdir -p '" .. sandboxes .. "'")
+  ok, why = core.disk_setup(data_dir .. "/disk.img", sandboxes,
+    (opts.disk_gib or 1024) * 1073741824)
+  need("disk", ok, why, "a sandbox can fill the disk of " .. data_dir)
   local reg = sandbox.registry(data_dir, opts.template_dir
-    or (temporary and "/var/tmp/oclua/templates" or data_dir .. "/templates"))
+    or (temporary and "/var/tmp/oclua/templates" or data_dir .. "/templates"),
+    { uid_base = opts.uid_base, limits = not missing.limits,
+      network = not missing.network, disk = not missing.disk,
+      host_loopback = opts.allow_host_loopback })
+  ok, why = pcall(reg.probe, reg)
+  if not ok then
+    if not missing.disk then core.disk_teardown(sandboxes) end
+    if temporary then os.execute("rm -rf '" .. data_dir .. "'") end
+    error("cannot isolate sandboxes here: " .. tostring(why) .. " (oclua "
+      .. "serve needs root, user namespaces (sysctl "
+      .. "user.max_user_namespaces > 0) and Linux 5.19 or later for "
+      .. "idmapped mounts)", 0)
+  end
   reg:load()
   local listener = core.http_listen(host, tonumber(port))
   local srv = {
     api_key = opts.api_key or random_key(), registry = reg,
     router = api.routes(reg), listener = listener, port = listener:port(),
-    data_dir = data_dir, temporary = temporary,
+    data_dir = data_dir, temporary = temporary, warnings = warnings,
   }
   srv.url = "http://" .. host .. ":" .. srv.port
   srv.task = oc.spawn(function()
@@ -97,6 +141,7 @@ function M.start(opts)
     for _, sb in pairs(reg.by_id) do
       if temporary then sb:delete() elseif sb.status == "running" then sb:stop("hibernated") end
     end
+    if not missing.disk then core.disk_teardown(sandboxes) end
     if temporary then os.execute("rm -rf '" .. data_dir .. "'") end
   end
   return srv

@@ -6,7 +6,14 @@
 -- On disk, DATA/sandboxes/<id>/ holds meta.json and the isolated
 -- environment's files (see src/sandbox/box.c). A sandbox found there when the
 -- server starts is "hibernated": its files are intact, its processes are
--- gone, and the first exec or files call wakes it.
+-- gone, and the first exec or files call wakes it. A sandbox whose init
+-- died (an OOM kill of PID 1, say) is "stopped" and wakes the same way.
+--
+-- Each sandbox owns a slot of host uids: its uids 0..65535 are the host's
+-- uid_base + slot * 65536 + 0..65535 (the user namespace made by
+-- src/sandbox/init.c), recorded in meta.json because its files on disk
+-- carry them. Its directory is a subvolume of the quota file system
+-- (src/sandbox/disk.c) limited to its diskMB.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -19,6 +26,13 @@ local Sandbox = {}
 Sandbox.__index = Sandbox
 
 M.USER = { uid = 1000, gid = 1000, name = "sandbox", home = "/home/sandbox" }
+
+M.UID_BASE = 1000000000	-- host uids of sandboxes start here
+M.UID_RANGE = 65536	-- per sandbox
+M.SLOTS = 16384		-- up to 1000000000 + 2^30 < 2^31
+M.PIDS_MAX = 1024	-- processes and threads per sandbox
+M.DISK_MB = 20480	-- protocol.md 2.2: default, and the least allowed
+M.DISK_MB_MAX = 262144
 M.BASE_ENV = {
   HOME = "/home/sandbox", USER = "sandbox", LOGNAME = "sandbox",
   PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin",
@@ -59,36 +73,115 @@ local function new_id(registry)
   return id
 end
 
+-- host users and subordinate id ranges that overlap [lo, hi): a slot
+-- range must be nobody's (README "Security model")
+local function uid_conflicts(lo, hi)
+  local found = {}
+  for _, file in ipairs{ "/etc/passwd", "/etc/group" } do
+    local f = io.open(file)
+    for line in f and f:lines() or function() end do
+      local name, id = line:match("^([^:]*):[^:]*:(%d+):")
+      id = tonumber(id)
+      if id and id >= lo and id < hi then
+        found[#found + 1] = file .. ": " .. name .. " (" .. id .. ")"
+      end
+    end
+    if f then f:close() end
+  end
+  for _, file in ipairs{ "/etc/subuid", "/etc/subgid" } do
+    local f = io.open(file)
+    for line in f and f:lines() or function() end do
+      local name, first, count = line:match("^([^:]*):(%d+):(%d+)")
+      first, count = tonumber(first), tonumber(count)
+      if first and first < hi and first + count > lo then
+        found[#found + 1] = file .. ": " .. name .. " (" .. first .. "+"
+          .. count .. ")"
+      end
+    end
+    if f then f:close() end
+  end
+  return found
+end
+
 --- The sandboxes kept in data_dir; new ones start from a template built
--- (once per change of the host's /etc) under template_base.
-function M.registry(data_dir, template_base)
-  local reg = { by_id = {}, dir = data_dir .. "/sandboxes" }
+-- (once per change of the host's /etc) under template_base. `o`:
+-- uid_base (default M.UID_BASE), limits (false: no cgroups), network
+-- (false: loopback only), host_loopback (sandboxes may reach the host's
+-- 127.0.0.1 through 10.0.2.2), disk (false: no quotas). Raises when the
+-- uid range belongs to someone.
+function M.registry(data_dir, template_base, o)
+  o = o or {}
+  local base = o.uid_base or M.UID_BASE
+  local conflicts = uid_conflicts(base, base + M.SLOTS * M.UID_RANGE)
+  if #conflicts > 0 then
+    error("the sandboxes' host uid range " .. base .. ".." .. (base + M.SLOTS
+      * M.UID_RANGE - 1) .. " is in use: " .. table.concat(conflicts, "; ")
+      .. " (choose another with --uid-base)", 0)
+  end
+  local reg = {
+    by_id = {}, dir = data_dir .. "/sandboxes", uid_base = base, slots = {},
+    limits = o.limits ~= false, network = o.network ~= false,
+    host_loopback = o.host_loopback == true, disk = o.disk ~= false,
+  }
   os.execute("mkdir -p '" .. reg.dir .. "'")
-  reg.template = core.box_template(template_base, M.USER.uid, M.USER.gid)
+  reg.template = core.box_template(template_base)
   return setmetatable(reg, { __index = M })
 end
 
---- Create and start a sandbox.
+-- the lowest free uid slot
+local function take_slot(reg)
+  for slot = 0, M.SLOTS - 1 do
+    if not reg.slots[slot] then return slot end
+  end
+  error("no free uid slot: " .. M.SLOTS .. " sandboxes exist", 0)
+end
+
+--- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
+-- cpu_count, disk_mb, network (false: loopback only), timeout.
 function M.create(reg, o)
   local id = new_id(reg)
+  local slot = take_slot(reg)
   local sb = setmetatable({
     id = id, status = "running", template = o.template or "base",
     started_at = os.time(), metadata = o.metadata or {}, envs = o.envs or {},
     memory_mb = o.memory_mb, cpu_count = o.cpu_count,
+    disk_mb = o.disk_mb or M.DISK_MB, network = o.network ~= false,
     timeout = o.timeout or 0, dir = reg.dir .. "/" .. id,
-    template_dir = reg.template,
+    template_dir = reg.template, slot = slot,
     sessions = {}, busy_count = 0, last_activity = oc.now(), registry = reg,
   }, Sandbox)
   reg.by_id[id] = sb
-  local ok, err = pcall(Sandbox.boot, sb, true)
+  reg.slots[slot] = sb
+  local ok, err = pcall(function()
+    if reg.disk then core.disk_limit(sb.dir, sb.disk_mb * 1048576) end
+    sb:boot(true)
+  end)
   if not ok then
-    reg.by_id[id] = nil
+    reg.by_id[id], reg.slots[slot] = nil, nil
     pcall(core.box_destroy, sb.dir)
     error(err, 0)
   end
   sb:save()
   sb:watch_idle()
   return sb
+end
+
+--- Boot and end a throwaway sandbox: raises with what failed when this
+-- machine cannot isolate one.
+function M.probe(reg)
+  local slot = take_slot(reg)
+  local dir = reg.dir .. "/sb-probe-" .. math.random(0, 0x7fffffff)
+  reg.slots[slot] = true
+  local ok, err = pcall(function()
+    local box = core.box_start({
+      dir = dir, template = reg.template, hostname = "probe", fresh = true,
+      uid_base = reg.uid_base + slot * M.UID_RANGE,
+    })
+    box:stop()
+  end)
+  reg.slots[slot] = nil
+  pcall(core.box_destroy, dir)
+  if not ok then error(tostring(err):gsub("^sandbox did not start: ", ""), 0) end
 end
 
 --- Sandboxes left on disk by an earlier run come back hibernated.
@@ -98,9 +191,11 @@ function M.load(reg)
     local f = io.open(reg.dir .. "/" .. id .. "/meta.json")
     local doc = f and json.decode(f:read("a"))
     if f then f:close() end
-    if type(doc) == "table" and doc.id == id then
+    if type(doc) == "table" and doc.id == id and math.type(doc.slot) ==
+        "integer" and not reg.slots[doc.slot] then
       local sb = setmetatable(doc, Sandbox)
       sb.dir, sb.registry = reg.dir .. "/" .. id, reg
+      reg.slots[sb.slot] = sb
       sb.sessions, sb.busy_count = {}, 0
       sb.last_activity = oc.now()
       sb.status = "hibernated"
@@ -126,6 +221,7 @@ function Sandbox:save()
     id = self.id, status = self.status, template = self.template,
     started_at = self.started_at, metadata = self.metadata, envs = self.envs,
     memory_mb = self.memory_mb, cpu_count = self.cpu_count,
+    disk_mb = self.disk_mb, network = self.network, slot = self.slot,
     timeout = self.timeout, template_dir = self.template_dir,
   }
   local tmp = self.dir .. "/meta.json.tmp"
@@ -135,15 +231,42 @@ function Sandbox:save()
   os.rename(tmp, self.dir .. "/meta.json")
 end
 
--- start the isolated environment (fresh: lay out its files first)
+--- The host uid that root of this sandbox is.
+function Sandbox:uid_base()
+  return self.registry.uid_base + self.slot * M.UID_RANGE
+end
+
+-- start the isolated environment (fresh: lay out its files first), and
+-- a task that notices when its init dies
 function Sandbox:boot(fresh)
-  self.box = core.box_start({
+  local reg = self.registry
+  local limits = reg.limits
+  local box = core.box_start({
     dir = self.dir, template = self.template_dir, hostname = self.id,
-    fresh = fresh,
-    uid = M.USER.uid, gid = M.USER.gid,
-    memory_mb = self.memory_mb, cpu_count = self.cpu_count,
+    fresh = fresh, uid_base = self:uid_base(),
+    memory_mb = limits and self.memory_mb or nil,
+    cpu_count = limits and self.cpu_count or nil,
+    pids_max = limits and M.PIDS_MAX or nil,
+    shm_mb = math.max((self.memory_mb or 4096) // 2, 64),
+    network = reg.network and self.network ~= false,
+    host_loopback = reg.host_loopback,
   })
+  self.box = box
   self.status = "running"
+  self.stop_reason = nil
+  oc.spawn(function()
+    local why = box:wait_exit()
+    if self.box ~= box then return end	-- stopped on purpose
+    self:change(function()
+      if self.box ~= box then return end
+      for _, s in pairs(self.sessions) do s:kill(9) end
+      self.sessions, self.finished_sessions = {}, nil
+      self.stop_reason = why == "oom" and "its init process was killed "
+        .. "for lack of memory" or "its init process ended"
+      self:halt("stopped")
+      self:save()
+    end)
+  end)
 end
 
 -- Run fn as the sandbox's one state change at a time (a wake, a stop, a
@@ -159,14 +282,16 @@ function Sandbox:change(fn)
   if not ok then error(err, 0) end
 end
 
---- Make sure the sandbox can run commands: wake it if hibernated
--- (concurrent requests share one wake). `timeout`, if given, becomes its
--- idle timeout when this call is the one that wakes it. False once it has
--- been deleted.
+--- Make sure the sandbox can run commands: wake it if hibernated or
+-- stopped by the death of its init (concurrent requests share one wake).
+-- `timeout`, if given, becomes its idle timeout when this call is the one
+-- that wakes it. False once it has been deleted.
 function Sandbox:ensure_running(timeout)
   if self.status == "running" and not self.changing then return true end
   self:change(function()
-    if self.status ~= "hibernated" then return end
+    if self.status ~= "hibernated" and self.status ~= "stopped" then
+      return
+    end
     if timeout then self.timeout = timeout end
     self:boot(false)
     self:save()
@@ -188,16 +313,24 @@ function Sandbox:environment(env)
   return list
 end
 
---- Start argv in the sandbox; a process object (see src/sandbox/box.c).
+--- Start argv in the sandbox as the sandbox user; a process object (see
+-- src/sandbox/box.c).
 function Sandbox:spawn(argv, env, cwd)
   self:touch()
   return self.box:spawn(argv, self:environment(env), cwd or M.USER.home,
     M.USER.uid, M.USER.gid)
 end
 
---- The directory the files API resolves paths in.
+--- The sandbox's root directory, as an fd the box owns: what the files
+-- API resolves paths in.
 function Sandbox:root()
   return self.box:root()
+end
+
+--- The host uid and gid of the sandbox user: what the files API acts as.
+function Sandbox:user_ids()
+  local base = self:uid_base()
+  return base + M.USER.uid, base + M.USER.gid
 end
 
 function Sandbox:touch()
@@ -279,6 +412,7 @@ function Sandbox:delete()
   self:change(function()
     self:halt("stopped")
     core.box_destroy(self.dir)
+    self.registry.slots[self.slot] = nil
   end)
 end
 
@@ -290,6 +424,8 @@ function Sandbox:info()
       math.floor(os.time() + self.timeout)) or nil,
     metadata = next(self.metadata or {}) and self.metadata or nil,
     cpuCount = self.cpu_count, memoryMB = self.memory_mb,
+    diskMB = self.disk_mb,
+    stopReason = self.status == "stopped" and self.stop_reason or nil,
     tags = {}, tagsLastUpdatedAt = json.null,
   }
 end

@@ -1,0 +1,17 @@
+/*
+ * err.h - how the sandbox engine's C modules report a failure: a message
+ * in the caller's buffer, saying what failed and, where it can, how to
+ * get what is missing.
+ */
+#ifndef OCLUA_SANDBOX_ERR_H
+#define OCLUA_SANDBOX_ERR_H
+
+#include <stddef.h>
+
+/* Write the message (printf format) into err, at most errlen bytes,
+ * NUL-terminated; nothing when err is NULL or errlen 0. Returns -1, so
+ * that `return sandbox_err(err, errlen, "...")` fails the caller. */
+int sandbox_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
