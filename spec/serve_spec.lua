@@ -84,6 +84,62 @@ describe("oclua serve", function()
   end)
 end)
 
+-- `oclua serve` on a machine without one of the things it needs: hidden
+-- in a private mount namespace (unshare -m), so nothing of the host
+-- changes. Returns the output and exit code of a server that refuses.
+local function serve_without(hide, args)
+  local script = "set -e; for p in " .. hide .. "; do "
+    .. "[ -e \"$p\" ] || continue; if [ -d \"$p\" ]; then mount -t tmpfs none \"$p\"; "
+    .. "else mount --bind /dev/null \"$p\"; fi; done; exec \"$@\""
+  return sh("unshare -m --propagation private sh -c '" .. script .. "' sh "
+    .. bin .. " serve --listen 127.0.0.1:0 --api-key k " .. (args or ""))
+end
+
+describe("oclua serve on a machine that cannot bound sandboxes", function()
+  it("refuses to start, naming what is missing and how to get it", function()
+    local out, code = serve_without("/usr/bin/slirp4netns")
+    assert.are.equal(1, code, out)
+    assert.matches("slirp4netns not found", out)
+    assert.matches("apt%-get install slirp4netns", out)
+    assert.matches("%-%-allow%-missing network", out)
+    out, code = serve_without("/sys/fs/cgroup")
+    assert.are.equal(1, code, out)
+    assert.matches("cannot bound sandboxes here: .*cgroup", out)
+    assert.matches("%-%-allow%-missing limits", out)
+    out, code = serve_without("/usr/sbin/mkfs.btrfs /usr/bin/mkfs.btrfs /sbin/mkfs.btrfs /bin/mkfs.btrfs")
+    assert.are.equal(1, code, out)
+    assert.matches("mkfs.btrfs", out)
+    assert.matches("%-%-allow%-missing disk", out)
+    out, code = sh(bin .. " serve --allow-missing bogus")
+    assert.are.equal(2, code)
+    assert.matches("limits, network or disk", out)
+  end)
+
+  it("runs without it when asked, and says at start what is not protected", function()
+    local script = "mount --bind /dev/null /usr/bin/slirp4netns; exec \"$@\" 2>&1"
+    local proc = require("opencomputer.core").process_spawn({
+      "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+      bin, "serve", "--listen", "127.0.0.1:0", "--api-key", support.KEY,
+      "--allow-missing", "network", "--exit-with-parent" })
+    finally(function() proc:kill(15); proc:wait() end)
+    local url, said = nil, ""
+    repeat
+      local line = proc:read_line()
+      said = said .. (line or "") .. "\n"
+      url = line and line:match("listening on (http://%S+)")
+    until url or not line
+    assert.is_truthy(url, said)
+    assert.matches("WARNING: running without network %(slirp4netns not "
+      .. "found.-%): sandboxes have no outbound network", said)
+    local client = support.client(url, support.KEY)
+    local id = client:create({})
+    -- loopback only: no tap0, no route out
+    local r = client:run(id, "cat /proc/net/dev; cat /proc/net/route")
+    assert.is_nil(r.stdout:find("tap0"), r.stdout)
+    assert.matches("lo:", r.stdout)
+  end)
+end)
+
 describe("the embedded default", function()
   it("serves a script's sandboxes with no configuration", function()
     local out, code = sh("env -u OPENCOMPUTER_API_URL -u OPENCOMPUTER_API_KEY "
