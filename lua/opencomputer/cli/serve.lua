@@ -36,8 +36,8 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       sandbox (default 1000000000); the range must belong
                       to no host user and no /etc/subuid entry
   --disk-size GIB     the size of the sparse image that holds every
-                      sandbox's files (DIR/disk.img; default: 90% of the
-                      free space, at most 1024)
+                      sandbox's files (DIR/disk.img; default 1024, but at
+                      most the free space less 5%, at least 4)
   --allow-missing FEATURE,...
                       start even though this machine cannot provide
                       FEATURE: limits (cgroups), network (slirp4netns),
@@ -88,9 +88,13 @@ function M.parse(args)
     elseif k == "--allow-host-loopback" then
       o.allow_host_loopback = true
     elseif k == "--uid-base" then
+      local sandbox = require("opencomputer.server.sandbox")
+      local top = 4294967294 - sandbox.SLOTS * sandbox.UID_RANGE
       o.uid_base = math.tointeger(tonumber(value()))
-      if not o.uid_base or o.uid_base < 65536 then
-        fail("--uid-base wants a number of at least 65536")
+      if not o.uid_base or o.uid_base < 65536 or o.uid_base > top then
+        fail("--uid-base wants a number from 65536 (above every ordinary "
+          .. "host uid) to " .. top .. " (room for "
+          .. sandbox.SLOTS .. " sandboxes of 65536 uids)")
       end
     elseif k == "--disk-size" then
       o.disk_gib = tonumber(value())
@@ -122,7 +126,8 @@ function M.main(...)
   o.api_key = given_key
   local ok, srv = pcall(server.start, o)
   if not ok then
-    io.stderr:write("oclua serve: ", tostring(srv), "\n")
+    -- the reason, without the Lua position of the call that raised it
+    io.stderr:write("oclua serve: ", (tostring(srv):gsub("^[%w/_.]+%.lua:%d+: ", "")), "\n")
     os.exit(1)
   end
   for _, w in ipairs(srv.warnings) do

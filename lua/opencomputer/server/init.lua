@@ -112,6 +112,11 @@ function M.start(opts)
     { uid_base = opts.uid_base, limits = not missing.limits,
       network = not missing.network, disk = not missing.disk,
       host_loopback = opts.allow_host_loopback })
+  if opts.allow_host_loopback then
+    warnings[#warnings + 1] = "--allow-host-loopback: sandboxes reach "
+      .. "every service on this machine's 127.0.0.1 as 10.0.2.2, this "
+      .. "server's API included"
+  end
   ok, why = pcall(reg.probe, reg)
   if not ok then
     if not missing.disk then core.disk_teardown(sandboxes) end

@@ -112,6 +112,10 @@ end
 function M.registry(data_dir, template_base, o)
   o = o or {}
   local base = o.uid_base or M.UID_BASE
+  if base < M.UID_RANGE or base + M.SLOTS * M.UID_RANGE > 4294967295 then
+    error("uid_base " .. base .. " leaves no room for " .. M.SLOTS
+      .. " sandboxes below 2^32 - 1", 0)
+  end
   local conflicts = uid_conflicts(base, base + M.SLOTS * M.UID_RANGE)
   if #conflicts > 0 then
     error("the sandboxes' host uid range " .. base .. ".." .. (base + M.SLOTS
