@@ -718,24 +718,35 @@ struct child_args {
 
 /* The child, sharing the server's memory until it execs (CLONE_VM |
  * CLONE_VFORK, as posix_spawn does: no copy of the server's page tables):
- * system calls only. Enters the cgroups first (before init makes its
- * cgroup namespace), gives init the socket as fd 3, /dev/null as stdio
- * (never the server's terminal) and nothing else. */
+ * system calls only. Gives init /dev/null as stdio (never the server's
+ * terminal), the socket as fd 3, the cgroup.procs of its groups from fd
+ * BOX_CGROUP_FD on (init enters them itself: on cgroup v1 that can take
+ * milliseconds, which must not hold the server up) and nothing else. */
 static int
 init_child(void *arg)
 {
 	const struct child_args *a = arg;
 	static char *const argv[] = { "oclua-init", NULL };
 	static char *const envp[] = { NULL };
+	int high[CG_MAX_HIER + 1], n = a->cg ? a->cg->nprocs : 0, i;
 
-	if (a->cg && cg_enter(a->cg))
-		_exit(126);
+	/* out of the way first: the targets may be taken by the sources */
+	high[0] = (int)fcntl(a->sock, F_DUPFD_CLOEXEC, 64);
+	for (i = 0; i < n; i++)
+		high[i + 1] = (int)fcntl(a->cg->procs_fd[i], F_DUPFD_CLOEXEC,
+					 64);
+	for (i = 0; i <= n; i++)
+		if (high[i] < 0)
+			_exit(126);
 	if (dup2(a->null, 0) < 0 || dup2(a->null, 1) < 0 ||
-	    dup2(a->null, 2) < 0 || dup2(a->sock, BOX_INIT_FD) < 0)
+	    dup2(a->null, 2) < 0 || dup2(high[0], BOX_INIT_FD) < 0)
 		_exit(126);
-	/* everything else goes; the image is close-on-exec */
-	syscall(SYS_close_range, BOX_INIT_FD + 1, a->image - 1, 0);
-	syscall(SYS_close_range, a->image + 1, ~0U, 0);
+	for (i = 0; i < n; i++)
+		if (dup2(high[i + 1], BOX_CGROUP_FD + i) < 0)
+			_exit(126);
+	/* everything else goes; the image and the copies are close-on-exec */
+	syscall(SYS_close_range, BOX_CGROUP_FD + n, a->image - 1, 0);
+	syscall(SYS_close_range, a->image + 1, ~0U, CLOSE_RANGE_CLOEXEC);
 	syscall(SYS_execveat, a->image, "", argv, envp, AT_EMPTY_PATH);
 	_exit(127);
 }
@@ -779,6 +790,7 @@ core_box_start(lua_State *L)
 	m.a = (fresh ? BOX_FRESH : 0) | (opt_bool(L, "network") ? BOX_NETWORK : 0);
 	m.uid = (uint32_t)opt_int(L, "uid_base", 0);
 	m.gid = (uint32_t)opt_int(L, "shm_mb", 64);
+	m.b = 0;	/* cgroup fds, set below */
 	luaL_argcheck(L, m.uid >= BOX_RANGE, 1, "uid_base must be at least 65536");
 	memset(&lim, 0, sizeof(lim));
 	lim.memory_bytes = (uint64_t)opt_int(L, "memory_mb", 0) << 20;
@@ -821,6 +833,8 @@ core_box_start(lua_State *L)
 		}
 		b->has_cg = 1;
 	}
+	m.b = b->has_cg ? b->cg.nprocs : 0;
+	memcpy(setup.p, &m, sizeof(m));
 	ca.image = init_image();
 	ca.null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	ca.cg = b->has_cg ? &b->cg : NULL;

@@ -13,9 +13,12 @@
 #include <stdint.h>
 
 #define BOX_INIT_FD	3	/* the socket, in init */
+#define BOX_CGROUP_FD	4	/* from here: cgroup.procs of its groups */
 
 enum box_msg_type {
-	BOX_SETUP = 1,	/* server -> init, first: a = flags, uid = the host
+	BOX_SETUP = 1,	/* server -> init, first: a = flags, b = how many
+			 * cgroup.procs fds init has (BOX_CGROUP_FD on, to
+			 * enter itself), uid = the host
 			 * uid the sandbox's 0 maps to, gid = /dev/shm size
 			 * in MiB; payload dir\0template\0hostname\0
 			 * host_addrs\0 (the host's IPv4 addresses, a

@@ -693,17 +693,6 @@ undo:
 }
 
 int
-cg_enter(const struct cg *g)
-{
-	int i;
-
-	for (i = 0; i < g->nprocs; i++)
-		if (write(g->procs_fd[i], "0", 1) != 1)
-			return -1;
-	return 0;
-}
-
-int
 cg_freeze(const struct cg *g, int frozen)
 {
 	char path[PATH_MAX], buf[256];

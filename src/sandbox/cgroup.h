@@ -2,8 +2,9 @@
  * cgroup.h - per-sandbox resource limits: one control group per sandbox
  * in every cgroup hierarchy used (cgroup v2's single one, or v1's memory,
  * cpu, pids and freezer), under a parent group the server makes once.
- * The caller places the sandbox's first process with cg_enter() before
- * that process makes its cgroup namespace.
+ * The sandbox's first process enters it itself, before it makes its
+ * cgroup namespace, by writing "0" to each of procs_fd (init.c: writing
+ * there can take milliseconds on v1, which must not hold the server).
  */
 #ifndef OCLUA_CGROUP_H
 #define OCLUA_CGROUP_H
@@ -53,7 +54,7 @@ int cg_available(void);
 
 /* Make the group `name` (one path component, fewer than CG_NAME_MAX
  * bytes) under the parent in every hierarchy, write the limits `l` and
- * open each cgroup.procs for cg_enter(). Calls cg_init(NULL) first if it
+ * open each cgroup.procs (procs_fd). Calls cg_init(NULL) first if it
  * was never called. A group of that name left by a crash is reused: it
  * is thawed, whatever runs in it is killed, every limit is written again
  * (those that are 0 back to none), and its earlier OOM kills are not
@@ -61,13 +62,6 @@ int cg_available(void);
  * with a message in err (errlen bytes at most) and nothing left made. */
 int cg_create(struct cg *g, const char *name, const struct cg_limits *l,
 	      char *err, size_t errlen);
-
-/* Move the calling process into the group: writes "0" to each of its
- * cgroup.procs. Meant for the child between clone(CLONE_VM|CLONE_VFORK)
- * and execve: write(2) only, no allocation, no lock, async-signal-safe
- * (errno is written by the failed write only). Returns 0, or -1 when a
- * write failed (the process may then be in some hierarchies only). */
-int cg_enter(const struct cg *g);
 
 /* Freeze (frozen != 0) or thaw every process of the group. Freezing
  * waits, up to 1 s, until the kernel reports the group frozen (v1

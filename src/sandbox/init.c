@@ -104,6 +104,7 @@ setup_failed(const char *step)
 
 struct setup {
 	int		flags;
+	int		ncgroups;	/* cgroup.procs fds from BOX_CGROUP_FD */
 	uid_t		base;		/* host uid of root inside */
 	unsigned	shm_mb;
 	const char	*dir, *template_dir, *hostname;
@@ -539,6 +540,7 @@ read_setup(struct setup *s, char *buf, size_t cap)
 	    m.uid > (uint32_t)-1 - BOX_RANGE)
 		setup_failed("setup message");
 	s->flags = m.a;
+	s->ncgroups = m.b >= 0 && m.b <= 8 ? m.b : 0;
 	s->base = m.uid;
 	s->shm_mb = m.gid ? m.gid : 64;
 	p = buf + sizeof(m);
@@ -800,9 +802,14 @@ main(void)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	setsid();
-	syscall(SYS_close_range, BOX_INIT_FD + 1, ~0U, 0);
 
 	read_setup(&s, setup_buf, sizeof(setup_buf));
+	/* into the sandbox's cgroups, before its cgroup namespace exists;
+	 * then nothing inherited but the socket */
+	for (sig = 0; sig < s.ncgroups; sig++)
+		if (write(BOX_CGROUP_FD + sig, "0", 1) != 1)
+			setup_failed("enter the cgroups");
+	syscall(SYS_close_range, BOX_INIT_FD + 1, ~0U, 0);
 	set_up(&s);
 	explicit_bzero(setup_buf, sizeof(setup_buf));	/* the host paths */
 	serve();
