@@ -1249,6 +1249,19 @@ describe("escape suite", function()
 
   -- more attacks
 
+  attack("a command holds only its stdio: not init's socket to the server", function()
+    -- as the user, as root, and from a session made with POST /exec
+    local id = A
+    for _, cmd in ipairs{ "ls /proc/self/fd", "sudo ls /proc/self/fd" } do
+      local r = run(id, cmd)
+      assert.are.equal(0, r.exitCode, r.stderr)
+      -- 0, 1, 2 and the fd ls opens to read the directory: nothing else
+      assert.are.equal("0\n1\n2\n3\n", r.stdout, cmd)
+    end
+    local r = run(id, "for f in /proc/self/fd/*; do readlink $f; done | grep -c socket || true")
+    assert.are.equal("0\n", r.stdout)
+  end)
+
   attack("capabilities: the OCI default bounding set; seccomp is on", function()
     local r = run(A, "sudo -n grep -E '^(CapBnd|CapEff|Seccomp|NoNewPrivs):' /proc/self/status; "
       .. "grep -E '^(CapEff|Seccomp):' /proc/self/status")

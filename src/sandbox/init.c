@@ -45,6 +45,7 @@
 #include <grp.h>
 #include <arpa/inet.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <linux/mount.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -612,6 +613,11 @@ exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 	    syscall(SYS_setresgid, m->gid, m->gid, m->gid) ||
 	    syscall(SYS_setresuid, m->uid, m->uid, m->uid))
 		goto fail;
+	/* nothing of init's but stdio: its socket to the server above all
+	 * (the status pipe, close-on-exec already, still reports a failure) */
+	what = "descriptors";
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC))
+		goto fail;
 	what = "cwd";
 	if (chdir(cwd))
 		goto fail;
@@ -803,6 +809,8 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setsid();
 
+	if (fcntl(ctl, F_SETFD, FD_CLOEXEC))
+		_exit(1);
 	read_setup(&s, setup_buf, sizeof(setup_buf));
 	/* into the sandbox's cgroups, before its cgroup namespace exists;
 	 * then nothing inherited but the socket */
