@@ -21,6 +21,7 @@
  *     core.disk_setup(image, dir, bytes) -> true, or nil and what is
  *                         missing; core.disk_limit(path, bytes);
  *                         core.disk_teardown(dir)   the quota (disk.c)
+ *     core.private_mounts()   this process's mounts become its own
  *
  *     stream, frame = proc:read()  1 = stdout, 2 = stderr, in arrival
  *                                  order; `frame` is the stream's byte
@@ -54,6 +55,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 
 #include "runtime/buf.h"
 #include "runtime/runtime.h"
@@ -1405,6 +1407,21 @@ core_disk_teardown(lua_State *L)
 	return 0;
 }
 
+/* core.private_mounts(): from now on this process's mounts are its own
+ * (a mount namespace of its own, the host's later mounts still seen):
+ * what it mounts goes with it however it ends. For a server whose data
+ * is temporary: a SIGKILL must not leave its disk image mounted. Raises
+ * on failure. */
+static int
+core_private_mounts(lua_State *L)
+{
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
+		return luaL_error(L, "a mount namespace of its own: %s",
+				  strerror(errno));
+	return 0;
+}
+
 /* core.box_network() -> true, or nil and what is missing (slirp.c) */
 static int
 core_box_network(lua_State *L)
@@ -1456,6 +1473,7 @@ ocl_open_box(lua_State *L)
 		{ "disk_setup", core_disk_setup },
 		{ "disk_limit", core_disk_limit },
 		{ "disk_teardown", core_disk_teardown },
+		{ "private_mounts", core_private_mounts },
 		{ NULL, NULL }
 	};
 

@@ -124,6 +124,15 @@ function M.main(...)
   local given_key = o.api_key or os.getenv("OCLUA_SERVE_API_KEY")
   if given_key == "" then given_key = nil end
   o.api_key = given_key
+  -- without --data-dir nothing may outlive this process, a SIGKILL
+  -- included: its mounts (the sandboxes' disk image) are its own
+  if not o.data_dir then
+    local ok, err = pcall(core.private_mounts)
+    if not ok then
+      io.stderr:write("oclua serve: ", tostring(err), "\n")
+      os.exit(1)
+    end
+  end
   local ok, srv = pcall(server.start, o)
   if not ok then
     -- the reason, without the Lua position of the call that raised it

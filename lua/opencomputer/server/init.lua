@@ -106,6 +106,9 @@ function M.start(opts)
   os.execute("mkdir -p '" .. sandboxes .. "'")
   ok, why = core.disk_setup(data_dir .. "/disk.img", sandboxes,
     (opts.disk_gib or 1024) * 1073741824)
+  -- temporary: the loop device holds the image open, and lets it go
+  -- (and its disk space) with the last mount, however the server ends
+  if ok and temporary then os.remove(data_dir .. "/disk.img") end
   need("disk", ok, why, "a sandbox can fill the disk of " .. data_dir)
   local reg = sandbox.registry(data_dir, opts.template_dir
     or (temporary and "/var/tmp/oclua/templates" or data_dir .. "/templates"),
