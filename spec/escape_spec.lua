@@ -1262,6 +1262,73 @@ describe("escape suite", function()
     assert.are.equal("0\n", r.stdout)
   end)
 
+  attack("commands stopped before their exec hold up only themselves", function()
+    -- a process of the sandbox user stops every child of init in the
+    -- moment between its change to that user and its exec; init must go
+    -- on serving (it used to wait for the exec and hung for good)
+    local id = new_sandbox()
+    local r = run(id, "nohup ./probe stop-init 6 > stopper.out 2>&1 & echo started")
+    assert.are.equal("started\n", r.stdout)
+    -- 200 commands at once: each answers (a stopped one is killed after
+    -- 10 s and refused), and init serves the others meanwhile
+    local tasks, t0 = {}, oc.now()
+    for i = 1, 200 do
+      tasks[i] = oc.spawn(function()
+        return (c:api("POST", "/sandboxes/" .. id .. "/exec/run-async",
+          { body = { cmd = "true" }, timeout = 30 }))
+      end)
+    end
+    local answers = {}
+    for i = 1, 200 do
+      local status = tasks[i]:wait()
+      answers[status] = (answers[status] or 0) + 1
+      assert.is_true(status == 200 or status == 202 or status == 400, tostring(status))
+    end
+    assert.is_true(oc.now() - t0 < 25, "took " .. (oc.now() - t0))
+    r = run(id, "sleep 6; cat stopper.out; echo alive", { timeout = 20 })
+    assert.matches("alive", r.stdout)
+    assert.matches("stopped=[1-9]", r.stdout)	-- the race was won
+    run(id, "pkill -CONT -x oclua-init; true")
+    assert.are.equal("ok\n", run(A, "echo ok").stdout)
+  end)
+
+  attack("the template copies nothing of the host's /etc that its users may not read", function()
+    -- a host with repository credentials (0600) and a private key: a
+    -- separate server in a private mount namespace sees them there
+    local dir = host("mktemp -d /tmp/oclua-escape-etc.XXXXXX")
+    local secret = "apt-secret-" .. SECRET
+    local script = "set -e; mount -t tmpfs none /etc/apt/auth.conf.d; "
+      .. "printf 'machine r login u password %s\\n' \"$1\" > /etc/apt/auth.conf.d/t.conf; "
+      .. "chmod 600 /etc/apt/auth.conf.d/t.conf; mkdir -p /etc/ssl/private; "
+      .. "mount -t tmpfs -o mode=0710 none /etc/ssl/private; "
+      .. "printf '%s\\n' \"$1\" > /etc/ssl/private/k.pem; chmod 640 /etc/ssl/private/k.pem; "
+      .. "shift; exec \"$@\" 2>&1"
+    local proc = core.process_spawn({ "unshare", "-m", "--propagation", "private",
+      "sh", "-c", script, "sh", secret, core.executable(), "serve", "--listen",
+      "127.0.0.1:0", "--api-key", support.KEY, "--data-dir", dir,
+      "--exit-with-parent" })
+    local url
+    repeat
+      local line = proc:read_line()
+      url = line and line:match("listening on (http://%S+)")
+    until url or not line
+    local ok, err = pcall(function()
+      assert.is_truthy(url, "the server in a private namespace did not start")
+      local client = support.client(url, support.KEY)
+      local id = client:create({ timeout = 0 })
+      local out = run_on(client, id, "sudo grep -rl 'apt-secret' /etc 2>/dev/null; "
+        .. "sudo ls /etc/apt/auth.conf.d /etc/ssl/private 2>&1; echo done")
+      assert.is_nil(out.stdout:find("apt-secret", 1, true), out.stdout)
+      assert.is_nil(out.stdout:find("t.conf", 1, true), out.stdout)
+      assert.is_nil(out.stdout:find("k.pem", 1, true), out.stdout)
+      assert.matches("done", out.stdout)
+    end)
+    proc:kill(15)
+    proc:wait()
+    host("rm -rf \"$1\"", dir)
+    if not ok then error(err, 0) end
+  end)
+
   attack("capabilities: the OCI default bounding set; seccomp is on", function()
     local r = run(A, "sudo -n grep -E '^(CapBnd|CapEff|Seccomp|NoNewPrivs):' /proc/self/status; "
       .. "grep -E '^(CapEff|Seccomp):' /proc/self/status")

@@ -601,6 +601,45 @@ cmd_forks(int n, int hold)
 	return 0;
 }
 
+/* stop-init: stop, as fast as /proc can be read, every process named
+ * oclua-init but PID 1: init's children in the moment between their
+ * change to the sandbox user and their exec. Prints how many it stopped
+ * after `seconds`. */
+static int
+cmd_stop_init(int seconds)
+{
+	time_t end = time(NULL) + seconds;
+	int stopped = 0;
+
+	while (time(NULL) < end) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+
+		if (!d)
+			return 1;
+		while ((e = readdir(d))) {
+			char path[64], comm[32];
+			int pid = atoi(e->d_name), fd;
+			ssize_t n;
+
+			if (pid <= 1)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+			fd = open(path, O_RDONLY);
+			if (fd < 0)
+				continue;
+			n = read(fd, comm, sizeof(comm) - 1);
+			close(fd);
+			if (n > 0 && !strncmp(comm, "oclua-init", 10) &&
+			    kill(pid, SIGSTOP) == 0)
+				stopped++;
+		}
+		closedir(d);
+	}
+	printf("stopped=%d\n", stopped);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -622,6 +661,8 @@ main(int argc, char **argv)
 		return cmd_connect6(argv[2], atoi(argv[3]));
 	if (!strcmp(argv[1], "mem") && argc > 2)
 		return cmd_mem(atol(argv[2]));
+	if (!strcmp(argv[1], "stop-init") && argc > 2)
+		return cmd_stop_init(atoi(argv[2]));
 	if (!strcmp(argv[1], "forks") && argc > 2)
 		return cmd_forks(atoi(argv[2]), argc > 3 ? atoi(argv[3]) : 0);
 	if (!strcmp(argv[1], "read")) {

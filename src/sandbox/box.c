@@ -1117,10 +1117,16 @@ box_spawn(lua_State *L)
 	*ud = NULL;
 	luaL_setmetatable(L, PROC_MT);
 	p = calloc(1, sizeof(*p));
-	if (!p || pipe2(fds, O_CLOEXEC) || pipe2(fds + 2, O_CLOEXEC) ||
-	    pipe2(fds + 4, O_CLOEXEC)) {
+	for (i = 0; p && i < 3; i++)
+		if (pipe2(fds + 2 * i, O_CLOEXEC)) {
+			rc = errno;
+			close_fds(fds, 2 * i);	/* the pipes made so far */
+			free(p);
+			p = NULL;
+			errno = rc;
+		}
+	if (!p) {
 		buf_free(&payload);
-		free(p);
 		return luaL_error(L, "cannot make pipes: %s", strerror(errno));
 	}
 	*ud = p;

@@ -26,8 +26,8 @@
  *     a container does not keep from its bounding set and loads the
  *     seccomp filter (seccomp.c) that every command inherits;
  *  7. as PID 1, starts the commands the server sends (as `sandbox`, uid
- *     1000, unless asked otherwise), reports their exits and reaps every
- *     orphan. When the server's end of the socket closes it kills
+ *     1000, unless asked otherwise) without ever waiting for one,
+ *     reports their exits and reaps every orphan. When the server's end of the socket closes it kills
  *     everything and exits, which ends the PID namespace.
  *
  * It is non-dumpable and was exec'd before joining the sandbox's user
@@ -64,12 +64,15 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox/box.h"
 #include "sandbox/seccomp.h"
 
 #define MAX_TRACKED	4096
+#define START_LIMIT	10	/* seconds a command may take to reach its
+				 * exec: one stopped before it is killed */
 
 static int ctl = BOX_INIT_FD;
 
@@ -561,31 +564,72 @@ read_setup(struct setup *s, char *buf, size_t cap)
 /* ------------------------------------------------------------------ */
 /* PID 1                                                              */
 
-static pid_t tracked[MAX_TRACKED];
-static int ntracked;
+/* The commands init started: until its exec is known to have worked
+ * (the status pipe closes with nothing in it) a command is `starting`
+ * and init watches its status pipe with everything else. Nothing waits
+ * for a child: a command stopped before its exec (SIGSTOP from another
+ * process of the same user, say) delays only itself. */
+struct kid {
+	pid_t		pid;
+	uint32_t	id;
+	int		status;	/* the status pipe while starting, else -1 */
+	int		failed;	/* reported as BOX_FAILED: no exit report */
+	int		expired; /* killed for not reaching its exec */
+	time_t		deadline; /* CLOCK_MONOTONIC seconds, while starting */
+};
 
-static void
-track(pid_t pid)
+static time_t
+now_s(void)
 {
-	if (ntracked < MAX_TRACKED)
-		tracked[ntracked++] = pid;
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
 }
 
-static int
-untrack(pid_t pid)
+static struct kid kids[MAX_TRACKED];
+static int nkids;
+
+static struct kid *
+find_kid(pid_t pid)
 {
 	int i;
 
-	for (i = 0; i < ntracked; i++)
-		if (tracked[i] == pid) {
-			tracked[i] = tracked[--ntracked];
-			return 1;
-		}
-	return 0;
+	for (i = 0; i < nkids; i++)
+		if (kids[i].pid == pid)
+			return &kids[i];
+	return NULL;
 }
 
-/* the child side of a spawn, after vfork(): only system calls, and the
- * parent's memory is not touched; never returns */
+/* the status pipe has spoken (or the child is gone): started or failed */
+static void
+resolve(struct kid *k)
+{
+	char buf[64];
+	ssize_t got;
+	int e;
+
+	if (k->status < 0)
+		return;
+	got = read(k->status, buf, sizeof(buf) - 1);
+	if (got < 0 && errno == EAGAIN)
+		return;
+	close(k->status);
+	k->status = -1;
+	if (k->expired) {
+		k->failed = 1;
+		reply(BOX_FAILED, k->id, ETIMEDOUT, 0, "it was stopped before "
+		      "its exec and killed after 10 s");
+	} else if (got >= (ssize_t)sizeof(int)) {
+		memcpy(&e, buf, sizeof(e));
+		buf[got] = '\0';
+		k->failed = 1;
+		reply(BOX_FAILED, k->id, e, 0, buf + sizeof(int));
+	} else
+		reply(BOX_STARTED, k->id, k->pid, 0, NULL);
+}
+
+/* the child side of a spawn, after fork(); never returns */
 static void
 exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 	   char **envp, int status_fd)
@@ -652,8 +696,6 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 	char *cwd = p;
 	int n = 0, ne = 0, st[2];
 	pid_t pid;
-	char errbuf[64];
-	ssize_t got;
 
 	p += strlen(p) + 1;
 	while (p < end && *p && n < 1023) {
@@ -674,7 +716,13 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 		      0, "arguments");
 		return;
 	}
-	pid = vfork();
+	if (nkids == MAX_TRACKED) {
+		close(st[0]);
+		close(st[1]);
+		reply(BOX_FAILED, m->id, EAGAIN, 0, "too many commands");
+		return;
+	}
+	pid = fork();
 	if (pid == 0)
 		exec_child(m, fds, cwd, argv, envp, st[1]);
 	close(st[1]);
@@ -683,19 +731,14 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 		reply(BOX_FAILED, m->id, errno, 0, "fork");
 		return;
 	}
-	got = read(st[0], errbuf, sizeof(errbuf) - 1);
-	close(st[0]);
-	if (got >= (ssize_t)sizeof(int)) {
-		int e;
-
-		memcpy(&e, errbuf, sizeof(e));
-		errbuf[got] = '\0';
-		waitpid(pid, NULL, 0);
-		reply(BOX_FAILED, m->id, e, 0, errbuf + sizeof(int));
-		return;
-	}
-	track(pid);
-	reply(BOX_STARTED, m->id, pid, 0, NULL);
+	fcntl(st[0], F_SETFL, O_NONBLOCK);
+	kids[nkids].pid = pid;
+	kids[nkids].id = m->id;
+	kids[nkids].status = st[0];
+	kids[nkids].failed = 0;
+	kids[nkids].expired = 0;
+	kids[nkids].deadline = now_s() + START_LIMIT;
+	nkids++;
 }
 
 static void
@@ -746,21 +789,32 @@ out:
 static void
 reap(void)
 {
+	struct kid *k;
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		if (untrack(pid))
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (!(k = find_kid(pid)))
+			continue;	/* an orphan: reaped, nothing to say */
+		resolve(k);	/* its pipe is closed now: never waits */
+		if (k->status >= 0) {	/* cannot happen; do not leak it */
+			close(k->status);
+			k->failed = 1;
+		}
+		if (!k->failed)
 			reply(BOX_EXIT, 0, pid, WIFEXITED(status) ?
 			      WEXITSTATUS(status) : -1, NULL);
+		*k = kids[--nkids];
+	}
 }
 
 static void
 serve(void)
 {
-	struct pollfd pf[2];
+	static struct pollfd pf[2 + MAX_TRACKED];
+	struct kid *watched[MAX_TRACKED];
 	sigset_t set;
-	int sfd;
+	int sfd, n, i;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -774,8 +828,29 @@ serve(void)
 	pf[1].events = POLLIN;
 	reply(BOX_READY, 0, 0, 0, NULL);
 	for (;;) {
-		if (poll(pf, 2, -1) < 0)
+		time_t now = now_s(), next = 0;
+
+		for (n = 0, i = 0; i < nkids; i++)
+			if (kids[i].status >= 0) {
+				if (!kids[i].expired &&
+				    kids[i].deadline <= now) {
+					kids[i].expired = 1;
+					kill(kids[i].pid, SIGKILL);
+				}
+				if (!kids[i].expired &&
+				    (!next || kids[i].deadline < next))
+					next = kids[i].deadline;
+				watched[n] = &kids[i];
+				pf[2 + n].fd = kids[i].status;
+				pf[2 + n].events = POLLIN;
+				n++;
+			}
+		if (poll(pf, (nfds_t)(2 + n), next ? (int)(next - now + 1) *
+			 1000 : -1) < 0)
 			continue;
+		for (i = 0; i < n; i++)
+			if (pf[2 + i].revents)
+				resolve(watched[i]);
 		if (pf[1].revents) {
 			struct signalfd_siginfo si;
 
