@@ -9,7 +9,9 @@
  * It holds the skeleton of a Debian root (bin -> usr/bin and the other
  * merged-/usr links, /home/sandbox, /workspace, /tmp), and a sandbox-owned
  * /etc: an allowlist of the host's non-private /etc entries (no shadow, no
- * SSH keys, no tokens in npmrc or pip.conf), then passwd, group, shadow
+ * SSH keys, no tokens in npmrc or pip.conf; within them only what every
+ * host user may read, and never apt's auth.conf, ssl/private or
+ * security/opasswd), then passwd, group, shadow
  * and sudoers of its own (the `sandbox` user has passwordless sudo, as in
  * the cloud), and a copy of the host's dpkg database so that apt and dpkg
  * inside agree with the /usr they see. Owners on disk are the ids inside
@@ -31,7 +33,7 @@
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 
-#define TEMPLATE_VERSION 2	/* bump when the layout below changes */
+#define TEMPLATE_VERSION 3	/* bump when what is copied changes */
 #define SANDBOX_UID	1000
 #define SHADOW_GID	42	/* Debian's fixed gid of group shadow */
 
@@ -42,7 +44,7 @@ static const char *const etc_from_host[] = {
 	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
 	"os-release", "debian_version", "protocols", "services", "networks",
 	"ethertypes", "mime.types", "magic", "magic.mime", "bash.bashrc",
-	"profile", "profile.d", "inputrc", "shells", "environment",
+	"profile", "profile.d", "inputrc", "shells",
 	"gai.conf", "host.conf", "xattr.conf", "pam.conf", "pam.d",
 	"security", "login.defs", "sudo.conf", "apt", "dpkg",
 	"debconf.conf", "skel", "adduser.conf", "deluser.conf", "python3",
@@ -52,16 +54,34 @@ static const char *const etc_from_host[] = {
 	"ucf.conf", "issue", "issue.net", "motd", NULL
 };
 
+/* what is never copied, whatever its mode: credentials that live in
+ * directories of the allowlist */
+static const char *const etc_never[] = {
+	"/etc/apt/auth.conf", "/etc/apt/auth.conf.d", "/etc/ssl/private",
+	"/etc/security/opasswd", NULL
+};
+
 /* copy a file, or a symlink as a symlink, or a directory recursively;
- * a missing source is fine (not every host has every entry) */
+ * a missing source is fine (not every host has every entry). Only what
+ * every host user may read is copied (a file readable by others, a
+ * directory they may list and enter), and nothing of etc_never: the
+ * template is readable by root of every sandbox. */
 static int
 copy_tree(const char *from, const char *to)
 {
 	struct stat st;
 	char buf[65536];
+	int i;
 
+	for (i = 0; etc_never[i]; i++)
+		if (!strcmp(from, etc_never[i]))
+			return 0;
 	if (lstat(from, &st))
 		return errno == ENOENT ? 0 : -1;
+	if ((S_ISREG(st.st_mode) && !(st.st_mode & S_IROTH)) ||
+	    (S_ISDIR(st.st_mode) && (st.st_mode & (S_IROTH | S_IXOTH)) !=
+	     (S_IROTH | S_IXOTH)))
+		return 0;
 	if (S_ISLNK(st.st_mode)) {
 		ssize_t n = readlink(from, buf, sizeof(buf) - 1);
 
