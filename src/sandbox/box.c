@@ -1328,29 +1328,6 @@ proc_gc(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* removal and what the machine offers                                */
 
-int
-ocl_remove_path(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char parent[4096];
-	int fd, rc, e;
-
-	if (!slash || (size_t)(slash - path) >= sizeof(parent)) {
-		errno = EINVAL;
-		return -1;
-	}
-	memcpy(parent, path, (size_t)(slash - path));
-	parent[slash - path] = '\0';
-	fd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	rc = ocl_remove_tree(fd, slash + 1);
-	e = errno;
-	close(fd);
-	errno = e;
-	return rc;
-}
-
 /* a check's answer: true, or nil and the message */
 static int
 push_check(lua_State *L, int rc, const char *err)
@@ -1492,6 +1469,5 @@ ocl_open_box(lua_State *L)
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	luaL_setfuncs(L, core_f, 0);
-	ocl_open_template(L);
 	return 0;
 }

@@ -1100,6 +1100,30 @@ file_discard(lua_State *L)
 	return file_close(L);
 }
 
+/* the absolute path's parent, then ocl_remove_tree (sandbox.h) */
+int
+ocl_remove_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	int fd, rc, e;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(parent)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	fd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = ocl_remove_tree(fd, slash + 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
 int
 ocl_open_fs(lua_State *L)
 {

@@ -9,10 +9,10 @@
 #include "runtime/runtime.h"
 
 int ocl_open_fs(lua_State *L);
-int ocl_open_box(lua_State *L);		/* also opens template.c's */
+int ocl_open_box(lua_State *L);
 int ocl_open_template(lua_State *L);
 
-/* box.c: remove the tree at the absolute `path`, at any depth; a missing
+/* fs.c: remove the tree at the absolute `path`, at any depth; a missing
  * path is fine; 0 or -1 and errno */
 int ocl_remove_path(const char *path);
 
