@@ -109,7 +109,6 @@ typedef struct box {
 	int		has_cg;
 	struct slirp	net;
 	int		has_net, net_polling, host_loopback;
-	int		init_ready;	/* init said BOX_READY */
 	uv_poll_t	net_poll;	/* slirp4netns says it is ready */
 } box;
 
@@ -433,6 +432,15 @@ box_maybe_free(box *b)
 	free(b);
 }
 
+/* the sandbox's cgroups go (what ran in them is killed) */
+static void
+forget_cg(box *b)
+{
+	if (b->has_cg)
+		cg_destroy(&b->cg);
+	b->has_cg = 0;
+}
+
 /* slirp4netns takes tens of ms to exit once killed: reap it when its
  * pidfd says it has, without holding the loop up meanwhile */
 typedef struct net_reaper {
@@ -440,13 +448,20 @@ typedef struct net_reaper {
 	struct slirp	net;
 } net_reaper;
 
+/* stop it and wait until it is reaped */
+static void
+reap_network(struct slirp *net)
+{
+	while (slirp_stop(net) == 1)
+		waitpid(net->pid, NULL, 0);
+}
+
 static void
 reaper_closed(uv_handle_t *h)
 {
 	net_reaper *r = h->data;
 
-	while (slirp_stop(&r->net) == 1)	/* its pidfd said: exited */
-		waitpid(r->net.pid, NULL, 0);
+	reap_network(&r->net);	/* its pidfd said: exited */
 	free(r);
 }
 
@@ -466,8 +481,7 @@ end_network(oclua_runtime *rt, struct slirp *net)
 		return;
 	r = rt->closing ? NULL : malloc(sizeof(*r));
 	if (!r || uv_poll_init(rt->loop, &r->poll, net->pidfd)) {
-		while (slirp_stop(net) == 1)	/* at exit: just wait */
-			waitpid(net->pid, NULL, 0);
+		reap_network(net);	/* at exit: just wait */
 		free(r);
 		return;
 	}
@@ -498,11 +512,9 @@ box_died(box *b)
 		end_network(b->rt, &b->net);
 		b->has_net = 0;
 	}
-	if (b->has_cg) {
+	if (b->has_cg)
 		b->oom = cg_oom_kills(&b->cg) > 0;
-		cg_destroy(&b->cg);
-		b->has_cg = 0;
-	}
+	forget_cg(b);
 	ctl_drop(b);
 	close(b->ctl);
 	close(b->pidfd);
@@ -513,6 +525,16 @@ box_died(box *b)
 		wake(b->rt, &p->task);
 	wake(b->rt, &b->task);
 	wake(b->rt, &b->exit_task);
+}
+
+/* up once init has said so (its root is open) and its network is too */
+static void
+maybe_up(box *b)
+{
+	if (b->state == BOX_BOOTING && b->root >= 0 && !b->net_polling) {
+		b->state = BOX_UP;
+		wake(b->rt, &b->task);
+	}
 }
 
 /* init is up: open its root (the PID cannot be reused before we reap it,
@@ -531,11 +553,7 @@ box_ready(box *b)
 		box_fail(b, "its init process ended during setup");
 		return;
 	}
-	b->init_ready = 1;
-	if (!b->net_polling) {
-		b->state = BOX_UP;
-		wake(b->rt, &b->task);
-	}
+	maybe_up(b);
 }
 
 /* slirp4netns, started with init: it configures the network namespace
@@ -582,10 +600,7 @@ on_net(uv_poll_t *h, int status, int events)
 			 "(OCLUA_SLIRP_DEBUG=1 shows why)");
 		return;
 	}
-	if (b->state == BOX_BOOTING && b->init_ready) {
-		b->state = BOX_UP;
-		wake(b->rt, &b->task);
-	}
+	maybe_up(b);
 }
 
 static void
@@ -703,15 +718,6 @@ init_image(void)
 	return fd;
 }
 
-/* a boot that failed before init ran: its cgroups go */
-static void
-forget_cg(box *b)
-{
-	if (b->has_cg)
-		cg_destroy(&b->cg);
-	b->has_cg = 0;
-}
-
 /* what the child of clone() needs between clone and execveat */
 struct child_args {
 	int		sock, image, null;
@@ -778,7 +784,7 @@ core_box_start(lua_State *L)
 	char err[256], name[64];
 	buf setup = { 0 };
 	box **ud, *b;
-	int sv[2], fresh, rc;
+	int sv[2], fresh, network, rc;
 	pid_t pid;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -787,12 +793,12 @@ core_box_start(lua_State *L)
 	tpl = opt_string(L, "template");
 	host = opt_string(L, "hostname");
 	fresh = opt_bool(L, "fresh");
+	network = opt_bool(L, "network");
 	memset(&m, 0, sizeof(m));
 	m.type = BOX_SETUP;
-	m.a = (fresh ? BOX_FRESH : 0) | (opt_bool(L, "network") ? BOX_NETWORK : 0);
+	m.a = (fresh ? BOX_FRESH : 0) | (network ? BOX_NETWORK : 0);
 	m.uid = (uint32_t)opt_int(L, "uid_base", 0);
 	m.gid = (uint32_t)opt_int(L, "shm_mb", 64);
-	m.b = 0;	/* cgroup fds, set below */
 	luaL_argcheck(L, m.uid >= BOX_RANGE, 1, "uid_base must be at least 65536");
 	memset(&lim, 0, sizeof(lim));
 	lim.memory_bytes = (uint64_t)opt_int(L, "memory_mb", 0) << 20;
@@ -801,27 +807,19 @@ core_box_start(lua_State *L)
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return luaL_error(L, "cannot make %s: %s", dir,
 				  strerror(errno));
-	if (buf_add(&setup, &m, sizeof(m)) || add_str(&setup, dir) ||
-	    add_str(&setup, tpl) || add_str(&setup, host) ||
-	    add_host_addrs(&setup)) {
-		buf_free(&setup);
-		return luaL_error(L, "out of memory");
-	}
 
 	ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = NULL;
 	luaL_setmetatable(L, BOX_MT);
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		buf_free(&setup);
+	if (!b)
 		return luaL_error(L, "out of memory");
-	}
 	*ud = b;
 	b->rt = rt;
 	b->task = b->exit_task = LUA_NOREF;
 	b->ctl = b->pidfd = b->root = -1;
 	b->state = BOX_DEAD;
-	b->has_net = opt_bool(L, "network");
+	b->has_net = network;
 	b->host_loopback = opt_bool(L, "host_loopback");
 	if (lim.memory_bytes || lim.cpu_millis || lim.pids_max) {
 		/* named after its directory: unique among live sandboxes
@@ -829,14 +827,18 @@ core_box_start(lua_State *L)
 		snprintf(name, sizeof(name), "%s", strrchr(dir, '/') ?
 			 strrchr(dir, '/') + 1 : dir);
 		if ((!cg_available() && cg_init("oclua", err, sizeof(err))) ||
-		    cg_create(&b->cg, name, &lim, err, sizeof(err))) {
-			buf_free(&setup);
+		    cg_create(&b->cg, name, &lim, err, sizeof(err)))
 			return luaL_error(L, "cannot limit the sandbox: %s", err);
-		}
 		b->has_cg = 1;
 	}
 	m.b = b->has_cg ? b->cg.nprocs : 0;
-	memcpy(setup.p, &m, sizeof(m));
+	if (buf_add(&setup, &m, sizeof(m)) || add_str(&setup, dir) ||
+	    add_str(&setup, tpl) || add_str(&setup, host) ||
+	    add_host_addrs(&setup)) {
+		buf_free(&setup);
+		forget_cg(b);
+		return luaL_error(L, "out of memory");
+	}
 	ca.image = init_image();
 	ca.null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	ca.cg = b->has_cg ? &b->cg : NULL;
