@@ -36,14 +36,7 @@ local q = support.q
 --- Run a shell script on the host without stopping the loop (the
 -- shared server runs in this process); its stdout and exit code.
 local function host(script, ...)
-  local p = core.process_spawn({ "sh", "-c", script, "sh", ... })
-  local lines = {}
-  while true do
-    local line = p:read_line()
-    if not line then break end
-    lines[#lines + 1] = line
-  end
-  return table.concat(lines, "\n"), p:wait()
+  return support.output({ "sh", "-c", script, "sh", ... })
 end
 
 local function random_hex(n)
@@ -1307,11 +1300,7 @@ describe("escape suite", function()
       "sh", "-c", script, "sh", secret, core.executable(), "serve", "--listen",
       "127.0.0.1:0", "--api-key", support.KEY, "--data-dir", dir,
       "--exit-with-parent" })
-    local url
-    repeat
-      local line = proc:read_line()
-      url = line and line:match("listening on (http://%S+)")
-    until url or not line
+    local url = support.listening(proc)
     local ok, err = pcall(function()
       assert.is_truthy(url, "the server in a private namespace did not start")
       local client = support.client(url, support.KEY)

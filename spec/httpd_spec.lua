@@ -189,16 +189,7 @@ local function stop()
 end
 
 -- run a child process; its standard output (lines joined with "\n")
-local function run(argv)
-  local p = core.process_spawn(argv)
-  local lines = {}
-  while true do
-    local line = p:read_line()
-    if not line then break end
-    lines[#lines + 1] = line
-  end
-  return table.concat(lines, "\n"), p:wait()
-end
+local run = require("spec.support.server").output
 
 -- send raw bytes on one connection; what comes back before the server
 -- closes (or `wait` seconds pass), and how long that took

@@ -122,12 +122,7 @@ describe("oclua serve on a machine that cannot bound sandboxes", function()
       bin, "serve", "--listen", "127.0.0.1:0", "--api-key", support.KEY,
       "--allow-missing", "network", "--exit-with-parent" })
     finally(function() proc:kill(15); proc:wait() end)
-    local url, said = nil, ""
-    repeat
-      local line = proc:read_line()
-      said = said .. (line or "") .. "\n"
-      url = line and line:match("listening on (http://%S+)")
-    until url or not line
+    local url, said = support.listening(proc)
     assert.is_truthy(url, said)
     assert.matches("WARNING: running without network %(slirp4netns not "
       .. "found.-%): sandboxes have no outbound network", said)

@@ -30,6 +30,24 @@ function M.stop_shared()
   if state.server then state.server.stop(); state.server = nil end
 end
 
+--- Run argv on the host to its end without stopping the loop (the
+-- shared server runs in this process): its standard output (lines joined
+-- with "\n") and exit code.
+function M.output(argv)
+  local p = require("opencomputer.core").process_spawn(argv)
+  local lines = {}
+  while true do
+    local line = p:read_line()
+    if not line then break end
+    lines[#lines + 1] = line
+  end
+  return table.concat(lines, "\n"), p:wait()
+end
+
+--- The URL a starting `oclua serve` process announces (nil if it ended
+-- first), and what it wrote until then.
+M.listening = require("opencomputer.sdk.config").listening
+
 --- A separate `oclua serve` process; returns {url, proc, client}.
 function M.process(args)
   local argv = { "--api-key", M.KEY }

@@ -46,17 +46,28 @@ end
 
 --- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
 -- as a child process; its URL and the process once it listens.
+--- Read the standard output of a starting `oclua serve` (a host
+-- process, src/runtime/process.c) until it says where it listens: the
+-- URL, or nil when it ended first; and, in both cases, the lines it
+-- wrote until then, joined with "\n". Yields.
+function M.listening(proc)
+  local said = {}
+  while true do
+    local line = proc:read_line()
+    if not line then return nil, table.concat(said, "\n") end
+    said[#said + 1] = line
+    local url = line:match("listening on (http://%S+)")
+    if url then return url, table.concat(said, "\n") end
+  end
+end
+
 function M.spawn_server(args, env)
   local argv = { core.executable(), "serve", "--listen", "127.0.0.1:0",
     "--exit-with-parent" }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
   local proc = core.process_spawn(argv, env)
-  while true do
-    local line = proc:read_line()
-    if not line then break end
-    local url = line:match("listening on (http://%S+)")
-    if url then return url, proc end
-  end
+  local url = M.listening(proc)
+  if url then return url, proc end
   error("the local sandbox server did not start (exit code "
     .. tostring(proc:wait()) .. "; see its message above)", 0)
 end

@@ -263,12 +263,9 @@ function Sandbox:boot(fresh)
     if self.box ~= box then return end	-- stopped on purpose
     self:change(function()
       if self.box ~= box then return end
-      for _, s in pairs(self.sessions) do s:kill(9) end
-      self.sessions, self.finished_sessions = {}, nil
       self.stop_reason = why == "oom" and "its init process was killed "
         .. "for lack of memory" or "its init process ended"
-      self:halt("stopped")
-      self:save()
+      self:end_all("stopped")
     end)
   end)
 end
@@ -401,11 +398,17 @@ end
 function Sandbox:stop(status)
   self:change(function()
     if self.deleted then return end	-- deleted while this one waited
-    for _, s in pairs(self.sessions) do s:kill(9) end
-    self.sessions, self.finished_sessions = {}, nil
-    self:halt(status)
-    self:save()
+    self:end_all(status)
   end)
+end
+
+-- (inside change()) kill and forget every session, end the environment,
+-- take `status` and save it
+function Sandbox:end_all(status)
+  for _, s in pairs(self.sessions) do s:kill(9) end
+  self.sessions, self.finished_sessions = {}, nil
+  self:halt(status)
+  self:save()
 end
 
 --- Kill everything and remove the sandbox's files.
