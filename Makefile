@@ -34,7 +34,7 @@ BIN_OBJ  = $(filter-out $(B)/core/core.o,$(CORE_OBJ))
 NET_OBJ  = $(NET_SRC:src/%.c=$(B)/%.o)
 DEPS     = build/deps.stamp
 
-.PHONY: all deps test test-memory compat clean install bench demo
+.PHONY: all deps test test-memory compat clean install bench demo fuzz
 
 all: $(BIN) $(B)/liboclua.a
 
@@ -98,8 +98,47 @@ build/oclua-testpeer: spec/support/peer.c | $(DEPS)
 	$(CC) -std=gnu11 $(WARN) -O2 -g -o $@ $< \
 		$(shell $(PKG_CONFIG) --cflags --libs libwebsockets)
 
+# Fuzz targets (fuzz/NAME.c, each a LLVMFuzzerTestOneInput over the parser
+# it names): clang's libFuzzer with ASan+UBSan, linked against the whole
+# library built the same way (build/fuzz/). The corpus of each is kept in
+# fuzz/corpus/NAME/.
+FUZZ_CC   = clang
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+FUZZ_SRC  = $(wildcard fuzz/*.c)
+FUZZ_BIN  = $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_LIBOBJ = $(CORE_SRC:src/%.c=build/fuzz/lib/%.o) \
+            $(NET_SRC:src/%.c=build/fuzz/lib/%.o) build/fuzz/lib/embedded_lua.o
+FUZZ_TIME ?= 600
+
+build/fuzz/lib/%.o: src/%.c | $(DEPS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(filter-out $(SAN),$(ALL_CFLAGS)) -O1 -g \
+		$(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/lib/sandbox/image.o: src/sandbox/image.c build/oclua-init
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) -DOCLUA_INIT_BIN='"build/oclua-init"' -c -o $@ $<
+
+build/fuzz/lib/embedded_lua.o: $(B)/embedded_lua.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/fuzz/liboclua.a: $(FUZZ_LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%: fuzz/%.c build/fuzz/liboclua.a
+	$(FUZZ_CC) $(filter-out $(SAN),$(ALL_CFLAGS)) -O1 -g $(FUZZ_SAN) \
+		-fsanitize=fuzzer -o $@ $< build/fuzz/liboclua.a \
+		$(CORE_LIBS) $(NET_LIBS)
+
+# every target for FUZZ_TIME seconds, growing its corpus
+fuzz: $(FUZZ_BIN)
+	@sh scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_BIN)
+
 # the specs, then the official SDK's compatibility suite (scripts/compat)
-test: oclua build/oclua-testpeer build/embed-host
+test: oclua build/oclua-testpeer build/embed-host $(FUZZ_BIN)
 	@sh scripts/test-all.sh ./oclua
 
 # the official TypeScript SDK (@opencomputer/sdk, pinned) against oclua
@@ -141,4 +180,4 @@ install: oclua $(B)/liboclua.a
 clean:
 	rm -rf build oclua oclua-san
 
--include $(wildcard $(B)/*.d $(B)/*/*.d)
+-include $(wildcard $(B)/*.d $(B)/*/*.d build/fuzz/lib/*/*.d)
