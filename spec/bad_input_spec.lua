@@ -13,7 +13,9 @@
 --              given), Content-Length (unless the headers give
 --              Content-Length or Transfer-Encoding) and Connection: close
 --   send     or: the raw bytes to write, with {KEY}, {SANDBOX} and {HOST}
---            replaced by the API key, the live sandbox's id, host:port
+--            replaced by the API key, the live sandbox's id, host:port;
+--            or a function(ctx) returning them (e.g. after making an exec
+--            session through ctx.client)
 --   status   the HTTP status expected (nil: none must come, e.g. a request
 --            the server must time out without answering)
 --   body     a Lua pattern the response (after its head) must match
@@ -22,7 +24,7 @@
 --   closed   true: the server must close the connection within `wait`
 --   wait     seconds to read the answer (default 3)
 --   check    function(ctx) run after the answer; ctx = {client, sandbox,
---            url, run = function(cmd) -> stdout}: raises if wrong
+--            url, host, run = function(cmd) -> stdout}: raises if wrong
 
 local oc = require("opencomputer")
 local support = require("spec.support.server")
@@ -104,7 +106,7 @@ describe("bad input", function()
     srv = support.process()
     host = srv.url:match("^http://([^/]+)")
     sandbox = srv.client:create({ timeout = 0 })
-    ctx = { client = srv.client, sandbox = sandbox, url = srv.url,
+    ctx = { client = srv.client, sandbox = sandbox, url = srv.url, host = host,
       run = function(cmd) return srv.client:run(sandbox, cmd).stdout end }
   end)
   teardown(function()
@@ -117,7 +119,10 @@ describe("bad input", function()
 
   for _, case in ipairs(cases) do
     it(case.file .. ": " .. case.name, function()
-      local bytes = case.send and substitute(case.send) or compose(case.request)
+      local bytes
+      if type(case.send) == "function" then bytes = case.send(ctx)
+      elseif case.send then bytes = substitute(case.send)
+      else bytes = compose(case.request) end
       local out, closed = exchange(bytes, case.wait or 3)
       local head, rest = out:match("^(.-\r\n)\r\n(.*)$")
       local status = tonumber(out:match("^HTTP/1%.1 (%d%d%d)"))
