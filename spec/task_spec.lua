@@ -171,13 +171,118 @@ describe("coroutines around yielding calls", function()
     assert.is_true(closed)
   end)
 
-  it("raises a clear error where the caller cannot yield", function()
-    local ok, err = pcall(table.sort, { 2, 1 }, function(a, b)
-      oc.sleep(0)
-      return a < b
-    end)
+end)
+
+describe("a yield where Lua cannot make one", function()
+  -- the error of a yield under `boundary`, made by `fn`
+  local function refused(boundary, fn)
+    local ok, err = pcall(fn)
     assert.is_false(ok)
-    assert.matches("call from a task", err)
+    assert.matches("cannot yield inside " .. boundary:gsub("%p", "%%%0"), err)
+    assert.is_nil(err:find("call from a task", 1, true), err)
+    return err
+  end
+
+  it("names the C function and the line that called it", function()
+    local err = refused("string.gsub", function()
+      return ("ab"):gsub(".", function(ch) oc.sleep(0); return ch end)
+    end)
+    assert.matches("^[^:]*task_spec%.lua:%d+: cannot yield inside string%.gsub "
+      .. "%(called at [^:]*task_spec%.lua:%d+%): Lua cannot suspend", err)
+    refused("table.sort", function()
+      table.sort({ 2, 1, 3 }, function(a, b) oc.sleep(0); return a < b end)
+    end)
+    -- a metamethod run by a C function (one run by Lua may yield)
+    refused("tostring", function()
+      return tostring(setmetatable({}, { __tostring = function()
+        oc.sleep(0); return "x" end }))
+    end)
+    refused("string.format", function()
+      return string.format("%s", setmetatable({}, { __tostring = function()
+        oc.sleep(0); return "x" end }))
+    end)
+    refused("load", function()
+      local f, why = load(function() oc.sleep(0) end)
+      if not f then error(why, 0) end	-- load returns its reader's error
+    end)
+    local lazy = setmetatable({}, { __index = function(_, k) oc.sleep(0); return k end })
+    assert.are.equal("k", lazy.k)
+  end)
+
+  it("says a finalizer cannot yield", function()
+    local err
+    setmetatable({}, { __gc = function() err = select(2, pcall(oc.sleep, 0)) end })
+    collectgarbage()
+    collectgarbage()
+    assert.matches("cannot yield inside a __gc finalizer", err)
+  end)
+end)
+
+describe("require", function()
+  local dir, saved_path
+  local log = {}
+  local function module(name, text)
+    local h = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+    h:write(text)
+    h:close()
+  end
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    saved_path = package.path
+    package.path = dir .. "/?.lua;" .. package.path
+    package.loaded["spec.require_log"] = log
+    module("yields_at_top", [[
+      local oc = require("opencomputer")
+      local log = require("spec.require_log")
+      log[#log + 1] = ...
+      oc.sleep(0.05)
+      return { value = 42 }]])
+    module("loop_a", "return { b = require('loop_b') }")
+    module("loop_b", "return { a = require('loop_a') }")
+    module("fails", "require('opencomputer').sleep(0); error('broken module', 0)")
+  end)
+  teardown(function()
+    package.path = saved_path
+    package.loaded["spec.require_log"] = nil
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("loads a module whose top level yields, once for tasks that ask together", function()
+    local tasks = {}
+    for i = 1, 5 do tasks[i] = oc.spawn(require, "yields_at_top") end
+    local first, path = tasks[1]:wait()
+    assert.are.equal(42, first.value)
+    assert.are.equal(dir .. "/yields_at_top.lua", path)	-- the loader's data
+    for i = 2, 5 do assert.are.equal(first, (tasks[i]:wait())) end
+    assert.are.same({ "yields_at_top" }, log)
+    assert.are.equal(first, package.loaded.yields_at_top)
+    assert.are.equal(first, require("yields_at_top"))
+  end)
+
+  it("raises on a loop instead of recursing", function()
+    local ok, err = pcall(require, "loop_a")
+    assert.is_false(ok)
+    assert.matches("loop or previous error loading module 'loop_a'", err)
+    assert.is_nil(package.loaded.loop_a)
+  end)
+
+  it("passes a loader's error on, and tries again next time", function()
+    for _ = 1, 2 do
+      local ok, err = pcall(require, "fails")
+      assert.is_false(ok)
+      assert.are.equal("broken module", err)
+    end
+    assert.is_nil(package.loaded.fails)
+  end)
+
+  it("lists where it looked for a missing module", function()
+    local ok, err = pcall(require, "no_such_module_here")
+    assert.is_false(ok)
+    assert.matches("^module 'no_such_module_here' not found:\n\tno field "
+      .. "package%.preload%['no_such_module_here'%]", err)
+    assert.matches("no file '" .. dir:gsub("%p", "%%%0") .. "/no_such_module_here%.lua'", err)
   end)
 end)
 

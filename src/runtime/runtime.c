@@ -101,13 +101,134 @@ ocl_pending_del(ocl_pending *p)
 /* ------------------------------------------------------------------ */
 /* the yield template                                                 */
 
+/* Is the C function of the frame `ar` one that lets a yield through (it
+ * calls Lua with a continuation)? pcall and xpcall; dofile. */
+static int
+yields_through(lua_State *L, lua_Debug *ar)
+{
+	static const char *const through[] = { "pcall", "xpcall", "dofile" };
+	lua_CFunction f;
+	size_t i;
+	int yes = 0;
+
+	lua_getinfo(L, "f", ar);
+	f = lua_tocfunction(L, -1);
+	lua_pop(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	for (i = 0; i < sizeof(through) / sizeof(*through) && !yes; i++) {
+		lua_getfield(L, -1, through[i]);
+		yes = f && lua_tocfunction(L, -1) == f;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return yes;
+}
+
+/* If the table at index `t` has a string key whose value is the value at
+ * index `v`, push that key and return 1; else push nothing, return 0. */
+static int
+key_of(lua_State *L, int t, int v)
+{
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		if (lua_rawequal(L, -1, v) && lua_type(L, -2) == LUA_TSTRING) {
+			lua_pop(L, 1);
+			return 1;
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+/* Push the name of the function of frame `ar` as a traceback gives it:
+ * a global ("require"), else the field of a loaded module holding it
+ * ("string.gsub"), else "a C function". */
+static void
+push_func_name(lua_State *L, lua_Debug *ar)
+{
+	int fn, loaded;
+
+	lua_getinfo(L, "f", ar);
+	fn = lua_gettop(L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	if (key_of(L, fn + 1, fn)) {
+		lua_replace(L, fn);
+		lua_settop(L, fn);
+		return;
+	}
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	loaded = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, loaded)) {		/* name module */
+		if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) ==
+		    LUA_TSTRING && key_of(L, loaded + 2, fn)) {
+			lua_pushfstring(L, "%s.%s", lua_tostring(L, -3),
+					lua_tostring(L, -1));
+			lua_replace(L, fn);
+			lua_settop(L, fn);
+			return;
+		}
+		lua_pop(L, 1);
+	}
+	lua_settop(L, fn - 1);
+	lua_pushliteral(L, "a C function");
+}
+
+/* Raise the error of a yield that cannot be made: outside any task, or
+ * in a task but under a call that Lua cannot suspend, which the message
+ * names with the line that made it: a C function running Lua without a
+ * continuation (a string.gsub or load callback, a table.sort comparator,
+ * a metamethod called from C such as tostring's __tostring), a __gc
+ * finalizer, a debug hook. Level 1 is the yielding call's caller. */
+static int
+yield_error(lua_State *L, int in_task)
+{
+	lua_Debug ar, at;
+	int level;
+
+	if (!in_task)
+		return luaL_error(L, NOT_IN_TASK);
+	for (level = 1; lua_getstack(L, level, &ar); level++) {
+		lua_getinfo(L, "Sn", &ar);
+		if (ar.namewhat && strcmp(ar.namewhat, "hook") == 0)
+			return luaL_error(L, "cannot yield inside a debug hook: "
+					  "start the work with oc.spawn instead");
+		if (ar.name && strcmp(ar.namewhat, "metamethod") == 0 &&
+		    strcmp(ar.name, "__gc") == 0)
+			return luaL_error(L, "cannot yield inside a __gc "
+					  "finalizer: Lua runs finalizers where "
+					  "no task can be suspended; start the "
+					  "work with oc.spawn instead");
+		if (*ar.what == 'C' && !yields_through(L, &ar))
+			break;
+	}
+	if (!lua_getstack(L, level, &ar))
+		return luaL_error(L, "cannot yield here: a C function runs "
+				  "this code and Lua cannot suspend a task "
+				  "across it");
+	push_func_name(L, &ar);
+	if (lua_getstack(L, level + 1, &at) && lua_getinfo(L, "Sl", &at) &&
+	    at.currentline > 0)
+		lua_pushfstring(L, " (called at %s:%d)", at.short_src,
+				at.currentline);
+	else
+		lua_pushliteral(L, "");
+	return luaL_error(L, "cannot yield inside %s%s: Lua cannot suspend a "
+			  "task while a C function runs Lua code (a callback, "
+			  "a metamethod); make this call before or after it, "
+			  "or start it with oc.spawn", lua_tostring(L, -2),
+			  lua_tostring(L, -1));
+}
+
 int
 ocl_task_pin(lua_State *L)
 {
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD ||
-	    !lua_isyieldable(L)) {
+	int in_task = lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) ==
+		LUA_TTHREAD;
+
+	if (!in_task || !lua_isyieldable(L)) {
 		lua_pop(L, 1);
-		return luaL_error(L, NOT_IN_TASK);
+		return yield_error(L, in_task);
 	}
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -270,10 +391,7 @@ core_current(lua_State *L)
 static int
 core_suspend(lua_State *L)
 {
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD ||
-	    !lua_isyieldable(L))
-		return luaL_error(L, NOT_IN_TASK);
-	lua_pop(L, 1);
+	luaL_unref(L, LUA_REGISTRYINDEX, ocl_task_pin(L));
 	return ocl_suspend(L, 0, NULL);
 }
 

@@ -47,8 +47,9 @@ function M.connect(url, opts)
   opts = opts or {}
   local ok, conn = pcall(core.ws_connect, url, opts.headers)
   if not ok then
-    if type(conn) == "string" and conn:find("^call from a task") then
-      error(conn, 2)
+    if type(conn) == "string" and (conn:find("^call from a task")
+        or conn:find("^cannot yield")) then
+      error(conn, 2)	-- misuse (runtime.c's yield_error), not the network
     end
     if type(conn) == "table" then	-- the server refused the upgrade
       error(errors.from_http(conn.status, nil, "WebSocket upgrade of "

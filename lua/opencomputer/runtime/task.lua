@@ -5,6 +5,8 @@
 -- wrappers that let a script's own coroutines call yielding SDK functions:
 -- the runtime's yields carry core.SUSPEND, and a wrapper that sees one
 -- passes it up to the task and resumes the inner coroutine on wake-up.
+-- It also replaces require, whose stock loader call a task cannot yield
+-- across (below).
 
 local core = require("opencomputer.core")
 
@@ -211,6 +213,75 @@ function coroutine.wrap(fn)
   return function(...)
     return unwrap(co, relay(co, co_resume(co, ...)))
   end
+end
+
+-- require, whose loader runs from Lua, so a module's top level may yield -
+
+-- The stock require (loadlib.c) calls the loader from C, where a task
+-- cannot be suspended: a module whose top level makes an SDK call would
+-- fail. This one does what it does (package.loaded, package.searchers and
+-- their "module 'x' not found:" message, the loader's two arguments, two
+-- results) but calls the loader from Lua. Since a load may now yield,
+-- another task that requires the module meanwhile waits for that load
+-- instead of running the module twice, and a module that requires itself,
+-- directly or not, raises "loop or previous error loading module" as in
+-- Lua 5.1 instead of recursing without end.
+local package, loaded = package, package.loaded
+local loading = {}	-- name -> {owner = thread, done = condition}
+
+local function find_loader(name)
+  local searchers = package.searchers
+  if type(searchers) ~= "table" then
+    error("'package.searchers' must be a table", 3)
+  end
+  local msg = {}
+  for i = 1, math.huge do
+    local searcher = searchers[i]
+    if searcher == nil then
+      error(string.format("module '%s' not found:%s", name,
+        table.concat(msg)), 3)
+    end
+    local loader, data = searcher(name)
+    if type(loader) == "function" then return loader, data end
+    if type(loader) == "string" then msg[#msg + 1] = "\n\t" .. loader end
+  end
+end
+
+-- the task (or, outside tasks, the thread) on whose behalf this runs
+local function owner()
+  local ok, t = pcall(core.current)
+  return ok and t or coroutine.running()
+end
+
+function require(name)
+  if math.type(name) then name = tostring(name) end	-- as luaL_checkstring
+  if type(name) ~= "string" then
+    error(string.format("bad argument #1 to 'require' (string expected, "
+      .. "got %s)", name == nil and "no value" or type(name)), 2)
+  end
+  while true do
+    local mod = loaded[name]
+    if mod then return mod end
+    local l = loading[name]
+    if not l then break end
+    if l.owner == owner() then
+      error("loop or previous error loading module '" .. name .. "'", 2)
+    end
+    l.done:wait()	-- another task loads it: take its result
+  end
+  local loader, data = find_loader(name)
+  local l = { owner = owner(), done = M.condition() }
+  loading[name] = l
+  -- on success and on error alike (an error goes on as raised, traceback
+  -- included), the waiters look again
+  local _ <close> = setmetatable({}, { __close = function()
+    loading[name] = nil
+    l.done:signal()
+  end })
+  local mod = loader(name, data)
+  if mod ~= nil then loaded[name] = mod end
+  if loaded[name] == nil then loaded[name] = true end
+  return loaded[name], data
 end
 
 return M
