@@ -9,17 +9,8 @@ local rss_kib = require("spec.support.rss")
 
 local c = support.shared()
 local E = oc.errors
-
-local function new_sandbox()
-  return oc.Sandbox.create{ api_url = c.url, api_key = support.KEY, timeout = 0 }
-end
-
-local function fails(class, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(E.is(err, class), "got " .. tostring(err))
-  return err
-end
+local new_sandbox = require("spec.support.sdk").new_sandbox
+local fails = require("spec.support.sdk").fails
 
 describe("oc.Sandbox", function()
   it("creates, connects, checks and kills", function()

@@ -8,7 +8,8 @@
 -- order, one at a time: while the handler is suspended (it may yield),
 -- later messages queue in C and, past about 1 MiB, the socket is no
 -- longer read until the queue drains. An error in the handler closes the
--- connection (1011) and is re-raised by ws:wait().
+-- connection (1011) and is re-raised by ws:wait(), whose caller owns it
+-- (it is never printed as a task's).
 
 local core = require("opencomputer.core")
 local errors = require("opencomputer.sdk.errors")
@@ -60,7 +61,8 @@ function M.connect(url, opts)
   end
   local ws = setmetatable({ conn = conn, url = url }, WebSocket)
   if opts.on_message then
-    ws.delivery = task.spawn(deliver, ws, opts.on_message, opts.on_close)
+    -- the handler's error is ws:wait()'s to re-raise
+    ws.delivery = task.owned(deliver, ws, opts.on_message, opts.on_close)
   end
   return ws
 end

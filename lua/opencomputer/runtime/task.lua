@@ -36,7 +36,8 @@ local function report(t)
   io.stderr:flush()
 end
 
-local function start(fn, main, ...)
+-- watched: the error is someone's to re-raise, never to print here
+local function start(fn, main, watched, ...)
   if type(fn) ~= "function" then
     local mt = getmetatable(fn)
     if not (mt and mt.__call) then
@@ -48,7 +49,7 @@ local function start(fn, main, ...)
     return xpcall(fn, on_error, unpack(args, 1, args.n))
   end)
   local t = setmetatable({ co = co, done = false, waiters = {},
-    main = main, watched = main }, Task)
+    main = main, watched = watched }, Task)
   by_thread[co] = t
   core.wake(co)
   return t
@@ -57,12 +58,20 @@ end
 --- Run fn(...) as a new task. It starts at the next scheduling point: at
 -- once when called outside a task, else when the caller next yields.
 function M.spawn(fn, ...)
-  return start(fn, false, ...)
+  return start(fn, false, false, ...)
+end
+
+--- Run fn(...) as a task whose error belongs to the object it serves (a
+-- WebSocket's delivery, a session's finisher): that object re-raises it
+-- from its own wait(), or reports it, so the task is never reported as
+-- one nobody waits for, whichever runs first. (Internal to the SDK.)
+function M.owned(fn, ...)
+  return start(fn, false, true, ...)
 end
 
 -- The host's entry point for a main chunk (oclua_run_*).
 function M.main(fn, ...)
-  return start(fn, true, ...)
+  return start(fn, true, true, ...)
 end
 
 core.on_task_done(function(co, ok, ...)

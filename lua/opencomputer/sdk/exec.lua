@@ -87,8 +87,10 @@ local function open_session(exec, sid, cb)
   sb.sessions[s] = true	-- for sb:close()
   s.done = setmetatable({ session = s }, {
     __index = { wait = function(f) return f.session:wait() end } })
-  -- on_exit runs once the stream has ended, after every output callback
-  s.finisher = oc.spawn(function()
+  -- on_exit runs once the stream has ended, after every output callback;
+  -- an error of a callback belongs to the session (wait() re-raises it,
+  -- __gc reports it), never to the tasks that ran it
+  s.finisher = task.owned(function()
     local okw, err = pcall(ws.wait, ws)
     if s.exit_code == nil then s.exit_code = -1 end
     s.finished = true
@@ -97,13 +99,8 @@ local function open_session(exec, sid, cb)
       local okx, e2 = pcall(cb.on_exit, s.exit_code)
       if not okx then s.error = e2 end
     end
-    if s.error ~= nil and not s.waited then
-      io.stderr:write("oclua: error in a callback of session ", sid,
-        " (nobody waits for it): ", tostring(s.error), "\n")
-    end
     s.exited:signal()
   end)
-  s.finisher.watched = true
   return s
 end
 
@@ -114,6 +111,16 @@ function Session:wait()
   while not self.finished do self.exited:wait() end
   if self.error ~= nil then error(self.error, 0) end
   return self.exit_code
+end
+
+-- A callback's error that no wait() re-raised is printed once, when the
+-- session is collected (at the latest when the runtime closes): only then
+-- is it sure that nobody will wait (API.md 2, "Callbacks").
+function Session:__gc()
+  if self.error ~= nil and not self.waited then
+    io.stderr:write("oclua: error in a callback of session ", self.session_id,
+      " (nobody waited for it): ", tostring(self.error), "\n")
+  end
 end
 
 function Session:send_stdin(data)
@@ -271,6 +278,7 @@ end
 
 local Spawned = setmetatable({}, { __index = Session })
 Spawned.__index = Spawned
+Spawned.__gc = Session.__gc
 
 --- kill(signal): default SIGTERM
 function Spawned:kill(sig)
