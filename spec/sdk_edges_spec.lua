@@ -1,12 +1,14 @@
--- spec/sdk_edges_spec.lua - the SDK at its edges (issue 10): the owner of
--- a callback's error.
+-- spec/sdk_edges_spec.lua - the SDK at its edges (issue 10): which
+-- timeout tripped, and the owner of a callback's error.
 
 local oc = require("opencomputer")
 local support = require("spec.support.server")
 
 local c = support.shared()
+local E = oc.errors
 local bin = os.getenv("OCLUA_BIN") or "./oclua"
 local new_sandbox = require("spec.support.sdk").new_sandbox
+local fails = require("spec.support.sdk").fails
 
 -- one sandbox for the file
 local sb
@@ -34,6 +36,27 @@ local function count(s, plain)
     n, at = n + 1, i + #plain
   end
 end
+
+describe("a timeout's error", function()
+  it("says which bound tripped, and names the command", function()
+    local e = fails(E.TimeoutError, sb.exec.run, sb.exec, "sleep 5", { timeout = 1 })
+    assert.are.equal("command timed out after 1 s (the wall-clock timeout): sleep 5",
+      e.message)
+    e = fails(E.TimeoutError, sb.exec.run, sb.exec, "echo up; sleep 5",
+      { timeout = 1, on_stdout = function() end })
+    assert.are.equal("command was silent for 1 s (the idle timeout of a run with "
+      .. "callbacks): echo up; sleep 5", e.message)
+    assert.are.equal("up\n", e.stdout)
+  end)
+
+  it("gives the bound the server kept: whole seconds, rounded up", function()
+    local e = fails(E.TimeoutError, sb.exec.run, sb.exec, "echo so far; sleep 5",
+      { timeout = 0.4 })
+    assert.matches("^command timed out after 1 s ", e.message)
+    assert.are.equal("so far\n", e.stdout)
+    assert.are.equal("", e.stderr)
+  end)
+end)
 
 describe("a callback's error", function()
   local real

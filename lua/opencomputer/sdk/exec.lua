@@ -189,9 +189,15 @@ end
 local RUN = { timeout = true, env = true, cwd = true, on_stdout = true,
   on_stderr = true }
 
-local function timed_out(sb, command, timeout, stdout, stderr, idle)
-  errors.raise(errors.TimeoutError, string.format("command %s after %gs: %s",
-    idle and "was silent" or "timed out", timeout, command),
+-- Raise the TimeoutError of a run: `bound` says which timeout tripped,
+-- "wall" (the server's wall-clock bound) or "idle" (the silence bound
+-- of a run with callbacks).
+local function timed_out(sb, command, bound, timeout, stdout, stderr)
+  local what = bound == "idle"
+    and string.format("was silent for %g s (the idle timeout of a run "
+      .. "with callbacks)", timeout)
+    or string.format("timed out after %g s (the wall-clock timeout)", timeout)
+  errors.raise(errors.TimeoutError, "command " .. what .. ": " .. command,
     { sandbox_id = sb.sandbox_id, stdout = stdout, stderr = stderr })
 end
 
@@ -225,7 +231,8 @@ local function run_streaming(self, command, opts, timeout)
   watchdog.watched = true
   if not ok then error(code, 0) end
   if expired then
-    timed_out(self.sandbox, command, timeout, table.concat(out), table.concat(err), true)
+    timed_out(self.sandbox, command, "idle", timeout, table.concat(out),
+      table.concat(err))
   end
   return { exit_code = code, stdout = table.concat(out), stderr = table.concat(err) }
 end
@@ -259,7 +266,8 @@ function Exec:run(command, opts)
   end
   local stderr = doc.stderr or ""
   if doc.exitCode == -1 and stderr:find("\nProcess timed out$") then
-    timed_out(sb, command, timeout, doc.stdout, stderr:gsub("\nProcess timed out$", ""))
+    timed_out(sb, command, "wall", math.ceil(timeout), doc.stdout,
+      (stderr:gsub("\nProcess timed out$", "")))
   end
   return { exit_code = doc.exitCode, stdout = doc.stdout or "", stderr = stderr }
 end
