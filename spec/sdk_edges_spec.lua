@@ -1,5 +1,6 @@
--- spec/sdk_edges_spec.lua - the SDK at its edges (issue 10): which
--- timeout tripped, and the owner of a callback's error.
+-- spec/sdk_edges_spec.lua - the SDK at its edges (issue 10): a command's
+-- stdin, which timeout tripped, timeout 0, string maps, the owner of a
+-- callback's error.
 
 local oc = require("opencomputer")
 local support = require("spec.support.server")
@@ -14,6 +15,15 @@ local fails = require("spec.support.sdk").fails
 local sb
 setup(function() sb = new_sandbox() end)
 teardown(function() sb:kill() end)
+
+-- a plain Lua error (a string), not an error object: misuse
+local function misuse(pattern, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  assert.are.equal("string", type(err), "got " .. tostring(err))
+  assert.matches(pattern, err)
+  return err
+end
 
 -- Run `text` as a script of its own (an oclua process on the shared
 -- server, which keeps serving meanwhile): its stdout and stderr together.
@@ -37,6 +47,38 @@ local function count(s, plain)
   end
 end
 
+describe("a command that reads stdin, under exec:run", function()
+  it("reads end-of-file at once, on every path", function()
+    local want = { exit_code = 0, stdout = "", stderr = "" }
+    for _, opts in ipairs{
+      { timeout = 10 },					-- POST exec/run
+      { timeout = 10, on_stdout = function() end },	-- a session
+      { timeout = 10, on_stderr = function() end },
+      { timeout = 0 },					-- a session, no limit
+    } do
+      local t0 = oc.now()
+      assert.are.same(want, sb.exec:run("cat", opts))
+      assert.is_true(oc.now() - t0 < 3, "cat took " .. (oc.now() - t0) .. " s")
+    end
+    local r = sb.exec:run('read x; echo "status $?"', { on_stdout = function() end })
+    assert.are.equal("status 1\n", r.stdout)
+  end)
+
+  it("keeps the command's own text, $0 and line numbers in a session", function()
+    local r = sb.exec:run('echo "$0 $#"\nfalse (', { on_stdout = function() end })
+    local plain = sb.exec:run('echo "$0 $#"\nfalse (')
+    assert.are.same(plain, r)
+    assert.matches("sh: 2: Syntax error", r.stderr)
+  end)
+
+  it("leaves stdin to sessions that have one", function()
+    local p = sb.exec:spawn("cat")
+    p.stdin:write("kept\n")
+    p.stdin:close()
+    assert.are.equal("kept\n", p:wait().stdout)
+  end)
+end)
+
 describe("a timeout's error", function()
   it("says which bound tripped, and names the command", function()
     local e = fails(E.TimeoutError, sb.exec.run, sb.exec, "sleep 5", { timeout = 1 })
@@ -55,6 +97,93 @@ describe("a timeout's error", function()
     assert.matches("^command timed out after 1 s ", e.message)
     assert.are.equal("so far\n", e.stdout)
     assert.are.equal("", e.stderr)
+  end)
+end)
+
+describe("timeout = 0", function()
+  it("means no limit in every call that takes a timeout", function()
+    -- past exec/run's own default of 60 s would take too long; a run
+    -- without a limit is a session, whose output is byte-exact
+    local r = sb.exec:run("sleep 1.2; printf '\\377'", { timeout = 0 })
+    assert.are.same({ exit_code = 0, stdout = "\255", stderr = "" }, r)
+    local s = sb.exec:start("sleep 1.2; exit 5", { timeout = 0 })
+    assert.are.equal(5, s:wait())
+    local p = sb.exec:spawn("sleep 1.2; echo done", { timeout = 0 })
+    assert.are.equal("done\n", p:wait().stdout)
+    local other = new_sandbox{ timeout = 0 }
+    other:set_timeout(0)
+    other:wake{ timeout = 0 }
+    assert.is_true(other:is_running())
+    other:kill()
+  end)
+
+  it("is the bound; below it, and what is not a number, is refused alike", function()
+    local function refused(name, fn, ...)
+      misuse("^" .. name:gsub("%p", "%%%0") .. ": timeout must be a number of "
+        .. "seconds >= 0 %(0: no limit%), got ", fn, ...)
+    end
+    for _, bad in ipairs{ -1, "10", 0 / 0, math.huge } do
+      refused("exec:run", sb.exec.run, sb.exec, "true", { timeout = bad })
+      refused("exec:start", sb.exec.start, sb.exec, "true", { timeout = bad })
+      refused("exec:spawn", sb.exec.spawn, sb.exec, "true", { timeout = bad })
+      refused("Sandbox.create", oc.Sandbox.create, { api_url = c.url,
+        api_key = support.KEY, timeout = bad })
+      refused("set_timeout", sb.set_timeout, sb, bad)
+      refused("Sandbox:wake", sb.wake, sb, { timeout = bad })
+    end
+    misuse("^exec:start: max_run_after_disconnect must be a number of seconds",
+      sb.exec.start, sb.exec, "true", { max_run_after_disconnect = -5 })
+  end)
+end)
+
+describe("a string map", function()
+  it("takes numbers, converted as Lua converts them", function()
+    local env = { PORT = 8080, RATIO = 0.5, NAME = "x" }
+    local want = "8080 0.5 x\n"
+    local cmd = "echo $PORT $RATIO $NAME"
+    assert.are.equal(want, sb.exec:run(cmd, { env = env }).stdout)
+    assert.are.equal(want, sb.exec:run(cmd, { env = env,
+      on_stdout = function() end }).stdout)
+    local s = sb.exec:spawn(cmd, { env = env })
+    assert.are.equal(want, s:wait().stdout)
+    local sh = sb.exec:shell{ env = env }
+    assert.are.equal(want, sh:run(cmd).stdout)
+    sh:close()
+    local other = new_sandbox{ envs = { PORT = 8080 }, metadata = { build = 42 } }
+    assert.are.equal("8080\n", other.exec:run("echo $PORT").stdout)
+    assert.are.equal("42", other.info.metadata.build)
+    other:kill()
+  end)
+
+  it("refuses anything else with a plain error naming the key, before any request", function()
+    local before = #sb.exec:list()
+    misuse("^exec:run: env%.PORT must be a string or a number, got boolean",
+      sb.exec.run, sb.exec, "true", { env = { PORT = true } })
+    misuse("^exec:run: env%.X must be a string or a number, got table",
+      sb.exec.run, sb.exec, "true", { env = { X = {} }, on_stdout = print })
+    misuse("^exec:start: env has a key that is not a string: 1 %(number%)",
+      sb.exec.start, sb.exec, "true", { env = { "A=1" } })
+    misuse("^exec:spawn: env must be a table of strings, got string",
+      sb.exec.spawn, sb.exec, "true", { env = "A=1" })
+    misuse("^exec:shell: env%.F must be a string or a number, got function",
+      sb.exec.shell, sb.exec, { env = { F = print } })
+    assert.are.equal(before, #sb.exec:list())
+    -- a server that is not there: a request would fail otherwise
+    local nowhere = { api_url = "http://127.0.0.1:1", api_key = "k" }
+    nowhere.envs = { ON = false }
+    misuse("^Sandbox%.create: envs%.ON must be a string or a number, got boolean",
+      oc.Sandbox.create, nowhere)
+    nowhere.envs, nowhere.metadata = nil, { [true] = "x" }
+    misuse("^Sandbox%.create: metadata has a key that is not a string: true",
+      oc.Sandbox.create, nowhere)
+  end)
+
+  it("points at the caller's line", function()
+    local ok, err = pcall(function()
+      sb.exec:run("true", { env = { A = true } })
+    end)
+    assert.is_false(ok)
+    assert.matches("sdk_edges_spec%.lua:%d+: exec:run: env%.A", err)
   end)
 end)
 
@@ -121,4 +250,3 @@ describe("a callback's error", function()
     assert.matches("nobody waited for it", out)
   end)
 end)
-

@@ -22,7 +22,7 @@ function Client:headers(extra)
   local h = { ["Content-Type"] = "application/json" }
   if self.key then h["X-API-Key"] = self.key end
   for k, v in pairs(extra or {}) do h[k] = v end
-  return h
+  return M.string_map(h, "headers", "request")
 end
 
 local function urlencode(s)
@@ -86,6 +86,51 @@ function M.check_options(opts, allowed, name)
       error(name .. ": unknown option '" .. tostring(k) .. "'", 3)
     end
   end
+end
+
+--- The string map `t` (a command's `env`, a sandbox's `envs` and
+-- `metadata`, request headers) as it goes on the wire, where the protocol
+-- wants strings (protocol.md 2.2, 3.2): a copy whose numbers are strings,
+-- converted as Lua converts them (8080 -> "8080", 0.5 -> "0.5"); nil for
+-- nil. Anything else raises "<name>: <what>.<key> must be ..." before
+-- any request is made, at `level` as error() counts it from the caller
+-- (default 2: the caller's caller, who made the SDK call).
+function M.string_map(t, what, name, level)
+  if t == nil then return nil end
+  level = (level or 2) + 1
+  if type(t) ~= "table" then
+    error(string.format("%s: %s must be a table of strings, got %s", name,
+      what, type(t)), level)
+  end
+  local out = {}
+  for k, v in pairs(t) do
+    if type(k) ~= "string" then
+      error(string.format("%s: %s has a key that is not a string: %s (%s)",
+        name, what, tostring(k), type(k)), level)
+    end
+    if type(v) == "number" then
+      v = tostring(v)
+    elseif type(v) ~= "string" then
+      error(string.format("%s: %s.%s must be a string or a number, got %s",
+        name, what, k, type(v)), level)
+    end
+    out[k] = v
+  end
+  return out
+end
+
+--- The duration `v` in seconds, given as option or argument `key` (a
+-- command's `timeout`, `max_run_after_disconnect`, a sandbox's idle
+-- `timeout`): nil when absent, else a number >= 0 where 0 means no limit,
+-- the rule of protocol.md 3.8 for every call that takes one (exec:run
+-- then runs a session, as exec/run would read 0 as 60 s: 3.6). Raises
+-- "<name>: <key> must be ..." at `level` (as for string_map).
+function M.check_duration(v, key, name, level)
+  if v ~= nil and (type(v) ~= "number" or not (v >= 0 and v < math.huge)) then
+    error(string.format("%s: %s must be a number of seconds >= 0 (0: no "
+      .. "limit), got %s", name, key, tostring(v)), (level or 2) + 1)
+  end
+  return v
 end
 
 --- The WebSocket URL of `path` (http -> ws), with the key in the query.

@@ -37,11 +37,20 @@ function M.signal(sig, default)
   error("bad signal " .. tostring(sig) .. " (a number or a name such as \"SIGTERM\")", 3)
 end
 
--- the request body for a command: through sh -c, or argv when `args`
-local function command_body(command, opts)
-  local body = { envs = opts.env, cwd = opts.cwd,
-    timeout = opts.timeout and math.ceil(opts.timeout) or nil,
-    maxRunAfterDisconnect = opts.max_run_after_disconnect }
+-- The request body of a session for `command` (protocol.md 3.2): through
+-- sh -c, or argv when `opts.args`. Checks the options that go on the
+-- wire and raises at `level` (1: the caller of command_body) for the
+-- SDK call `name`.
+local function command_body(command, opts, name, level)
+  level = level + 1
+  if type(command) ~= "string" then
+    error(name .. ": expected a command string", level)
+  end
+  local timeout = client.check_duration(opts.timeout, "timeout", name, level)
+  local body = { envs = client.string_map(opts.env, "env", name, level),
+    cwd = opts.cwd, timeout = timeout and math.ceil(timeout),
+    maxRunAfterDisconnect = client.check_duration(
+      opts.max_run_after_disconnect, "max_run_after_disconnect", name, level) }
   if opts.args then
     body.cmd, body.args = command, opts.args
   else
@@ -105,7 +114,7 @@ local function open_session(exec, sid, cb)
 end
 
 --- Yield until the process has exited; its exit code (-1 when the stream
--- ended without one). A callback's error is re-raised here.
+-- ended without one: API.md 4). A callback's error is re-raised here.
 function Session:wait()
   self.waited = true
   while not self.finished do self.exited:wait() end
@@ -146,16 +155,17 @@ local START = { args = true, env = true, cwd = true, timeout = true,
   max_run_after_disconnect = true, on_stdout = true, on_stderr = true,
   on_exit = true, on_scrollback_end = true }
 
-function Exec:create_session(command, opts)
-  if type(command) ~= "string" then error("expected a command string", 3) end
-  return self.sandbox:call("POST", "/exec", { body = command_body(command, opts) })
+-- POST /exec for the SDK call `name` (its caller gets option errors)
+local function create_session(exec, command, opts, name)
+  return exec.sandbox:call("POST", "/exec",
+    { body = command_body(command, opts, name, 3) })
 end
 
 --- start(command, opts) -> a live session (section 4).
 function Exec:start(command, opts)
   opts = opts or {}
   client.check_options(opts, START, "exec:start")
-  local info = self:create_session(command, opts)
+  local info = create_session(self, command, opts, "exec:start")
   return open_session(self, info.sessionID, opts)
 end
 Exec.background = Exec.start
@@ -201,34 +211,48 @@ local function timed_out(sb, command, bound, timeout, stdout, stderr)
     { sandbox_id = sb.sandbox_id, stdout = stdout, stderr = stderr })
 end
 
--- run with callbacks: a session whose idle timer restarts with every chunk
-local function run_streaming(self, command, opts, timeout)
+-- A run has no stdin to give: its command reads end-of-file at once, as
+-- exec/run's does. In a session, sh itself puts /dev/null on the
+-- command's stdin (with the command as $1, so its text, its line numbers
+-- and $0 are those of `sh -c command`): that holds on every server,
+-- where the end-of-input frame 0x05 holds only on oclua's (the cloud
+-- ignores it).
+local RUN_NO_STDIN = 'exec sh -c "$1" </dev/null'
+
+-- run as a session: with callbacks (the timeout is then an idle timeout
+-- that restarts with every chunk) or without a limit (timeout 0); the
+-- output is kept whole and byte-exact
+local function run_session(self, command, opts, env, timeout)
   local out, err = {}, {}
   local last = oc.now()
-  local s = self:start(command, { env = opts.env, cwd = opts.cwd,
-    on_stdout = function(d)
-      last = oc.now(); out[#out + 1] = d
-      if opts.on_stdout then opts.on_stdout(d) end
-    end,
-    on_stderr = function(d)
-      last = oc.now(); err[#err + 1] = d
-      if opts.on_stderr then opts.on_stderr(d) end
-    end })
-  local expired, ended = false, task.condition()
-  local watchdog = oc.spawn(function()
-    while not s.finished do
-      local left = last + timeout - oc.now()
-      if left <= 0 then
-        expired = true
-        pcall(s.kill, s, 9)
-        return
-      end
-      if ended:wait(left) then return end
+  local function collect(into, cb)
+    return function(d)
+      last = oc.now(); into[#into + 1] = d
+      if cb then cb(d) end
     end
-  end)
+  end
+  local info = self.sandbox:call("POST", "/exec", { body = { cmd = "sh",
+    args = { "-c", RUN_NO_STDIN, "sh", command }, envs = env,
+    cwd = opts.cwd } })
+  local s = open_session(self, info.sessionID, {
+    on_stdout = collect(out, opts.on_stdout),
+    on_stderr = collect(err, opts.on_stderr) })
+  local expired, ended = false, task.condition()
+  if timeout > 0 then
+    oc.spawn(function()
+      while not s.finished do
+        local left = last + timeout - oc.now()
+        if left <= 0 then
+          expired = true
+          pcall(s.kill, s, 9)
+          return
+        end
+        if ended:wait(left) then return end
+      end
+    end)
+  end
   local ok, code = pcall(s.wait, s)
   ended:signal()
-  watchdog.watched = true
   if not ok then error(code, 0) end
   if expired then
     timed_out(self.sandbox, command, "idle", timeout, table.concat(out),
@@ -238,9 +262,10 @@ local function run_streaming(self, command, opts, timeout)
 end
 
 --- run(command, {timeout=60, env=, cwd=, on_stdout=, on_stderr=})
--- -> {exit_code, stdout, stderr}: via sh -c; a non-zero exit code is a
--- result. Without callbacks `timeout` is a wall-clock bound kept by the
--- server; with them it is an idle timeout that restarts with every chunk.
+-- -> {exit_code, stdout, stderr}: via sh -c, with stdin at end-of-file;
+-- a non-zero exit code is a result. Without callbacks `timeout` is a
+-- wall-clock bound kept by the server; with them it is an idle timeout
+-- that restarts with every chunk; 0 is no limit (client.check_duration).
 -- TimeoutError when it expires.
 function Exec:run(command, opts)
   if type(command) ~= "string" then
@@ -248,16 +273,14 @@ function Exec:run(command, opts)
   end
   opts = opts or {}
   client.check_options(opts, RUN, "exec:run")
-  local timeout = opts.timeout or 60
-  if type(timeout) ~= "number" or timeout <= 0 then
-    error("exec:run: timeout must be a number of seconds > 0", 2)
-  end
-  if opts.on_stdout or opts.on_stderr then
-    return run_streaming(self, command, opts, timeout)
+  local timeout = client.check_duration(opts.timeout, "timeout", "exec:run") or 60
+  local env = client.string_map(opts.env, "env", "exec:run")
+  if opts.on_stdout or opts.on_stderr or timeout == 0 then
+    return run_session(self, command, opts, env, timeout)
   end
   local sb = self.sandbox
   local doc = sb:call("POST", "/exec/run", {
-    body = { cmd = "sh", args = { "-c", command }, envs = opts.env,
+    body = { cmd = "sh", args = { "-c", command }, envs = env,
       cwd = opts.cwd, timeout = math.ceil(timeout) },
     timeout = timeout + 60,
   })
@@ -314,7 +337,7 @@ function Exec:spawn(command, opts)
   client.check_options(opts, { args = true, env = true, cwd = true, timeout = true,
     on_stdout = true, on_stderr = true }, "exec:spawn")
   local out, err = {}, {}
-  local info = self:create_session(command, opts)
+  local info = create_session(self, command, opts, "exec:spawn")
   local s = open_session(self, info.sessionID, {
     on_stdout = function(d)
       out[#out + 1] = d

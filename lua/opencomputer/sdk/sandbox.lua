@@ -31,15 +31,19 @@ local CREATE_OPTS = { template = true, timeout = true, envs = true,
   api_url = true }
 
 --- Sandbox.create{template="base", timeout=300, envs=, metadata=,
--- cpu_count=, memory_mb=, api_key=, api_url=}
+-- cpu_count=, memory_mb=, api_key=, api_url=}; timeout is the idle
+-- timeout in seconds, 0 for none (client.check_duration).
 function Sandbox.create(opts)
   opts = opts or {}
   client.check_options(opts, CREATE_OPTS, "Sandbox.create")
+  local timeout = client.check_duration(opts.timeout, "timeout", "Sandbox.create")
+  local envs = client.string_map(opts.envs, "envs", "Sandbox.create")
+  local metadata = client.string_map(opts.metadata, "metadata", "Sandbox.create")
   local c = client.new(opts)
   local info = c:call("POST", "/sandboxes", { body = {
     templateID = opts.template or "base",
-    timeout = opts.timeout or 300,
-    envs = opts.envs, metadata = opts.metadata,
+    timeout = timeout and math.ceil(timeout) or 300,
+    envs = envs, metadata = metadata,
     cpuCount = opts.cpu_count, memoryMB = opts.memory_mb,
   } })
   return wrap(c, info)
@@ -93,12 +97,11 @@ function Sandbox:is_running()
   return info.status == "running"
 end
 
---- Set the idle timeout in seconds (0: never).
+--- Set the idle timeout in seconds (0: never; client.check_duration).
 function Sandbox:set_timeout(seconds)
-  if type(seconds) ~= "number" or seconds < 0 then
-    error("set_timeout: seconds must be a number >= 0", 2)
-  end
-  self:call("POST", "/timeout", { body = { timeout = math.floor(seconds) } })
+  if seconds == nil then error("set_timeout: seconds expected", 2) end
+  client.check_duration(seconds, "timeout", "set_timeout")
+  self:call("POST", "/timeout", { body = { timeout = math.ceil(seconds) } })
 end
 
 --- Hibernate the sandbox: its processes end, its files stay, and the
@@ -116,11 +119,8 @@ local WAKE_OPTS = { timeout = true }
 function Sandbox:wake(opts)
   opts = opts or {}
   client.check_options(opts, WAKE_OPTS, "Sandbox:wake")
-  local timeout = opts.timeout or 0
-  if type(timeout) ~= "number" or timeout < 0 then
-    error("Sandbox:wake: timeout must be a number >= 0", 2)
-  end
-  local info = self:call("POST", "/wake", { body = { timeout = math.floor(timeout) } })
+  local timeout = client.check_duration(opts.timeout, "timeout", "Sandbox:wake") or 0
+  local info = self:call("POST", "/wake", { body = { timeout = math.ceil(timeout) } })
   self.status = type(info) == "table" and info.status or "running"
 end
 

@@ -7,6 +7,7 @@
 -- markers have arrived. Streamed output holds back the last len(marker)-1
 -- bytes of each stream so that a marker split across chunks never leaks.
 
+local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
 local task = require("opencomputer.runtime.task")
 
@@ -27,7 +28,8 @@ function M.open(exec, opts)
     changed = task.condition() }, Shell)
   local info = exec.sandbox:call("POST", "/exec", { body = {
     cmd = "bash", args = { "--noprofile", "--norc", "+m" },
-    envs = opts.env, cwd = opts.cwd } })
+    envs = client.string_map(opts.env, "env", "exec:shell"),
+    cwd = opts.cwd } })
   sh:connect(info.sessionID)
   return sh
 end

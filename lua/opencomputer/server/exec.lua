@@ -72,11 +72,14 @@ end
 -- keep_all (keep up to 2 x RUN_OUTPUT_MAX of output instead of the
 -- scrollback's 1 MiB), wait_for_client (see FIRST_CLIENT_WAIT), unlisted
 -- (exec/run's one-shot session: not in sb.sessions, so not listed, not
--- addressable, and gone once its answer is sent).
+-- addressable, and gone once its answer is sent; no client can write
+-- its stdin, so its process reads end-of-file at once, as it would with
+-- stdin on /dev/null).
 function M.start(sb, argv, opts)
   local id
   repeat id = new_id() until not sb.sessions[id]
   local proc = sb:spawn(argv, opts.env, opts.cwd)
+  if opts.unlisted then proc:close_stdin() end
   started = started + 1
   local s = setmetatable({
     seq = started,
