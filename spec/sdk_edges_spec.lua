@@ -1,6 +1,6 @@
 -- spec/sdk_edges_spec.lua - the SDK at its edges (issue 10): a command's
 -- stdin, which timeout tripped, timeout 0, string maps, the owner of a
--- callback's error.
+-- callback's error, and a server that dies mid-stream.
 
 local oc = require("opencomputer")
 local support = require("spec.support.server")
@@ -11,7 +11,7 @@ local bin = os.getenv("OCLUA_BIN") or "./oclua"
 local new_sandbox = require("spec.support.sdk").new_sandbox
 local fails = require("spec.support.sdk").fails
 
--- one sandbox for the file
+-- one sandbox for the file (the server-killing cases make their own)
 local sb
 setup(function() sb = new_sandbox() end)
 teardown(function() sb:kill() end)
@@ -248,5 +248,74 @@ describe("a callback's error", function()
       sb:kill()]])
     assert.are.equal(1, count(out, "unwaited-boom"), out)
     assert.matches("nobody waited for it", out)
+  end)
+end)
+
+describe("a server that dies mid-stream", function()
+  -- a separate `oclua serve`, killed with SIGKILL once the stream runs;
+  -- fn(sb, kill) makes the call under test
+  local function died(fn)
+    local srv = support.process()
+    local box = oc.Sandbox.create{ api_url = srv.url, api_key = support.KEY, timeout = 0 }
+    local killed_at
+    local function kill()
+      killed_at = oc.now()
+      srv.proc:kill(9)
+    end
+    local ok, res = pcall(fn, box, kill)
+    srv.proc:wait()
+    assert.is_not_nil(killed_at, "the server was not killed")
+    assert.is_true(oc.now() - killed_at < 1, "took " .. (oc.now() - killed_at) .. " s")
+    return ok, res
+  end
+
+  -- fn(sb, kill) must raise `class`, saying that the connection dropped
+  local function dropped(class, fn)
+    local ok, err = died(fn)
+    assert.is_false(ok, "the call returned")
+    assert.is_true(E.is(err, class), tostring(err))
+    assert.matches("connection to the server dropped before the command ended",
+      err.message)
+    return err
+  end
+
+  local TICK = "while :; do echo tick; sleep 0.05; done"
+
+  it("makes a streaming run raise SandboxError", function()
+    local err = dropped(E.SandboxError, function(sb, kill)
+      local first = true
+      return sb.exec:run(TICK, { timeout = 30, on_stdout = function()
+        if first then first = false; kill() end
+      end })
+    end)
+    assert.matches("tick", err.stdout)
+  end)
+
+  it("makes spawn's wait raise SandboxError", function()
+    dropped(E.SandboxError, function(sb, kill)
+      local p = sb.exec:spawn(TICK)
+      oc.sleep(0.2)
+      kill()
+      return p:wait()
+    end)
+  end)
+
+  it("makes the shell raise ShellClosedError", function()
+    dropped(E.ShellClosedError, function(sb, kill)
+      local sh = sb.exec:shell{}
+      oc.spawn(function() oc.sleep(0.3); kill() end)
+      return sh:run("sleep 30")
+    end)
+  end)
+
+  it("gives a start session -1 (API.md 4)", function()
+    local ok, code = died(function(sb, kill)
+      local s = sb.exec:start(TICK)
+      oc.sleep(0.2)
+      kill()
+      return s:wait()
+    end)
+    assert.is_true(ok, tostring(code))
+    assert.are.equal(-1, code)
   end)
 end)

@@ -9,7 +9,9 @@
 -- later messages queue in C and, past about 1 MiB, the socket is no
 -- longer read until the queue drains. An error in the handler closes the
 -- connection (1011) and is re-raised by ws:wait(), whose caller owns it
--- (it is never printed as a task's).
+-- (it is never printed as a task's). Once closed: ws.close_code and
+-- ws.close_reason (the peer's close frame), ws.close_error (why it ended
+-- without one, when it did).
 
 local core = require("opencomputer.core")
 local errors = require("opencomputer.sdk.errors")
@@ -29,8 +31,9 @@ local function deliver(ws, on_message, on_close)
   end })
   while true do
     local msg, binary, code, reason = conn:receive()
-    if msg == nil then
+    if msg == nil then	-- binary is then why it ended: "closed" or an error
       ws.close_code, ws.close_reason = code, reason
+      if binary ~= "closed" then ws.close_error = binary end
       if on_close then on_close(code, reason) end
       return code
     end

@@ -101,6 +101,7 @@ local function open_session(exec, sid, cb)
   -- __gc reports it), never to the tasks that ran it
   s.finisher = task.owned(function()
     local okw, err = pcall(ws.wait, ws)
+    s.dropped = s.exit_code == nil and not s.detached
     if s.exit_code == nil then s.exit_code = -1 end
     s.finished = true
     if not okw then s.error = err
@@ -130,6 +131,18 @@ function Session:__gc()
     io.stderr:write("oclua: error in a callback of session ", self.session_id,
       " (nobody waited for it): ", tostring(self.error), "\n")
   end
+end
+
+--- Why the stream of a finished session ended without its exit frame
+-- (the server died or the connection broke), or nil when it did not.
+function Session:drop_reason()
+  if not self.dropped then return nil end
+  local ws = self.ws
+  local why = ws.close_error or (ws.close_code or 0) ~= 0
+    and "close code " .. ws.close_code .. " " .. tostring(ws.close_reason)
+    or "no close frame"
+  return "the connection to the server dropped before the command ended ("
+    .. why .. ")"
 end
 
 function Session:send_stdin(data)
@@ -254,6 +267,12 @@ local function run_session(self, command, opts, env, timeout)
   local ok, code = pcall(s.wait, s)
   ended:signal()
   if not ok then error(code, 0) end
+  local why = s:drop_reason()
+  if why then
+    errors.raise(errors.SandboxError, why .. ": " .. command,
+      { sandbox_id = s.sandbox_id, session_id = s.session_id,
+        stdout = table.concat(out), stderr = table.concat(err) })
+  end
   if expired then
     timed_out(self.sandbox, command, "idle", timeout, table.concat(out),
       table.concat(err))
@@ -266,7 +285,8 @@ end
 -- a non-zero exit code is a result. Without callbacks `timeout` is a
 -- wall-clock bound kept by the server; with them it is an idle timeout
 -- that restarts with every chunk; 0 is no limit (client.check_duration).
--- TimeoutError when it expires.
+-- TimeoutError when it expires; SandboxError when the connection drops
+-- before the command ends (API.md 4, 8).
 function Exec:run(command, opts)
   if type(command) ~= "string" then
     error("exec:run: expected a command string", 2)
@@ -317,8 +337,15 @@ function Spawned:kill(sig)
 end
 
 --- wait() -> {exit_code, stdout, stderr}: the whole output.
+-- SandboxError when the connection dropped before the process ended.
 function Spawned:wait()
   local code = Session.wait(self)
+  local why = self:drop_reason()
+  if why then
+    errors.raise(errors.SandboxError, why, { sandbox_id = self.sandbox_id,
+      session_id = self.session_id, stdout = table.concat(self.out),
+      stderr = table.concat(self.err) })
+  end
   return { exit_code = code, stdout = table.concat(self.out),
     stderr = table.concat(self.err) }
 end

@@ -59,7 +59,8 @@ function Shell:connect(sid)
     on_stderr = function(d) if gate then self:feed("err", d) end end,
     on_exit = function(code)
       self.exit_code = code
-      self:closed_by("bash exited with code " .. tostring(code))
+      self:closed_by(self.session:drop_reason()
+        or "bash exited with code " .. tostring(code))
     end,
   })
   watch(self)
