@@ -136,7 +136,7 @@ describe("timeout = 0", function()
   end)
 end)
 
-describe("a string map", function()
+describe("a string map or list", function()
   it("takes numbers, converted as Lua converts them", function()
     local env = { PORT = 8080, RATIO = 0.5, NAME = "x" }
     local want = "8080 0.5 x\n"
@@ -149,6 +149,9 @@ describe("a string map", function()
     local sh = sb.exec:shell{ env = env }
     assert.are.equal(want, sh:run(cmd).stdout)
     sh:close()
+    -- and so does a list of strings: a command's argv
+    assert.are.equal("a 1 2.5\n", sb.exec:spawn("echo", { args = { "a", 1, 2.5 } })
+      :wait().stdout)
     local other = new_sandbox{ envs = { PORT = 8080 }, metadata = { build = 42 } }
     assert.are.equal("8080\n", other.exec:run("echo $PORT").stdout)
     assert.are.equal("42", other.info.metadata.build)
@@ -167,6 +170,10 @@ describe("a string map", function()
       sb.exec.spawn, sb.exec, "true", { env = "A=1" })
     misuse("^exec:shell: env%.F must be a string or a number, got function",
       sb.exec.shell, sb.exec, { env = { F = print } })
+    misuse("^exec:start: args%[2%] must be a string or a number, got boolean",
+      sb.exec.start, sb.exec, "echo", { args = { "a", true } })
+    misuse("^exec:spawn: args must be a list, but has the key x",
+      sb.exec.spawn, sb.exec, "echo", { args = { x = "1" } })
     assert.are.equal(before, #sb.exec:list())
     -- a server that is not there: a request would fail otherwise
     local nowhere = { api_url = "http://127.0.0.1:1", api_key = "k" }

@@ -88,33 +88,61 @@ function M.check_options(opts, allowed, name)
   end
 end
 
+-- `v` as a string for the wire, where the protocol wants one: numbers
+-- are converted as Lua converts them (8080 -> "8080", 0.5 -> "0.5");
+-- anything else raises "<name>: <label> must be ..." at `level`.
+local function wire_string(v, label, name, level)
+  if type(v) == "number" then return tostring(v) end
+  if type(v) ~= "string" then
+    error(string.format("%s: %s must be a string or a number, got %s",
+      name, label, type(v)), level + 1)
+  end
+  return v
+end
+
+-- raise unless `t` is a table
+local function check_table(t, what, kind, name, level)
+  if type(t) ~= "table" then
+    error(string.format("%s: %s must be a %s of strings, got %s", name,
+      what, kind, type(t)), level + 1)
+  end
+end
+
 --- The string map `t` (a command's `env`, a sandbox's `envs` and
 -- `metadata`, request headers) as it goes on the wire, where the protocol
--- wants strings (protocol.md 2.2, 3.2): a copy whose numbers are strings,
--- converted as Lua converts them (8080 -> "8080", 0.5 -> "0.5"); nil for
--- nil. Anything else raises "<name>: <what>.<key> must be ..." before
--- any request is made, at `level` as error() counts it from the caller
--- (default 2: the caller's caller, who made the SDK call).
+-- wants strings (protocol.md 2.2, 3.2): a copy whose numbers are strings
+-- (wire_string); nil for nil. Anything else raises "<name>:
+-- <what>.<key> must be ..." before any request is made, at `level` as
+-- error() counts it from the caller (default 2: the caller's caller, who
+-- made the SDK call).
 function M.string_map(t, what, name, level)
   if t == nil then return nil end
   level = (level or 2) + 1
-  if type(t) ~= "table" then
-    error(string.format("%s: %s must be a table of strings, got %s", name,
-      what, type(t)), level)
-  end
+  check_table(t, what, "table", name, level)
   local out = {}
   for k, v in pairs(t) do
     if type(k) ~= "string" then
       error(string.format("%s: %s has a key that is not a string: %s (%s)",
         name, what, tostring(k), type(k)), level)
     end
-    if type(v) == "number" then
-      v = tostring(v)
-    elseif type(v) ~= "string" then
-      error(string.format("%s: %s.%s must be a string or a number, got %s",
-        name, what, k, type(v)), level)
+    out[k] = wire_string(v, what .. "." .. k, name, level)
+  end
+  return out
+end
+
+--- The string list `t` (a command's `args`) as it goes on the wire, as
+-- string_map does it: "<name>: <what>[i] must be ...".
+function M.string_list(t, what, name, level)
+  if t == nil then return nil end
+  level = (level or 2) + 1
+  check_table(t, what, "list", name, level)
+  local out = json.array()
+  for i, v in pairs(t) do
+    if math.type(i) ~= "integer" or i < 1 or i > #t then
+      error(string.format("%s: %s must be a list, but has the key %s",
+        name, what, tostring(i)), level)
     end
-    out[k] = v
+    out[i] = wire_string(v, what .. "[" .. i .. "]", name, level)
   end
   return out
 end

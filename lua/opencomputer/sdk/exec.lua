@@ -52,7 +52,8 @@ local function command_body(command, opts, name, level)
     maxRunAfterDisconnect = client.check_duration(
       opts.max_run_after_disconnect, "max_run_after_disconnect", name, level) }
   if opts.args then
-    body.cmd, body.args = command, opts.args
+    body.cmd = command
+    body.args = client.string_list(opts.args, "args", name, level)
   else
     body.cmd, body.args = "sh", { "-c", command }
   end
