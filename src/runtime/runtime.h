@@ -65,7 +65,10 @@ struct oclua_runtime {
 oclua_runtime *ocl_rt(lua_State *L);
 
 /* Registry ref of the running task, for a primitive about to yield. Raises
- * "call from a task" when there is none or the caller cannot yield. */
+ * "call from a task" when there is none, and "cannot yield inside F
+ * (called at FILE:LINE)" when a C function F between the caller and its
+ * task keeps Lua from suspending it (a string.gsub callback, a metamethod
+ * called from C, a __gc finalizer...). */
 int ocl_task_pin(lua_State *L);
 
 /* Yield the running task until it is woken; `k` runs when it resumes
