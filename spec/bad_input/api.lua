@@ -13,15 +13,6 @@ local function listed(ctx)
   return ids
 end
 
--- the bytes of a request with a JSON body (Content-Type given unless
--- `ctype` says otherwise)
-local function compose(ctx, method, path, body, ctype)
-  return table.concat({ method .. " " .. path .. " HTTP/1.1",
-    "Host: " .. ctx.host, "X-API-Key: " .. support.KEY,
-    "Content-Type: " .. (ctype or "application/json"),
-    "Content-Length: " .. #body, "Connection: close", "", body }, "\r\n")
-end
-
 -- POST /api/sandboxes with `body`: refused with `status` (default 400) and
 -- a message matching `pattern`, and no sandbox more in the listing
 local function create(name, body, pattern, status, ctype)
@@ -29,7 +20,7 @@ local function create(name, body, pattern, status, ctype)
   return { name = "create: " .. name, status = status or 400, body = pattern,
     send = function(ctx)
       before = listed(ctx)
-      return compose(ctx, "POST", "/api/sandboxes", body, ctype)
+      return support.raw_request(ctx.host, "POST", "/api/sandboxes", body, ctype)
     end,
     check = function(ctx)
       for id in pairs(listed(ctx)) do

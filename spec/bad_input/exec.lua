@@ -13,20 +13,18 @@ local function sessions(ctx)
   return ids
 end
 
-local function compose(ctx, path, body)
-  return table.concat({ "POST " .. path .. " HTTP/1.1", "Host: " .. ctx.host,
-    "X-API-Key: " .. support.KEY, "Content-Type: application/json",
-    "Content-Length: " .. #body, "Connection: close", "", body }, "\r\n")
+local function post(ctx, path, body)
+  return support.raw_request(ctx.host, "POST", path, body)
 end
 
 -- POST /api/sandboxes/{SANDBOX}/exec`route` with `body`: refused with
 -- `status` (default 400) and a message matching `pattern`; no new session
 local function start(name, route, body, pattern, status)
   local before
-  return { name = route .. ": " .. name, status = status or 400, body = pattern,
+  return { name = (route == "" and "start" or route:sub(2)) .. ": " .. name, status = status or 400, body = pattern,
     send = function(ctx)
       before = sessions(ctx)
-      return compose(ctx, "/api/sandboxes/" .. ctx.sandbox .. "/exec" .. route, body)
+      return post(ctx, "/api/sandboxes/" .. ctx.sandbox .. "/exec" .. route, body)
     end,
     check = function(ctx)
       for id in pairs(sessions(ctx)) do
@@ -55,7 +53,7 @@ local function kill(name, body, pattern)
         .. "/exec", { body = { cmd = "sleep", args = { "600" } } })
       assert(status == 201, "could not start a session")
       sid = info.sessionID
-      return compose(ctx, "/api/sandboxes/" .. ctx.sandbox .. "/exec/" .. sid
+      return post(ctx, "/api/sandboxes/" .. ctx.sandbox .. "/exec/" .. sid
         .. "/kill", body)
     end,
     check = function(ctx)

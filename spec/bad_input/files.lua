@@ -9,11 +9,7 @@ local support = require("spec.support.server")
 local DIR = "/tmp/bad-files"
 local n = 0
 
-local function q(s)
-  return (s:gsub("[^%w%-%._~/]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
-end
+local q = support.q
 
 -- the names in `dir` of the live sandbox, sorted, one a line
 local function names(ctx, dir)
@@ -39,13 +35,9 @@ local function case(name, method, path, status, pattern, o)
     send = function(ctx)
       put(ctx, dir .. "/old", "old")
       if o.setup then o.setup(ctx, dir) end
-      local body = o.body or ""
-      local head = { method .. " /api/sandboxes/" .. ctx.sandbox .. "/files"
-        .. (o.route or "") .. "?" .. path(dir) .. " HTTP/1.1",
-        "Host: " .. ctx.host, "X-API-Key: " .. support.KEY,
-        "Content-Type: application/octet-stream",
-        "Content-Length: " .. (o.length or #body), "Connection: close", "" }
-      return table.concat(head, "\r\n") .. "\r\n" .. body
+      return support.raw_request(ctx.host, method, "/api/sandboxes/"
+        .. ctx.sandbox .. "/files" .. (o.route or "") .. "?" .. path(dir),
+        o.body, "application/octet-stream", o.length)
     end,
     check = function(ctx)
       local want = o.left or "old\n"
