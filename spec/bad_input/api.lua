@@ -129,6 +129,9 @@ return {
   live("hibernate: a body that is not JSON", "POST", "/hibernate", "nope",
     "invalid request body"),
   live("hibernate: a list", "POST", "/hibernate", "[1]", "expected a JSON object"),
+  { name = "a sandbox id that is not UTF-8", status = 400,
+    body = "invalid path: sandbox id must be valid UTF%-8",
+    request = { method = "DELETE", path = "/api/sandboxes/%FF" } },
   { name = "a sandbox id that does not exist", status = 404, body = "sandbox not found",
     request = { method = "GET", path = "/api/sandboxes/nope" } },
 }

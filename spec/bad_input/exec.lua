@@ -124,6 +124,20 @@ return {
   async("timeout Infinity", '{"cmd":"true","timeout":Infinity}', "invalid request body"),
   async("a NUL in cwd", '{"cmd":"true","cwd":"\\u0000"}', "cwd must not contain a NUL"),
   async("args of numbers", '{"cmd":"echo","args":[1,2]}', "args%[0%] must be a string"),
+  -- ids in the path are echoed in answers: they must be UTF-8 too
+  { name = "result: an exec id that is not UTF-8", status = 400,
+    body = "invalid path: exec id must be valid UTF%-8",
+    request = { method = "GET", path = "/api/sandboxes/{SANDBOX}/exec/%FF%FE/result" } },
+  { name = "kill: a session id that is not UTF-8", status = 400,
+    body = "invalid path: session id must be valid UTF%-8",
+    request = { method = "POST", path = "/api/sandboxes/{SANDBOX}/exec/a%FFb/kill",
+      body = "{}" } },
+  { name = "attach: a session id that is not UTF-8", status = 400,
+    body = "invalid path: session id must be valid UTF%-8",
+    send = "GET /api/sandboxes/{SANDBOX}/exec/%C0%AF HTTP/1.1\r\nHost: {HOST}\r\n"
+      .. "X-API-Key: {KEY}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      .. "Sec-WebSocket-Version: 13\r\n\r\n" },
   kill("signal 1e308", '{"signal":1e308}', "signal must be an integer from 0 to 64"),
   kill("signal 65", '{"signal":65}', "signal must be an integer from 0 to 64, not 65"),
   kill("signal -9", '{"signal":-9}', "signal must be an integer from 0 to 64"),

@@ -16,7 +16,7 @@ local M = {}
 local SHELL_CHARS = "[|&;<>()$`\\\"'*?%[%]{}~=!#\t\n]"
 
 local function sandbox_of(reg, id, data_plane)
-  local sb = reg:get(id)
+  local sb = reg:get(request.id(id, "sandbox id"))
   if not sb then http.abort(404, "sandbox not found") end
   if data_plane then
     if not sb:ensure_running() then http.abort(404, "sandbox not found") end
@@ -26,7 +26,7 @@ local function sandbox_of(reg, id, data_plane)
 end
 
 local function session_of(sb, sid)
-  local s = sb.sessions[sid]
+  local s = sb.sessions[request.id(sid, "session id")]
   if not s then http.abort(404, "exec session " .. sid .. " not found") end
   return s
 end
@@ -212,7 +212,7 @@ function M.routes(reg)
 
   r.add("GET", "/sandboxes/:id/exec/:sid/result", function(req, p)
     local sb = sandbox_of(reg, p.id)
-    local s = sb.sessions[p.sid]
+    local s = sb.sessions[request.id(p.sid, "exec id")]
     if not s then http.abort(404, "exec " .. p.sid .. " not found") end
     sb:touch()
     s:wait(0.5)

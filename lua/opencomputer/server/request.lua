@@ -378,6 +378,15 @@ function M.parse(body, name)
   return M.check(M.decode(body), (assert(M.schemas[name], name)))
 end
 
+--- A segment of the request's path (a sandbox or session id: `name`
+-- says which) as given, when it is valid UTF-8 of at most 256 bytes (it
+-- may be echoed in an answer); else a 400.
+function M.id(v, name)
+  local fault = M.string({ max = 256 })(v, name)
+  if fault then invalid(fault, "invalid path") end
+  return v
+end
+
 --- The query parameter `name` of `req` as a path (valid UTF-8, no NUL,
 -- at most MAX_PATH bytes), or nil when absent or empty; raises invalid().
 function M.query_path(req, name)
