@@ -98,6 +98,10 @@ function M.routes(reg)
       -- the reason, without the Lua position of the call that raised it
       http.abort(500, "create sandbox: " .. tostring(sb):gsub("^[%w/_.]+%.lua:%d+: ", ""))
     end
+    if req:closed() then	-- nobody would learn its id: nothing stays
+      sb:delete()
+      return
+    end
     http.json(req, 201, sb:info())
   end)
 

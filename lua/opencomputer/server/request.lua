@@ -1,8 +1,11 @@
 -- opencomputer/server/request.lua - what the local server accepts: every
--- JSON body and query parameter of its routes is read and checked here,
--- once, against a schema, and every refusal is the same shape, a 400
--- {"error": "invalid request body: <field> <what is allowed>"} (protocol.md
--- section 9.1, shape 1) raised with http.abort before anything is made.
+-- JSON body, query parameter and id in the path of its routes is read and
+-- checked here, once, against a schema, and every refusal is the same
+-- shape, a 400 {"error": "invalid request body: <field> <what is
+-- allowed>"} ("invalid query: ...", "invalid path: ..." for the others;
+-- a required field missing is the reference's "<field> is required")
+-- (protocol.md section 9.1, shape 1), raised with http.abort before
+-- anything is made.
 --
 -- JSON is RFC 8259, strictly: UTF-8 text, one object, numbers as the RFC
 -- writes them (no NaN, Infinity, hex, leading zeros, "1." or ".5"), no raw
@@ -35,7 +38,6 @@ cjson.decode_max_depth(M.MAX_DEPTH)
 local function invalid(what, where)
   http.abort(400, (where or "invalid request body") .. ": " .. what)
 end
-M.invalid = invalid
 
 --- Is `err` a refusal of a request (an http.abort answer of 400 or 413)?
 function M.is_invalid(err)
@@ -55,6 +57,10 @@ local function number_end(text, s)
   if q and not text:find("^[%w%.%+%-]", q) then return q end
 end
 
+local QUOTE, BACKSLASH, MINUS, COMMA = ("\"\\-,"):byte(1, 4)
+local DIGIT_0, DIGIT_9 = ("09"):byte(1, 2)
+local LBRACE, RBRACE, LBRACKET, RBRACKET = ("{}[]"):byte(1, 4)
+
 -- Check what cjson lets through and RFC 8259 does not (see the head of
 -- this file), and duplicate keys; raises invalid().
 local function scan(text)
@@ -63,17 +69,18 @@ local function scan(text)
   local stack = {}	-- per open container: a set of keys, or false (array)
   local key_next = false
   while i <= n do
-    local s, _, c = text:find("([^ \t\n\r])", i)
+    local s = text:find("[^ \t\n\r]", i)
     if not s then break end
-    if c == '"' then
+    local c = text:byte(s)
+    if c == QUOTE then
       local j = s + 1
       local e
       while true do
-        e = text:find('["\\%z\1-\31]', j)
+        e = text:find('["\\\0-\31]', j)
         if not e then invalid("a string is not closed") end
         local b = text:byte(e)
-        if b == 34 then break end
-        if b ~= 92 then
+        if b == QUOTE then break end
+        if b ~= BACKSLASH then
           invalid(string.format("a control character (0x%02x) in a string "
             .. "must be escaped", b))
         end
@@ -102,21 +109,21 @@ local function scan(text)
         key_next = false
       end
       i = e + 1
-    elseif c == "-" or c:find("%d") then
+    elseif c == MINUS or (c >= DIGIT_0 and c <= DIGIT_9) then
       i = number_end(text, s) or invalid("a number is not written as "
         .. "RFC 8259 allows: " .. text:match("^[^ \t\n\r,%]}]*", s):sub(1, 24))
-    elseif c == "{" or c == "[" then
+    elseif c == LBRACE or c == LBRACKET then
       if #stack >= M.MAX_DEPTH then
         invalid("nested deeper than " .. M.MAX_DEPTH .. " levels")
       end
-      stack[#stack + 1] = c == "{" and {} or false
-      key_next = c == "{"
+      stack[#stack + 1] = c == LBRACE and {} or false
+      key_next = c == LBRACE
       i = s + 1
-    elseif c == "}" or c == "]" then
+    elseif c == RBRACE or c == RBRACKET then
       stack[#stack] = nil
       key_next = false
       i = s + 1
-    elseif c == "," then
+    elseif c == COMMA then
       key_next = stack[#stack] and true or false
       i = s + 1
     else
@@ -372,17 +379,12 @@ function M.body(req, name)
   return M.check(M.decode(body), schema)
 end
 
---- Decode and check a body already read (what M.body does after reading;
--- the fuzz target's entry, fuzz/json_request.c).
-function M.parse(body, name)
-  return M.check(M.decode(body), (assert(M.schemas[name], name)))
-end
-
 --- A segment of the request's path (a sandbox or session id: `name`
 -- says which) as given, when it is valid UTF-8 of at most 256 bytes (it
 -- may be echoed in an answer); else a 400.
+local segment = M.string({ max = 256 })
 function M.id(v, name)
-  local fault = M.string({ max = 256 })(v, name)
+  local fault = segment(v, name)
   if fault then invalid(fault, "invalid path") end
   return v
 end
