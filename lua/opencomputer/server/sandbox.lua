@@ -216,7 +216,10 @@ local function read_record(reg, id)
   local text = f:read("a")
   f:close()
   local ok, doc = pcall(request.decode, text)
-  if not ok then return nil, "meta.json: " .. (doc.message or tostring(doc)) end
+  if not ok then
+    return nil, "meta.json: " .. (doc.message or tostring(doc))
+      :gsub("^invalid request body: ", "")
+  end
   local slot = math.type(doc.slot) == "integer" and doc.slot >= 0
     and doc.slot < M.SLOTS and not reg.slots[doc.slot] and doc.slot or nil
   local checked, err = pcall(request.check, doc, RECORD, "meta.json")
