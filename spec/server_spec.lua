@@ -293,6 +293,21 @@ describe("local server: exec/run", function()
     assert.are.same({ exitCode = 7, stdout = "out\n", stderr = "err\n" }, r)
   end)
 
+  it("passes empty strings in args and envs intact", function()
+    local _, doc = c:api("POST", "/sandboxes/" .. id .. "/exec/run",
+      { body = { cmd = "printf", args = { "[%s]", "a", "", "b", "" } } })
+    assert.are.equal("[a][][b][]", doc.stdout)
+    _, doc = c:api("POST", "/sandboxes/" .. id .. "/exec/run", { body = {
+      cmd = "sh", args = { "-c", 'echo "[$1][$2][$E][${F-unset}]"', "sh", "", "x" },
+      envs = { E = "", F = "" } } })
+    assert.are.equal("[][x][][]\n", doc.stdout)
+    -- and a session lists them as given
+    local status, info = c:api("POST", "/sandboxes/" .. id .. "/exec",
+      { body = { cmd = "true", args = { "", "" } } })
+    assert.are.equal(201, status)
+    assert.are.same({ "", "" }, info.args)
+  end)
+
   it("runs a plain command line without a shell, and a shell line with one", function()
     local _, doc = c:api("POST", "/sandboxes/" .. id .. "/exec/run",
       { body = { cmd = "echo a  b" } })

@@ -1,8 +1,137 @@
 -- spec/bad_input/api.lua - bad input to the API routes (JSON bodies,
--- fields, ids): lua/opencomputer/server/api.lua and its neighbours.
+-- fields, ids): lua/opencomputer/server/api.lua and request.lua. Every
+-- refused create is checked to leave no sandbox behind, every refused
+-- call on the live sandbox to leave it running as it was.
+local support = require("spec.support.server")
+
+-- the ids in GET /sandboxes
+local function listed(ctx)
+  local status, list = ctx.client:api("GET", "/sandboxes")
+  assert(status == 200, "GET /sandboxes answered " .. tostring(status))
+  local ids = {}
+  for _, sb in ipairs(list) do ids[sb.sandboxID] = true end
+  return ids
+end
+
+-- POST /api/sandboxes with `body`: refused with `status` (default 400) and
+-- a message matching `pattern`, and no sandbox more in the listing
+local function create(name, body, pattern, status, ctype)
+  local before
+  return { name = "create: " .. name, status = status or 400, body = pattern,
+    send = function(ctx)
+      before = listed(ctx)
+      return support.raw_request(ctx.host, "POST", "/api/sandboxes", body, ctype)
+    end,
+    check = function(ctx)
+      for id in pairs(listed(ctx)) do
+        assert(before[id], "a refused create left sandbox " .. id)
+      end
+    end }
+end
+
+-- `method` `route` of the live sandbox with `body`: refused, and the
+-- sandbox still running with no idle timeout
+local function live(name, method, route, body, pattern, status)
+  return { name = name, status = status or 400, body = pattern,
+    request = { method = method, path = "/api/sandboxes/{SANDBOX}" .. route,
+      body = body },
+    check = function(ctx)
+      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
+      assert(s == 200 and doc.status == "running",
+        "the sandbox is " .. tostring(doc and doc.status))
+      assert(doc.endAt == nil, "the refused call set an idle timeout")
+    end }
+end
+
+local deep = ("["):rep(40) .. ("]"):rep(40)
+
 return {
-  { name = "a body that is not JSON", status = 400, body = "invalid request body",
-    request = { method = "POST", path = "/api/sandboxes", body = "{" } },
-  { name = "a sandbox id that does not exist", status = 404,
+  -- JSON that RFC 8259 does not allow
+  create("a body that is not JSON", "{", "invalid request body"),
+  create("NaN", '{"timeout":NaN}', "invalid request body: Expected value"),
+  create("Infinity", '{"timeout":Infinity}', "invalid request body"),
+  create("-Infinity", '{"timeout":-Infinity}', "RFC 8259"),
+  create("a hex number", '{"timeout":0x10}', "RFC 8259 allows: 0x10"),
+  create("a leading zero", '{"timeout":010}', "RFC 8259 allows: 010"),
+  create("a number ending in a point", '{"timeout":1.}', "RFC 8259 allows: 1%."),
+  create("a number starting with a point", '{"timeout":.5}', "invalid request body"),
+  create("a plus sign", '{"timeout":+1}', "invalid request body"),
+  create("an exponent with no digits", '{"timeout":1e}', "RFC 8259 allows: 1e"),
+  create("a number beyond a double", '{"diskMB":1e400}', "number is out of range"),
+  create("the same key twice", '{"timeout":0,"timeout":1e308}',
+    'key \\"timeout\\" appears twice'),
+  create("the same key twice, once escaped", '{"t":1,"\\u0074":2}',
+    'key \\"t\\" appears twice'),
+  create("garbage after the object", '{"timeout":0} x', "Expected the end"),
+  create("two objects", "{}{}", "Expected the end"),
+  create("a list", "[]", "expected a JSON object"),
+  create("a string", '"x"', "expected a JSON object"),
+  create("null", "null", "expected a JSON object"),
+  create("nested 40 deep", '{"image":' .. deep .. "}", "nested deeper than 32"),
+  create("a raw tab in a string", '{"alias":"a\tb"}', "control character %(0x09%)"),
+  create("a raw newline in a string", '{"alias":"a\nb"}', "control character %(0x0a%)"),
+  create("an unknown escape", '{"alias":"\\x41"}', "unknown escape"),
+  create("a short \\u escape", '{"alias":"\\u12"}', "4 hex digits"),
+  create("a lone surrogate", '{"metadata":{"k":"\\ud800"}}', "invalid unicode escape"),
+  create("invalid UTF-8", '{"metadata":{"k":"\xff\xfe"}}', "not valid UTF%-8"),
+  create("an overlong UTF-8 encoding", '{"metadata":{"k":"\xc0\xaf"}}', "not valid UTF%-8"),
+  create("a body that is not JSON, as text/plain", "a=b",
+    "Content%-Type must be application.*json", 400, "text/plain"),
+  -- numbers out of range, or not whole
+  create("timeout 1e308", '{"timeout":1e308}',
+    "timeout must be an integer from %-2147483647 to 2147483647, not 1e%+308"),
+  create("timeout 2^31", '{"timeout":2147483648}', "timeout must be an integer"),
+  create("timeout 1.5", '{"timeout":1.5}', "timeout must be an integer .*not 1%.5"),
+  create("timeout as a string", '{"timeout":"60"}', "timeout must be an integer .*not a string"),
+  create("timeout true", '{"timeout":true}', "timeout must be an integer .*not true"),
+  create("memoryMB 1e308", '{"memoryMB":1e308}', "memoryMB must be an integer"),
+  create("memoryMB -4096", '{"memoryMB":-4096}', "memoryMB must be an integer from 1"),
+  create("memoryMB off the tiers", '{"memoryMB":3000}', "memoryMB must be one of"),
+  create("cpuCount 0.5", '{"cpuCount":0.5}', "cpuCount must be an integer"),
+  create("cpuCount 3", '{"cpuCount":3}', "cpuCount must be 1, 2 or 4"),
+  create("diskMB 1e20", '{"diskMB":1e20}', "diskMB must be an integer"),
+  create("diskMB a list", '{"diskMB":[1]}', "diskMB must be an integer .*not a list"),
+  create("diskMB below the least", '{"diskMB":100}', "diskMB must be at least 20480"),
+  create("port 70000", '{"port":70000}', "port must be an integer from 1 to 65535"),
+  -- strings and maps
+  create("envs as a string", '{"envs":"A=1"}', "envs must be an object of strings"),
+  create("envs as a list", '{"envs":["A=1"]}', "envs must be an object of strings"),
+  create("an env value that is a number", '{"envs":{"A":1}}', 'envs%[\\"A\\"%] must be a string'),
+  create("an empty env name", '{"envs":{"":"x"}}', "envs key must not be empty"),
+  create("an env name with '='", '{"envs":{"A=B":"x"}}', "must not contain '='"),
+  create("a NUL in an env value", '{"envs":{"A":"x\\u0000y"}}',
+    'envs%[\\"A\\"%] must not contain a NUL byte'),
+  create("a NUL in an env name", '{"envs":{"A\\u0000B":"x"}}', "envs key must not contain a NUL"),
+  create("a NUL in a metadata value", '{"metadata":{"k":"\\u0000"}}',
+    'metadata%[\\"k\\"%] must not contain a NUL byte'),
+  create("a metadata value that is an object", '{"metadata":{"k":{}}}',
+    'metadata%[\\"k\\"%] must be a string'),
+  create("metadata of 300 entries", (function()
+    local kv = {}
+    for i = 1, 300 do kv[i] = '"k' .. i .. '":"v"' end
+    return '{"metadata":{' .. table.concat(kv, ",") .. "}}"
+  end)(), "metadata must have at most 256 entries"),
+  create("a templateID that is a number", '{"templateID":7}', "templateID must be a string"),
+  create("an unknown template", '{"templateID":"nope"}', "template not found: nope", 404),
+  create("networkEnabled as a string", '{"networkEnabled":"yes"}', "networkEnabled must be true or false"),
+  create("egressAllowlist with a number", '{"egressAllowlist":["a",1]}',
+    "egressAllowlist%[1%] must be a string"),
+  create("an image (not supported)", '{"image":{}}', "not supported by the local server"),
+  -- the live sandbox's own routes
+  live("timeout: 1e308", "POST", "/timeout", '{"timeout":1e308}',
+    "timeout must be an integer from 0 to 2147483647"),
+  live("timeout: negative", "POST", "/timeout", '{"timeout":-1}',
+    "timeout must be an integer from 0"),
+  live("timeout: missing", "POST", "/timeout", "{}", '"timeout is required"'),
+  live("timeout: NaN", "POST", "/timeout", '{"timeout":NaN}', "invalid request body"),
+  live("timeout: a string", "POST", "/timeout", '{"timeout":"5"}', "not a string"),
+  live("wake: timeout 1e308", "POST", "/wake", '{"timeout":1e308}', "timeout must be an integer"),
+  live("hibernate: a body that is not JSON", "POST", "/hibernate", "nope",
+    "invalid request body"),
+  live("hibernate: a list", "POST", "/hibernate", "[1]", "expected a JSON object"),
+  { name = "a sandbox id that is not UTF-8", status = 400,
+    body = "invalid path: sandbox id must be valid UTF%-8",
+    request = { method = "DELETE", path = "/api/sandboxes/%FF" } },
+  { name = "a sandbox id that does not exist", status = 404, body = "sandbox not found",
     request = { method = "GET", path = "/api/sandboxes/nope" } },
 }

@@ -99,6 +99,19 @@ function Client:run(id, cmd, extra)
   return doc
 end
 
+--- The bytes of one HTTP/1.1 request to `host` carrying the API key and
+-- `body` (default "") as `ctype` (default application/json), with a
+-- Content-Length of `length` (default #body: more announces a body cut
+-- short) and Connection: close.
+function M.raw_request(host, method, path, body, ctype, length)
+  body = body or ""
+  return table.concat({ method .. " " .. path .. " HTTP/1.1",
+    "Host: " .. host, "X-API-Key: " .. M.KEY,
+    "Content-Type: " .. (ctype or "application/json"),
+    "Content-Length: " .. (length or #body), "Connection: close", "", body },
+    "\r\n")
+end
+
 --- Percent-encode a query value.
 function M.q(s)
   return (s:gsub("[^%w%-%._~/]", function(c) return string.format("%%%02X", c:byte()) end))

@@ -1072,20 +1072,64 @@ spawn_k(lua_State *L, int status, lua_KContext ctx)
 	return 1;
 }
 
-/* box:spawn(argv, env_list, cwd, uid, gid) -> proc */
+/* raise unless the list at `idx` (`what`, in errors) holds at most `max`
+ * strings, none with a \0 */
+static void
+check_strings(lua_State *L, int idx, const char *what, lua_Integer max)
+{
+	lua_Integer k, n = (lua_Integer)lua_rawlen(L, idx);
+	const char *s;
+	size_t len;
+
+	luaL_argcheck(L, n <= max, idx, "too many strings");
+	for (k = 1; k <= n; k++) {
+		lua_rawgeti(L, idx, k);
+		s = lua_tolstring(L, -1, &len);
+		if (!s)
+			luaL_error(L, "%s[%d] is not a string", what, (int)k);
+		if (strlen(s) != len)
+			luaL_error(L, "%s[%d] contains a NUL byte", what, (int)k);
+		lua_pop(L, 1);
+	}
+}
+
+/* add the strings of the list at `idx` (checked) to the payload, each
+ * ended by \0; their count, or -1 when out of memory */
+static lua_Integer
+add_strings(lua_State *L, buf *payload, int idx)
+{
+	lua_Integer k, n = (lua_Integer)lua_rawlen(L, idx);
+	int rc = 0;
+
+	for (k = 1; k <= n && !rc; k++) {
+		lua_rawgeti(L, idx, k);
+		rc = add_str(payload, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	return rc ? -1 : n;
+}
+
+/* box:spawn(argv, env_list, cwd, uid, gid) -> proc: argv and env_list
+ * are lists of strings (empty ones pass intact; a NUL byte raises), at
+ * most BOX_ARGV_MAX and BOX_ENV_MAX of them */
 static int
 box_spawn(lua_State *L)
 {
 	box *b = check_box(L);
-	const char *cwd = luaL_checkstring(L, 4);
+	size_t cwd_len;
+	const char *cwd = luaL_checklstring(L, 4, &cwd_len);
 	struct box_msg m;
 	int fds[6], child[3], i, rc;
-	lua_Integer k, n;
+	lua_Integer argc, envc;
 	buf payload = { 0 };
 	box_proc **ud, *p;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
 	luaL_checktype(L, 3, LUA_TTABLE);
+	luaL_argcheck(L, strlen(cwd) == cwd_len, 4, "contains a NUL byte");
+	luaL_argcheck(L, lua_rawlen(L, 2) > 0, 2, "empty argv");
+	check_strings(L, 2, "argv", BOX_ARGV_MAX);
+	check_strings(L, 3, "env", BOX_ENV_MAX);
 	if (b->state != BOX_UP)
 		return luaL_error(L, "the sandbox is not running");
 	memset(&m, 0, sizeof(m));
@@ -1094,26 +1138,15 @@ box_spawn(lua_State *L)
 	m.gid = (uint32_t)luaL_optinteger(L, 6, m.uid);
 	/* the message: the header (its id set below), then the payload */
 	rc = buf_add(&payload, &m, sizeof(m)) || add_str(&payload, cwd);
-	n = (lua_Integer)lua_rawlen(L, 2);
-	luaL_argcheck(L, n > 0, 2, "empty argv");
-	for (k = 1; k <= n && !rc; k++) {
-		lua_rawgeti(L, 2, k);
-		rc = add_str(&payload, luaL_checkstring(L, -1));
-		lua_pop(L, 1);
-	}
-	rc = rc || buf_add(&payload, "", 1);
-	n = (lua_Integer)lua_rawlen(L, 3);
-	for (k = 1; k <= n && !rc; k++) {
-		lua_rawgeti(L, 3, k);
-		rc = add_str(&payload, luaL_checkstring(L, -1));
-		lua_pop(L, 1);
-	}
-	rc = rc || buf_add(&payload, "", 1);
-	if (rc || payload.len - sizeof(m) > BOX_PAYLOAD_MAX) {
+	argc = rc ? -1 : add_strings(L, &payload, 2);
+	envc = argc < 0 ? -1 : add_strings(L, &payload, 3);
+	if (envc < 0 || payload.len - sizeof(m) > BOX_PAYLOAD_MAX) {
 		buf_free(&payload);
 		return luaL_error(L, "command line and environment too large "
 				  "(at most %d KiB)", BOX_PAYLOAD_MAX / 1024);
 	}
+	m.a = (int32_t)argc;
+	m.b = (int32_t)envc;
 
 	ud = lua_newuserdatauv(L, sizeof(*ud), 1);
 	*ud = NULL;

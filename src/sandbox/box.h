@@ -24,7 +24,10 @@ enum box_msg_type {
 			 * host_addrs\0 (the host's IPv4 addresses, a
 			 * list with commas: the sandbox may not reach
 			 * them) */
-	BOX_SPAWN,	/* server -> init: id, uid, gid; payload cwd\0argv..\0\0env..\0 */
+	BOX_SPAWN,	/* server -> init: id, uid, gid, a = argc (1 to
+			 * BOX_ARGV_MAX), b = envc (0 to BOX_ENV_MAX);
+			 * payload cwd\0, then argc + envc strings each
+			 * ended by \0 (empty ones too), and nothing else */
 	BOX_KILL,	/* server -> init: a = pid, b = signal (to its group) */
 	BOX_STARTED,	/* init -> server: id, a = pid */
 	BOX_FAILED,	/* init -> server: id, a = errno, payload: what failed */
@@ -45,6 +48,8 @@ struct box_msg {
 };
 
 #define BOX_PAYLOAD_MAX	(120 * 1024)
+#define BOX_ARGV_MAX	1023	/* strings of a command's argv */
+#define BOX_ENV_MAX	4095	/* of its environment */
 #define BOX_RANGE	65536u	/* uids (and gids) per sandbox */
 
 #endif

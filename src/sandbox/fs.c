@@ -31,7 +31,14 @@
  *     root:remove(path)       recursive; a missing path is fine
  *     root:close()
  *     file:read(n) -> bytes, or nil at the end;  file:write(s)
- *     file:size() -> bytes, exact;  file:discard();  file:close()
+ *     file:size() -> bytes, exact;  file:commit();  file:close()
+ *
+ * A file opened with "w" is a new temporary file in the directory of its
+ * path, which file:commit() renames over the path: a reader sees the old
+ * file or the whole new one, and a write that fails or is given up
+ * (close() before commit(), or the file collected) removes its temporary
+ * file and leaves the old file as it was (protocol.md 5: a failed upload
+ * leaves no partial file).
  *
  * Paths are relative to the root ("a/b"; a leading "/" is the root). On
  * failure a call returns nil, a message and a code: the errno name
@@ -49,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -66,6 +74,7 @@
 #define MAX_LINKS	40	/* symlinks followed by a write, as the kernel */
 #define MAX_RACES	8	/* lookups of a write lost to racing creates */
 #define SAVED_GROUPS	32	/* supplementary groups kept without malloc */
+#define TMP_NAME	32	/* ".oclua-upload-" and 16 hex digits, \0 */
 
 /* failures of our own, beside errno values (the kernel's stop at 4095) */
 #define E_NOTREG	0x10000	/* a FIFO, socket or device */
@@ -92,10 +101,12 @@ typedef struct fs_root {
 typedef struct fs_file {
 	int	fd;
 	int	uid, gid;	/* as the root's */
-	int	dir;		/* O_PATH fd of its directory, for discard() */
+	int	dir;		/* O_PATH fd of its directory, for commit() */
 	int	exact;		/* st_size is its length */
 	off_t	size;		/* at open */
 	char	*name;		/* in `dir` (points into `path`'s buffer) */
+	char	tmp[TMP_NAME];	/* a write's temporary file in `dir`, until
+				 * commit(); "" for none */
 	char	path[];		/* as given, for messages; then the name */
 } fs_file;
 
@@ -417,57 +428,71 @@ make_dirs(const fs_root *r, const char *path)
 	return cur;
 }
 
-/* Open `name` in the directory `dir` for writing into f: an existing
- * regular file is truncated (through a re-open: what was checked is what
- * is opened), a missing one created (O_EXCL: it is ours; a racing create
- * makes it look again). 0; 1 when `name` is a symlink, its target then in
- * `target`; -1 and errno. */
+/* create f's temporary file in `dir` with `mode`: f->fd and f->tmp; 0, or
+ * -1 and errno */
+static int
+create_temp(int dir, fs_file *f, mode_t mode)
+{
+	unsigned char rnd[8];
+	int races;
+
+	for (races = 0; races < MAX_RACES; races++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		snprintf(f->tmp, sizeof(f->tmp), ".oclua-upload-%02x%02x%02x%02x"
+			 "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+			 rnd[4], rnd[5], rnd[6], rnd[7]);
+		f->fd = open_at(dir, f->tmp, O_WRONLY | O_CREAT | O_EXCL |
+				O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
+		if (f->fd >= 0)
+			return fchmod(f->fd, mode) ? -1 : 0;	/* not umask's */
+		if (errno != EEXIST)
+			break;
+	}
+	f->tmp[0] = '\0';
+	return -1;
+}
+
+/* Open `name` in the directory `dir` for writing into f: its temporary
+ * file, with the mode of an existing regular file (which the user must be
+ * able to write: checked by opening it for writing, through a re-open of
+ * what was checked), else 0644. 0; 1 when `name` is a symlink, its target
+ * then in `target`; -1 and errno. */
 static int
 open_name_w(const fs_root *r, int dir, const char *name, fs_file *f,
 	    char *target, size_t n)
 {
 	struct stat st;
-	int fd, races;
+	int fd, w;
 	ssize_t len;
 
-	for (races = 0; races < MAX_RACES; races++) {
-		fd = open_at(dir, name, O_PATH | O_NOFOLLOW, 0);
-		if (fd < 0 && errno != ENOENT)
-			return -1;
-		if (fd < 0) {
-			if (check_writable(r, dir))
-				return -1;
-			f->fd = open_at(dir, name, O_WRONLY | O_CREAT | O_EXCL |
-					O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
-					0644);
-			if (f->fd >= 0)
-				return 0;
-			if (errno == EEXIST)
-				continue;
-			return -1;
-		}
-		if (fstat(fd, &st))
-			return close_keep_errno(fd);
-		if (S_ISLNK(st.st_mode)) {
-			len = readlinkat(fd, "", target, n);
-			close_keep_errno(fd);
-			if (len < 0)
-				return -1;
-			if ((size_t)len >= n) {
-				errno = ENAMETOOLONG;
-				return -1;
-			}
-			target[len] = '\0';
-			return 1;
-		}
-		if (check_regular(&st) || check_writable(r, fd))
-			return close_keep_errno(fd);
-		f->fd = reopen(fd, O_WRONLY | O_TRUNC);
+	fd = open_at(dir, name, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0 && errno != ENOENT)
+		return -1;
+	if (fd < 0)
+		return check_writable(r, dir) ? -1 : create_temp(dir, f, 0644);
+	if (fstat(fd, &st))
+		return close_keep_errno(fd);
+	if (S_ISLNK(st.st_mode)) {
+		len = readlinkat(fd, "", target, n);
 		close_keep_errno(fd);
-		return f->fd < 0 ? -1 : 0;
+		if (len < 0)
+			return -1;
+		if ((size_t)len >= n) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		target[len] = '\0';
+		return 1;
 	}
-	errno = EEXIST;
-	return -1;
+	if (check_regular(&st) || check_writable(r, fd))
+		return close_keep_errno(fd);
+	w = reopen(fd, O_WRONLY);
+	close_keep_errno(fd);
+	if (w < 0)
+		return -1;
+	close(w);
+	return create_temp(dir, f, st.st_mode & 07777);
 }
 
 /* Open `path` for writing into f, making its parents (0755); a symlink
@@ -629,6 +654,7 @@ new_file(lua_State *L, const fs_root *r, const char *path)
 	f->exact = 0;
 	f->size = 0;
 	f->name = NULL;
+	f->tmp[0] = '\0';
 	memcpy(f->path, path, len + 1);
 	luaL_setmetatable(L, FILE_MT);
 	return f;
@@ -1067,11 +1093,31 @@ file_size(lua_State *L)
 	return 2;
 }
 
+/* remove f's temporary file, when its name still is that file (best
+ * effort) */
+static void
+remove_temp(fs_file *f)
+{
+	struct stat mine, there;
+	creds c;
+
+	if (f->tmp[0] && f->fd >= 0 && f->dir >= 0 && !fstat(f->fd, &mine) &&
+	    !as_user(f->uid, f->gid, &c)) {
+		if (!fstatat(f->dir, f->tmp, &there, AT_SYMLINK_NOFOLLOW) &&
+		    there.st_dev == mine.st_dev && there.st_ino == mine.st_ino)
+			(void)unlinkat(f->dir, f->tmp, 0);
+		as_server(&c);
+	}
+	f->tmp[0] = '\0';
+}
+
+/* file:close(): a file opened for writing and not committed goes */
 static int
 file_close(lua_State *L)
 {
 	fs_file *f = luaL_checkudata(L, 1, FILE_MT);
 
+	remove_temp(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->dir >= 0)
@@ -1080,24 +1126,30 @@ file_close(lua_State *L)
 	return 0;
 }
 
-/* file:discard(): close a file opened for writing and remove it (when its
- * name still is this file): what a failed write leaves is no half-written
- * file. Best effort. */
+/* file:commit(): rename a file opened for writing over its path and close
+ * it; true, or nil, a message and a code (the file is then discarded) */
 static int
-file_discard(lua_State *L)
+file_commit(lua_State *L)
 {
-	fs_file *f = luaL_checkudata(L, 1, FILE_MT);
-	struct stat mine, there;
+	fs_file *f = check_file(L);
 	creds c;
+	int rc = -1, e;
 
-	if (f->fd >= 0 && f->dir >= 0 && !fstat(f->fd, &mine) &&
-	    !as_user(f->uid, f->gid, &c)) {
-		if (!fstatat(f->dir, f->name, &there, AT_SYMLINK_NOFOLLOW) &&
-		    there.st_dev == mine.st_dev && there.st_ino == mine.st_ino)
-			(void)unlinkat(f->dir, f->name, 0);
+	luaL_argcheck(L, f->tmp[0], 1, "not a file opened for writing");
+	if (!as_user(f->uid, f->gid, &c)) {
+		rc = renameat(f->dir, f->tmp, f->dir, f->name);
 		as_server(&c);
 	}
-	return file_close(L);
+	if (!rc)
+		f->tmp[0] = '\0';
+	e = errno;
+	file_close(L);
+	if (rc) {
+		errno = e;
+		return fail(L, f->path);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* the absolute path's parent, then ocl_remove_tree (sandbox.h) */
@@ -1139,7 +1191,7 @@ ocl_open_fs(lua_State *L)
 	};
 	static const luaL_Reg file_m[] = {
 		{ "read", file_read }, { "write", file_write },
-		{ "size", file_size }, { "discard", file_discard },
+		{ "size", file_size }, { "commit", file_commit },
 		{ "close", file_close }, { NULL, NULL }
 	};
 	static const luaL_Reg file_mm[] = {

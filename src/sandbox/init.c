@@ -689,31 +689,46 @@ use_path(char **envp)
 	setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
 }
 
+/* the `n` strings at *p (each ended by \0, before `end`) into list[],
+ * then NULL; -1 when they are not all there */
+static int
+take_strings(char **p, const char *end, char **list, int n)
+{
+	char *nul;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		nul = *p < end ? memchr(*p, '\0', (size_t)(end - *p)) : NULL;
+		if (!nul)
+			return -1;
+		list[i] = *p;
+		*p = nul + 1;
+	}
+	list[n] = NULL;
+	return 0;
+}
+
+/* a SPAWN from the server (untrusted): argc, envc and exactly that many
+ * strings after cwd, and nothing more (box.h) */
 static void
 do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 {
-	char *argv[1024], *envp[4096], *p = payload, *end = payload + len;
-	char *cwd = p;
-	int n = 0, ne = 0, st[2];
+	char *argv[BOX_ARGV_MAX + 1], *envp[BOX_ENV_MAX + 1];
+	char *cwd[2], *p = payload, *end = payload + len;
+	int st[2];
 	pid_t pid;
 
-	p += strlen(p) + 1;
-	while (p < end && *p && n < 1023) {
-		argv[n++] = p;
-		p += strlen(p) + 1;
+	if (m->a < 1 || m->a > BOX_ARGV_MAX || m->b < 0 ||
+	    m->b > BOX_ENV_MAX || take_strings(&p, end, cwd, 1) ||
+	    take_strings(&p, end, argv, m->a) ||
+	    take_strings(&p, end, envp, m->b) || p != end ||
+	    m->uid >= BOX_RANGE || m->gid >= BOX_RANGE) {
+		reply(BOX_FAILED, m->id, EINVAL, 0, "arguments");
+		return;
 	}
-	argv[n] = NULL;
-	p++;
-	while (p < end && *p && ne < 4095) {
-		envp[ne++] = p;
-		p += strlen(p) + 1;
-	}
-	envp[ne] = NULL;
 	use_path(envp);
-	if (!n || m->uid >= BOX_RANGE || m->gid >= BOX_RANGE ||
-	    pipe2(st, O_CLOEXEC)) {
-		reply(BOX_FAILED, m->id, n ? (errno ? errno : EINVAL) : EINVAL,
-		      0, "arguments");
+	if (pipe2(st, O_CLOEXEC)) {
+		reply(BOX_FAILED, m->id, errno, 0, "arguments");
 		return;
 	}
 	if (nkids == MAX_TRACKED) {
@@ -724,7 +739,7 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 	}
 	pid = fork();
 	if (pid == 0)
-		exec_child(m, fds, cwd, argv, envp, st[1]);
+		exec_child(m, fds, cwd[0], argv, envp, st[1]);
 	close(st[1]);
 	if (pid < 0) {
 		close(st[0]);

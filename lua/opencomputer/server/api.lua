@@ -9,28 +9,14 @@ local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
+local request = require("opencomputer.server.request")
 
 local M = {}
-
--- fields the reference accepts on create; the ones marked false are
--- accepted for SDK compatibility and ignored here
-local CREATE = {
-  templateID = "string", timeout = "number", envs = "map", metadata = "map",
-  cpuCount = "integer", memoryMB = "integer", diskMB = "integer",
-  secretStore = "string", image = "table", snapshot = "string",
-  previewAuth = "table", webhooks = "table", alias = "string",
-  port = "integer", networkEnabled = "boolean", egressAllowlist = "strings",
-  secretAllowedHosts = "table", burst = "boolean", sandboxFamily = "string",
-}
-local EXEC = { cmd = "string", args = "strings", envs = "map", cwd = "string",
-  timeout = "number", maxRunAfterDisconnect = "number" }
-local RUN = { cmd = "string", args = "strings", envs = "map", cwd = "string",
-  timeout = "number" }
 
 local SHELL_CHARS = "[|&;<>()$`\\\"'*?%[%]{}~=!#\t\n]"
 
 local function sandbox_of(reg, id, data_plane)
-  local sb = reg:get(id)
+  local sb = reg:get(request.id(id, "sandbox id"))
   if not sb then http.abort(404, "sandbox not found") end
   if data_plane then
     if not sb:ensure_running() then http.abort(404, "sandbox not found") end
@@ -40,15 +26,9 @@ local function sandbox_of(reg, id, data_plane)
 end
 
 local function session_of(sb, sid)
-  local s = sb.sessions[sid]
+  local s = sb.sessions[request.id(sid, "session id")]
   if not s then http.abort(404, "exec session " .. sid .. " not found") end
   return s
-end
-
-local function check_cwd(cwd)
-  if cwd ~= nil and (cwd == "" or cwd:find("\0", 1, true)) then
-    http.abort(400, "cwd must be a non-empty path")
-  end
 end
 
 -- argv for exec/run: args given -> direct; else split plain words, or
@@ -65,7 +45,6 @@ end
 
 -- `how`: exec.start's keep_all, wait_for_client and unlisted
 local function start_session(sb, argv, body, how)
-  check_cwd(body.cwd)
   local ok, s = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
@@ -91,7 +70,7 @@ function M.routes(reg)
   local r = http.router()
 
   r.add("POST", "/sandboxes", function(req)
-    local b = http.body(req, CREATE)
+    local b = request.body(req, "create")
     local mem, cpus = sandbox.resources(b.memoryMB, b.cpuCount)
     if not mem then http.abort(400, cpus) end
     if b.image or b.snapshot then
@@ -119,6 +98,10 @@ function M.routes(reg)
       -- the reason, without the Lua position of the call that raised it
       http.abort(500, "create sandbox: " .. tostring(sb):gsub("^[%w/_.]+%.lua:%d+: ", ""))
     end
+    if req:closed() then	-- nobody would learn its id: nothing stays
+      sb:delete()
+      return
+    end
     http.json(req, 201, sb:info())
   end)
 
@@ -141,7 +124,7 @@ function M.routes(reg)
   -- a data-plane call wakes it as well
   r.add("POST", "/sandboxes/:id/hibernate", function(req, p)
     local sb = sandbox_of(reg, p.id)
-    http.body(req, {})
+    request.body(req, "none")
     if sb.status ~= "hibernated" then sb:stop("hibernated") end
     if sb.deleted then http.abort(404, "sandbox not found") end
     http.json(req, 200, { sandboxID = sb.id, status = sb.status })
@@ -152,10 +135,7 @@ function M.routes(reg)
   -- one answers the same and keeps its timeout, as its paused tier
   r.add("POST", "/sandboxes/:id/wake", function(req, p)
     local sb = sandbox_of(reg, p.id)
-    local b = http.body(req, { timeout = "number" })
-    if b.timeout and b.timeout < 0 then
-      http.abort(400, "timeout must be non-negative (0 = never)")
-    end
+    local b = request.body(req, "wake")
     if not sb:ensure_running(b.timeout or 0) then
       http.abort(404, "sandbox not found")
     end
@@ -164,11 +144,7 @@ function M.routes(reg)
 
   r.add("POST", "/sandboxes/:id/timeout", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
-    local b = http.body(req, { timeout = "number" })
-    if b.timeout == nil then http.abort(400, "timeout is required") end
-    if b.timeout < 0 then
-      http.abort(400, "timeout must be non-negative (0 = never)")
-    end
+    local b = request.body(req, "timeout")
     sb:set_timeout(b.timeout)
     http.no_content(req)
   end)
@@ -177,8 +153,7 @@ function M.routes(reg)
 
   r.add("POST", "/sandboxes/:id/exec", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
-    local b = http.body(req, EXEC)
-    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local b = request.body(req, "exec")
     local s = start_session(sb, { b.cmd, table.unpack(b.args or {}) }, b,
       { wait_for_client = true })
     http.json(req, 201, s:info())
@@ -197,18 +172,15 @@ function M.routes(reg)
   r.add("POST", "/sandboxes/:id/exec/:sid/kill", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
     local s = session_of(sb, p.sid)
-    local b = http.body(req, { signal = "integer" })
-    local sig = b.signal
+    local sig = request.body(req, "kill").signal
     if sig == nil or sig == 0 then sig = 9 end
-    if sig < 1 or sig > 64 then http.abort(400, "signal must be 1 to 64") end
     s:kill(sig)
     http.no_content(req)
   end)
 
   r.add("POST", "/sandboxes/:id/exec/run", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
-    local b = http.body(req, RUN)
-    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local b = request.body(req, "run")
     local timeout = (b.timeout and b.timeout > 0) and b.timeout or 60
     local s = start_session(sb, run_argv(b), { envs = b.envs, cwd = b.cwd,
       timeout = timeout }, { keep_all = true, unlisted = true })
@@ -230,8 +202,7 @@ function M.routes(reg)
 
   r.add("POST", "/sandboxes/:id/exec/run-async", function(req, p)
     local sb = sandbox_of(reg, p.id, true)
-    local b = http.body(req, RUN)
-    if not b.cmd or b.cmd == "" then http.abort(400, "cmd is required") end
+    local b = request.body(req, "run")
     local argv = { b.cmd, table.unpack(b.args or {}) }
     local s = start_session(sb, argv, { envs = b.envs, cwd = b.cwd,
       timeout = b.timeout }, { keep_all = true })
@@ -245,7 +216,7 @@ function M.routes(reg)
 
   r.add("GET", "/sandboxes/:id/exec/:sid/result", function(req, p)
     local sb = sandbox_of(reg, p.id)
-    local s = sb.sessions[p.sid]
+    local s = sb.sessions[request.id(p.sid, "exec id")]
     if not s then http.abort(404, "exec " .. p.sid .. " not found") end
     sb:touch()
     s:wait(0.5)

@@ -10,6 +10,7 @@
 local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
 local json = require("opencomputer.runtime.json")
+local request = require("opencomputer.server.request")
 local sandbox = require("opencomputer.server.sandbox")
 
 local M = {}
@@ -21,8 +22,6 @@ local MAX_WHOLE = 16 * 1024 * 1024	-- a file of no known size, read first
 -- Clean a path as the reference does (lexically, like Go's path.Clean);
 -- relative paths are relative to the sandbox user's home.
 function M.clean(path)
-  if path:find("\0", 1, true) then return nil, "path contains a NUL byte" end
-  if not utf8.len(path) then return nil, "path is not valid UTF-8" end
   if path:sub(1, 1) ~= "/" then path = sandbox.USER.home .. "/" .. path end
   local out = {}
   for seg in path:gmatch("[^/]+") do
@@ -36,13 +35,9 @@ function M.clean(path)
 end
 
 local function path_of(req)
-  local p = req.query.path
-  if not p or p == "" then
-    http.abort(400, "path query parameter is required")
-  end
-  local clean, err = M.clean(p)
-  if not clean then http.abort(400, err) end
-  return clean
+  local p = request.query_path(req, "path")
+  if not p then http.abort(400, "path query parameter is required") end
+  return M.clean(p)
 end
 
 -- the sandbox's root (a path or an fd), acting as its user's host ids
@@ -53,20 +48,6 @@ local function root_of(sb)
   return root
 end
 
--- the codes of core.fs_root's failures (errno names, and fs.c's own
--- ENOTREG and EREFUSED) -> status; any other is a 500
-local STATUS = {
-  ENOENT = 404, ENOTDIR = 404, ELOOP = 404,
-  EISDIR = 400, ENOTREG = 400, ENAMETOOLONG = 400, EINVAL = 400,
-  EACCES = 403, EPERM = 403, EROFS = 403, EREFUSED = 403, EXDEV = 403,
-  EEXIST = 409, EBUSY = 409, ENOTEMPTY = 409, ETXTBSY = 409,
-  EFBIG = 413, ENOSPC = 507, EDQUOT = 507,
-}
-
-local function failed(msg, code)
-  http.abort(STATUS[code] or 500, msg)
-end
-
 -- the whole of a file whose size the kernel does not know (procfs and
 -- its kin report 0 or a page), read before answering
 local function read_whole(f, path)
@@ -74,7 +55,7 @@ local function read_whole(f, path)
   while true do
     local chunk, err, code = f:read(CHUNK)
     if not chunk then
-      if err then failed(err, code) end
+      if err then http.fail_errno(err, code) end
       return table.concat(parts)
     end
     total = total + #chunk
@@ -90,7 +71,7 @@ function M.read(req, sb)
   local path = path_of(req)
   local root <close> = root_of(sb)
   local f <close>, err, code = root:open(path, "r")
-  if not f then failed(err, code) end
+  if not f then http.fail_errno(err, code) end
   local headers = http.headers({ ["Content-Type"] = "application/octet-stream" })
   local size, exact = f:size()
   if not exact then
@@ -111,37 +92,34 @@ function M.read(req, sb)
   req:finish()
 end
 
+-- The body goes to a temporary file beside the path, renamed over it
+-- once the whole body is there (src/sandbox/fs.c): a body cut short or
+-- malformed (req:read() raises), too large or beyond the disk quota
+-- leaves the old file as it was and nothing new (protocol.md 5).
 function M.write(req, sb)
   local path = path_of(req)
   local root <close> = root_of(sb)
-  local f <close>, err, code = root:open(path, "w")
-  if not f then failed(err, code) end
-  local ok, failure = pcall(function()
-    local total = 0
-    while true do
-      local chunk = req:read()
-      if not chunk then break end
-      total = total + #chunk
-      if total > MAX_FILE then http.abort(413, "file larger than 2 GiB") end
-      local done, werr, wcode = f:write(chunk)
-      if not done then failed(werr, wcode) end
-    end
-  end)
-  if not ok then
-    f:discard()	-- the partial file goes (protocol.md 5)
-    error(failure, 0)
+  local f <close>, err, code = root:open(path, "w")	-- closed: discarded
+  if not f then http.fail_errno(err, code) end
+  local total = 0
+  while true do
+    local chunk = req:read()
+    if not chunk then break end
+    total = total + #chunk
+    if total > MAX_FILE then http.abort(413, "file larger than 2 GiB") end
+    local done, werr, wcode = f:write(chunk)
+    if not done then http.fail_errno(werr, wcode) end
   end
+  local done, cerr, ccode = f:commit()
+  if not done then http.fail_errno(cerr, ccode) end
   http.no_content(req)
 end
 
 function M.list(req, sb)
-  local path = req.query.path
-  if not path or path == "" then path = "/" end
-  local clean, perr = M.clean(path)
-  if not clean then http.abort(400, perr) end
+  local clean = M.clean(request.query_path(req, "path") or "/")
   local root <close> = root_of(sb)
   local entries, err, code = root:list(clean)
-  if not entries then failed(err, code) end
+  if not entries then http.fail_errno(err, code) end
   local out = json.array()
   for _, e in ipairs(entries) do
     out[#out + 1] = {
@@ -157,7 +135,7 @@ function M.mkdir(req, sb)
   local path = path_of(req)
   local root <close> = root_of(sb)
   local ok, err, code = root:mkdir(path)
-  if not ok then failed(err, code) end
+  if not ok then http.fail_errno(err, code) end
   http.no_content(req)
 end
 
@@ -166,7 +144,7 @@ function M.remove(req, sb)
   if path == "/" then http.abort(400, "refusing to remove the root") end
   local root <close> = root_of(sb)
   local ok, err, code = root:remove(path)
-  if not ok then failed(err, code) end
+  if not ok then http.fail_errno(err, code) end
   http.no_content(req)
 end
 

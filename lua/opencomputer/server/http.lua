@@ -1,7 +1,7 @@
 -- opencomputer/server/http.lua - what every route of the local server
 -- shares: JSON answers and errors in the shapes of protocol.md section 9,
--- request body decoding with a field schema, the API key check, open CORS
--- (protocol.md 1.6), and the route table.
+-- the API key check, open CORS (protocol.md 1.6), and the route table.
+-- What a request may carry is checked by request.lua.
 
 local json = require("opencomputer.runtime.json")
 
@@ -55,72 +55,27 @@ function M.abort(status, message)
   error(setmetatable({ status = status, message = message }, Answer), 0)
 end
 
+-- errno names (and src/sandbox/fs.c's own ENOTREG, a FIFO, socket or
+-- device, and EREFUSED, a write to a kernel interface) -> status, for
+-- every route whose failure is a system call's (protocol.md 9.2; unlike
+-- the reference, which answers 500, a missing path is a 404)
+local ERRNO_STATUS = {
+  ENOENT = 404, ELOOP = 404,	-- a symlink loop names nothing
+  ENOTDIR = 400, EISDIR = 400, ENOTREG = 400, ENAMETOOLONG = 400,
+  EINVAL = 400,
+  EACCES = 403, EPERM = 403, EROFS = 403, EREFUSED = 403, EXDEV = 403,
+  EEXIST = 409, EBUSY = 409, ENOTEMPTY = 409, ETXTBSY = 409,
+  EFBIG = 413, ENOSPC = 507, EDQUOT = 507,
+}
+
+--- Stop the handler and answer `message` with the status of the errno
+-- name `code` (500 for one not in the table).
+function M.fail_errno(message, code)
+  M.abort(ERRNO_STATUS[code] or 500, message)
+end
+
 function M.is_answer(err)
   return getmetatable(err) == Answer
-end
-
-local MAX_JSON = 1024 * 1024
-
--- Read a JSON body and check it against `schema`: field name -> type
--- ("string", "number", "integer", "boolean", "table", "strings" for a
--- string list, "map" for a string->string object, "any"). Unknown fields
--- are dropped, as the reference server ignores them (protocol.md section
--- 0): a newer SDK may send fields this server does not know. An empty
--- body is an empty object.
-function M.body(req, schema)
-  local parts, size = {}, 0
-  while true do
-    local chunk = req:read()
-    if not chunk then break end
-    size = size + #chunk
-    if size > MAX_JSON then
-      M.abort(413, "request body too large (at most 1 MiB of JSON)")
-    end
-    parts[#parts + 1] = chunk
-  end
-  local text = table.concat(parts)
-  if text:match("^%s*$") then return {} end
-  local ctype = (req.headers["content-type"] or ""):lower()
-  if not ctype:find("^application/json") then
-    M.abort(400, "invalid request body: Content-Type must be application/json")
-  end
-  local doc, err = json.decode(text)
-  if doc == nil then M.abort(400, "invalid request body: " .. err) end
-  if type(doc) ~= "table" or (#doc > 0) then
-    M.abort(400, "invalid request body: expected a JSON object")
-  end
-  for k, v in pairs(doc) do
-    local want = schema[k]
-    if not want or v == json.null then
-      doc[k] = nil
-    elseif not M.has_type(v, want) then
-      M.abort(400, string.format("invalid request body: field %q must be %s", k,
-        want == "strings" and "a list of strings" or want == "map"
-          and "an object of strings" or "a " .. want))
-    end
-  end
-  return doc
-end
-
-function M.has_type(v, want)
-  if want == "any" then return true end
-  if want == "integer" then return math.type(v) == "integer"
-    or (type(v) == "number" and v == math.floor(v) and v > -2^53 and v < 2^53) end
-  if want == "strings" then
-    if type(v) ~= "table" then return false end
-    for k, s in pairs(v) do
-      if math.type(k) ~= "integer" or type(s) ~= "string" then return false end
-    end
-    return true
-  end
-  if want == "map" then
-    if type(v) ~= "table" then return false end
-    for k, s in pairs(v) do
-      if type(k) ~= "string" or type(s) ~= "string" then return false end
-    end
-    return true
-  end
-  return type(v) == want
 end
 
 -- Constant-time comparison: the time depends on the lengths only.

@@ -129,7 +129,7 @@ function M.start(opts)
       .. "user.max_user_namespaces > 0) and Linux 5.19 or later for "
       .. "idmapped mounts)", 0)
   end
-  reg:load()
+  for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
   local listener = core.http_listen(host, tonumber(port))
   local srv = {
     api_key = opts.api_key or random_key(), registry = reg,

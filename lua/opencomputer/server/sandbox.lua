@@ -18,6 +18,7 @@
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local json = require("opencomputer.runtime.json")
+local request = require("opencomputer.server.request")
 local task = require("opencomputer.runtime.task")
 
 local M = {}
@@ -156,16 +157,18 @@ function M.create(reg, o)
   }, Sandbox)
   reg.by_id[id] = sb
   reg.slots[slot] = sb
+  -- nothing of a create that fails stays: no record, no slot, no files
   local ok, err = pcall(function()
     if reg.disk then core.disk_limit(sb.dir, sb.disk_mb * 1048576) end
     sb:boot(true)
+    sb:save()
   end)
   if not ok then
+    sb:halt("stopped")
     reg.by_id[id], reg.slots[slot] = nil, nil
     pcall(core.box_destroy, sb.dir)
     error(err, 0)
   end
-  sb:save()
   sb:watch_idle()
   return sb
 end
@@ -188,25 +191,71 @@ function M.probe(reg)
   if not ok then error(tostring(err):gsub("^sandbox did not start: ", ""), 0) end
 end
 
---- Sandboxes left on disk by an earlier run come back hibernated.
+-- what a meta.json must hold (Sandbox:save() writes it) to be loaded
+local RECORD = {
+  id = request.required(request.string({ max = 64 })),
+  slot = request.required(request.integer(0, M.SLOTS - 1)),
+  started_at = request.required(request.integer(0, 2 ^ 40)),
+  template_dir = request.required(request.string({ nonempty = true })),
+  template = request.string({ max = 256 }),
+  status = request.string({ max = 64 }),
+  timeout = request.integer(0, request.MAX_SECONDS),
+  metadata = request.map(256, 64 * 1024),
+  envs = request.map(1024, 64 * 1024, { env = true }),
+  memory_mb = request.integer(1, 1048576),
+  cpu_count = request.integer(1, 64),
+  disk_mb = request.integer(1, 1048576 * 1024),
+  network = request.boolean,
+}
+
+-- the record in DATA/sandboxes/<id>/meta.json, checked; or nil, why not
+-- and the uid slot it names, if that is a free one
+local function read_record(reg, id)
+  local f = io.open(reg.dir .. "/" .. id .. "/meta.json")
+  if not f then return nil, "no meta.json" end
+  local text = f:read("a")
+  f:close()
+  local ok, doc = pcall(request.decode, text)
+  if not ok then
+    return nil, "meta.json: " .. (doc.message or tostring(doc))
+      :gsub("^invalid request body: ", "")
+  end
+  local slot = math.type(doc.slot) == "integer" and doc.slot >= 0
+    and doc.slot < M.SLOTS and not reg.slots[doc.slot] and doc.slot or nil
+  local checked, err = pcall(request.check, doc, RECORD, "meta.json")
+  if not checked then return nil, err.message or tostring(err), slot end
+  if doc.id ~= id then return nil, "meta.json is of " .. doc.id, slot end
+  if not slot then
+    return nil, "its uid slot " .. doc.slot .. " is another sandbox's"
+  end
+  return doc
+end
+
+--- Sandboxes left on disk by an earlier run come back hibernated. A
+-- directory whose record cannot be read or is not valid is skipped: not
+-- listed, left on disk as it is, its uid slot kept from new sandboxes
+-- (its files carry those uids). A list of messages saying which and why.
 function M.load(reg)
+  local skipped = {}
   local p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
   for id in p:lines() do
-    local f = io.open(reg.dir .. "/" .. id .. "/meta.json")
-    local doc = f and json.decode(f:read("a"))
-    if f then f:close() end
-    if type(doc) == "table" and doc.id == id and math.type(doc.slot) ==
-        "integer" and not reg.slots[doc.slot] then
+    local doc, why, slot = read_record(reg, id)
+    if doc then
       local sb = setmetatable(doc, Sandbox)
       sb.dir, sb.registry = reg.dir .. "/" .. id, reg
+      sb.metadata, sb.envs = sb.metadata or {}, sb.envs or {}
       reg.slots[sb.slot] = sb
       sb.sessions, sb.busy_count = {}, 0
       sb.last_activity = oc.now()
       sb.status = "hibernated"
       reg.by_id[id] = sb
+    else
+      if slot then reg.slots[slot] = true end
+      skipped[#skipped + 1] = "skipped " .. reg.dir .. "/" .. id .. ": " .. why
     end
   end
   p:close()
+  return skipped
 end
 
 function M.get(reg, id)

@@ -1,0 +1,402 @@
+-- opencomputer/server/request.lua - what the local server accepts: every
+-- JSON body, query parameter and id in the path of its routes is read and
+-- checked here, once, against a schema, and every refusal is the same
+-- shape, a 400 {"error": "invalid request body: <field> <what is
+-- allowed>"} ("invalid query: ...", "invalid path: ..." for the others;
+-- a required field missing is the reference's "<field> is required")
+-- (protocol.md section 9.1, shape 1), raised with http.abort before
+-- anything is made.
+--
+-- JSON is RFC 8259, strictly: UTF-8 text, one object, numbers as the RFC
+-- writes them (no NaN, Infinity, hex, leading zeros, "1." or ".5"), no raw
+-- control characters in strings, no lone surrogates, at most MAX_DEPTH
+-- levels of nesting, nothing after the value, and no key twice in one
+-- object (the reference, in Go, takes the last; here a body that says two
+-- things is refused). Unknown fields are ignored (protocol.md section 0),
+-- and so is a null, as absence.
+--
+-- A schema maps field name -> rule; rules are made by the constructors
+-- below (M.integer(min, max), M.string(o), ...), each saying what it
+-- allows in its error message. Every string the server stores or echoes
+-- is valid UTF-8 without a NUL byte.
+
+local http = require("opencomputer.server.http")
+local cjson = require("cjson").new()
+
+local M = {}
+
+M.MAX_BODY = 1024 * 1024	-- bytes of JSON in a request
+M.MAX_DEPTH = 32		-- nested arrays and objects
+M.MAX_SECONDS = 2147483647	-- any duration in seconds (int32)
+M.MAX_PATH = 4095		-- bytes in a path (PATH_MAX - 1)
+
+cjson.decode_invalid_numbers(false)
+cjson.decode_max_depth(M.MAX_DEPTH)
+
+--- Raise the 400 of a field: `where` (default "invalid request body")
+-- .. ": " .. what.
+local function invalid(what, where)
+  http.abort(400, (where or "invalid request body") .. ": " .. what)
+end
+
+--- Is `err` a refusal of a request (an http.abort answer of 400 or 413)?
+function M.is_invalid(err)
+  return http.is_answer(err) and (err.status == 400 or err.status == 413)
+end
+
+-- JSON text ---------------------------------------------------------------
+
+-- the end of the RFC 8259 number at `s` in `text`
+-- (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), not followed by what
+-- would continue one; nil if there is none
+local function number_end(text, s)
+  local q = text:match("^%-?()", s)
+  q = text:match("^0()", q) or text:match("^[1-9]%d*()", q)
+  if q and text:find("^%.", q) then q = text:match("^%.%d+()", q) end
+  if q and text:find("^[eE]", q) then q = text:match("^[eE][%+%-]?%d+()", q) end
+  if q and not text:find("^[%w%.%+%-]", q) then return q end
+end
+
+local QUOTE, BACKSLASH, MINUS, COMMA = ("\"\\-,"):byte(1, 4)
+local DIGIT_0, DIGIT_9 = ("09"):byte(1, 2)
+local LBRACE, RBRACE, LBRACKET, RBRACKET = ("{}[]"):byte(1, 4)
+
+-- Check what cjson lets through and RFC 8259 does not (see the head of
+-- this file), and duplicate keys; raises invalid().
+local function scan(text)
+  if not utf8.len(text) then invalid("the body is not valid UTF-8") end
+  local i, n = 1, #text
+  local stack = {}	-- per open container: a set of keys, or false (array)
+  local key_next = false
+  while i <= n do
+    local s = text:find("[^ \t\n\r]", i)
+    if not s then break end
+    local c = text:byte(s)
+    if c == QUOTE then
+      local j = s + 1
+      local e
+      while true do
+        e = text:find('["\\\0-\31]', j)
+        if not e then invalid("a string is not closed") end
+        local b = text:byte(e)
+        if b == QUOTE then break end
+        if b ~= BACKSLASH then
+          invalid(string.format("a control character (0x%02x) in a string "
+            .. "must be escaped", b))
+        end
+        local esc = text:sub(e + 1, e + 1)
+        if esc == "u" then
+          if not text:find("^%x%x%x%x", e + 2) then
+            invalid("\\u must be followed by 4 hex digits")
+          end
+          j = e + 6
+        elseif esc ~= "" and ('"\\/bfnrt'):find(esc, 1, true) then
+          j = e + 2
+        else
+          invalid("unknown escape \\" .. esc .. " in a string")
+        end
+      end
+      local top = stack[#stack]
+      if top and key_next then
+        local raw = text:sub(s, e)
+        local key = raw:sub(2, -2)
+        if raw:find("\\", 1, true) then
+          local ok, decoded = pcall(cjson.decode, raw)
+          key = ok and decoded or invalid("a key holds a bad \\u escape")
+        end
+        if top[key] then invalid(string.format("key %q appears twice", key)) end
+        top[key] = true
+        key_next = false
+      end
+      i = e + 1
+    elseif c == MINUS or (c >= DIGIT_0 and c <= DIGIT_9) then
+      i = number_end(text, s) or invalid("a number is not written as "
+        .. "RFC 8259 allows: " .. text:match("^[^ \t\n\r,%]}]*", s):sub(1, 24))
+    elseif c == LBRACE or c == LBRACKET then
+      if #stack >= M.MAX_DEPTH then
+        invalid("nested deeper than " .. M.MAX_DEPTH .. " levels")
+      end
+      stack[#stack + 1] = c == LBRACE and {} or false
+      key_next = c == LBRACE
+      i = s + 1
+    elseif c == RBRACE or c == RBRACKET then
+      stack[#stack] = nil
+      key_next = false
+      i = s + 1
+    elseif c == COMMA then
+      key_next = stack[#stack] and true or false
+      i = s + 1
+    else
+      i = s + 1	-- ':' and literals: cjson checks them
+    end
+  end
+end
+
+-- cjson gives every number as a float: whole ones become integers (so an
+-- exit code prints as 2, not 2.0); one out of a double's range is refused
+local function numbers(v)
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      numbers(x)
+    elseif type(x) == "number" then
+      if x ~= x or x == math.huge or x == -math.huge then
+        invalid("a number is out of range")
+      end
+      v[k] = math.tointeger(x) or x
+    end
+  end
+end
+
+--- Decode a request body that must be one JSON object; raises invalid().
+function M.decode(text)
+  if not text:find("^[ \t\n\r]*{") then
+    invalid("expected a JSON object")
+  end
+  scan(text)
+  local ok, doc = pcall(cjson.decode, text)
+  if not ok then invalid((tostring(doc):gsub("^.-: ", ""))) end
+  numbers(doc)
+  return doc
+end
+
+-- rules -------------------------------------------------------------------
+
+local function describe(v)
+  if type(v) == "string" then return "a string" end
+  if v == cjson.null then return "null" end
+  if math.type(v) == "float" then return tostring(v) end
+  if type(v) == "table" then
+    return (next(v) == nil and "an empty list or object")
+      or (v[1] ~= nil and "a list") or "an object"
+  end
+  return tostring(v)
+end
+
+-- a string's own faults, or nil; `o`: nonempty, max (bytes)
+local function string_fault(s, o)
+  if s:find("\0", 1, true) then return "must not contain a NUL byte" end
+  if not utf8.len(s) then return "must be valid UTF-8" end
+  if o.nonempty and s == "" then return "must not be empty" end
+  if o.max and #s > o.max then
+    return "must be at most " .. o.max .. " bytes long"
+  end
+end
+
+--- An integer from min to max (an integral JSON number: 5 or 5.0).
+function M.integer(min, max)
+  return function(v, name)
+    if math.type(v) ~= "integer" or v < min or v > max then
+      return string.format("%s must be an integer from %d to %d, not %s",
+        name, min, max, describe(v))
+    end
+  end
+end
+
+M.boolean = function(v, name)
+  if type(v) ~= "boolean" then
+    return name .. " must be true or false, not " .. describe(v)
+  end
+end
+
+--- A string: valid UTF-8, no NUL; o.nonempty, o.max (bytes, default 4096).
+function M.string(o)
+  o = o or {}
+  o.max = o.max or 4096
+  return function(v, name)
+    if type(v) ~= "string" then
+      return name .. " must be a string, not " .. describe(v)
+    end
+    local fault = string_fault(v, o)
+    if fault then return name .. " " .. fault end
+  end
+end
+
+--- A list of strings (each as M.string(o)), at most `max` of them.
+function M.strings(max, o)
+  local each = M.string(o)
+  return function(v, name)
+    if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
+      return name .. " must be a list of strings, not " .. describe(v)
+    end
+    local count = 0
+    for k in pairs(v) do
+      count = count + 1
+      if math.type(k) ~= "integer" then
+        return name .. " must be a list of strings, not an object"
+      end
+    end
+    if count ~= #v then return name .. " must be a list of strings" end
+    if count > max then
+      return name .. " must have at most " .. max .. " entries"
+    end
+    for i, s in ipairs(v) do
+      local fault = each(s, string.format("%s[%d]", name, i - 1))
+      if fault then return fault end
+    end
+  end
+end
+
+--- An object of strings: at most `max` entries and `bytes` in all; keys
+-- as M.string{nonempty}, and for an environment (o.env) without "=";
+-- values as M.string.
+function M.map(max, bytes, o)
+  o = o or {}
+  return function(v, name)
+    if type(v) ~= "table" or #v > 0 then
+      return name .. " must be an object of strings, not " .. describe(v)
+    end
+    local count, total = 0, 0
+    for k, s in pairs(v) do
+      count = count + 1
+      if type(k) ~= "string" then
+        return name .. " must be an object of strings"
+      end
+      local fault = string_fault(k, { nonempty = true })
+      if fault then return name .. " key " .. fault end
+      if o.env and k:find("=", 1, true) then
+        return string.format("%s key %q must not contain '='", name, k)
+      end
+      if type(s) ~= "string" then
+        return string.format("%s[%q] must be a string, not %s", name, k,
+          describe(s))
+      end
+      fault = string_fault(s, {})
+      if fault then return string.format("%s[%q] %s", name, k, fault) end
+      total = total + #k + #s
+    end
+    if count > max then
+      return name .. " must have at most " .. max .. " entries"
+    end
+    if total > bytes then
+      return name .. " must hold at most " .. bytes .. " bytes of keys and values"
+    end
+  end
+end
+
+--- Any JSON object (fields accepted for compatibility and not read).
+M.object = function(v, name)
+  if type(v) ~= "table" or #v > 0 then
+    return name .. " must be an object, not " .. describe(v)
+  end
+end
+
+--- Any JSON list.
+M.list = function(v, name)
+  if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
+    return name .. " must be a list, not " .. describe(v)
+  end
+end
+
+--- `rule`, and the field must be present.
+function M.required(rule)
+  return { rule = rule, required = true }
+end
+
+--- Check the decoded object `doc` against `schema` (name -> rule or
+-- M.required(rule)); drops unknown fields and nulls; raises invalid().
+function M.check(doc, schema, where)
+  for k, v in pairs(doc) do
+    if schema[k] == nil or v == cjson.null then doc[k] = nil end
+  end
+  for name, rule in pairs(schema) do
+    local v = doc[name]
+    local required = type(rule) == "table" and rule.required
+    if type(rule) == "table" then rule = rule.rule end
+    if v == nil or (required and v == "") then
+      -- the reference's words for it (protocol.md 2.6, 3.2)
+      if required then http.abort(400, name .. " is required") end
+    else
+      local fault = rule(v, name)
+      if fault then invalid(fault, where) end
+    end
+  end
+  return doc
+end
+
+-- the schemas of the routes ----------------------------------------------
+
+local seconds = M.integer(0, M.MAX_SECONDS)
+local text = M.string({ max = 256 })
+local env = M.map(1024, 64 * 1024, { env = true })
+local path = M.string({ nonempty = true, max = M.MAX_PATH })
+-- argv: the command, then at most 1022 arguments (src/sandbox/init.c
+-- takes 1023 strings)
+local command = M.string({ nonempty = true, max = 64 * 1024 })
+local args = M.strings(1022, { max = 64 * 1024 })
+
+M.schemas = {
+  -- POST /sandboxes (protocol.md 2.2); memoryMB, cpuCount and diskMB are
+  -- checked against the tiers by the route; the fields marked as
+  -- ignored there are still type-checked
+  create = {
+    templateID = text, timeout = M.integer(-M.MAX_SECONDS, M.MAX_SECONDS),
+    envs = env, metadata = M.map(256, 64 * 1024),
+    cpuCount = M.integer(1, 64), memoryMB = M.integer(1, 1048576),
+    diskMB = M.integer(1, 1048576 * 1024),
+    secretStore = text, image = M.object, snapshot = text,
+    previewAuth = M.object, webhooks = M.list, alias = text,
+    port = M.integer(1, 65535), networkEnabled = M.boolean,
+    egressAllowlist = M.strings(1024, { max = 256 }),
+    secretAllowedHosts = M.object, burst = M.boolean, sandboxFamily = text,
+  },
+  -- POST /sandboxes/{id}/exec (3.2)
+  exec = { cmd = M.required(command), args = args, envs = env, cwd = path,
+    timeout = seconds, maxRunAfterDisconnect = seconds },
+  -- POST .../exec/run and .../exec/run-async (3.6, 3.7)
+  run = { cmd = M.required(command), args = args, envs = env, cwd = path,
+    timeout = seconds },
+  -- POST .../exec/{sid}/kill (3.5): 0 is the default, 9
+  kill = { signal = M.integer(0, 64) },
+  -- POST .../timeout (2.6)
+  timeout = { timeout = M.required(seconds) },
+  -- POST .../wake (2.7)
+  wake = { timeout = seconds },
+  -- POST .../hibernate: no fields
+  none = {},
+}
+
+--- Read the JSON body of `req` (at most MAX_BODY bytes; empty: {}) and
+-- check it against M.schemas[name]; the checked fields. Raises http.abort
+-- answers: 413 for a body too large, 400 for anything invalid.
+function M.body(req, name)
+  local schema = (assert(M.schemas[name], name))
+  local parts, size = {}, 0
+  while true do
+    local chunk = req:read()
+    if not chunk then break end
+    size = size + #chunk
+    if size > M.MAX_BODY then
+      http.abort(413, "request body too large (at most 1 MiB of JSON)")
+    end
+    parts[#parts + 1] = chunk
+  end
+  local body = table.concat(parts)
+  if body:match("^[ \t\n\r]*$") then return M.check({}, schema) end
+  local ctype = (req.headers["content-type"] or ""):lower()
+  if not ctype:find("^application/json") then
+    invalid("Content-Type must be application/json")
+  end
+  return M.check(M.decode(body), schema)
+end
+
+--- A segment of the request's path (a sandbox or session id: `name`
+-- says which) as given, when it is valid UTF-8 of at most 256 bytes (it
+-- may be echoed in an answer); else a 400.
+local segment = M.string({ max = 256 })
+function M.id(v, name)
+  local fault = segment(v, name)
+  if fault then invalid(fault, "invalid path") end
+  return v
+end
+
+--- The query parameter `name` of `req` as a path (valid UTF-8, no NUL,
+-- at most MAX_PATH bytes), or nil when absent or empty; raises invalid().
+function M.query_path(req, name)
+  local v = req.query[name]
+  if v == nil or v == "" then return nil end
+  local fault = path(v, name)
+  if fault then invalid(fault, "invalid query") end
+  return v
+end
+
+return M
