@@ -191,11 +191,12 @@ end
 -- run a child process; its standard output (lines joined with "\n")
 local run = require("spec.support.server").output
 
--- send raw bytes on one connection; what comes back before the server
--- closes (or `wait` seconds pass), and how long that took
-local function raw(bytes, wait)
+-- send raw bytes on one connection (to `to_port`, default the shared
+-- server's); what comes back before the server closes (or `wait` seconds
+-- pass), and how long that took
+local function raw(bytes, wait, to_port)
   local t0 = oc.now()
-  local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. port
+  local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. (to_port or port)
     .. '; printf "%s" "$1" >&3; timeout ' .. (wait or 3) .. " cat <&3",
     "bash", bytes })
   return out, oc.now() - t0
@@ -612,5 +613,92 @@ describe("srv:close()", function()
     assert.are.equal("late", res.body)
     assert.are.equal("close", res.headers.connection)
     assert.is_nil(loop:wait())
+  end)
+end)
+
+describe("core.http_listen timeouts and connection cap", function()
+  local s, p
+  setup(function()
+    s = core.http_listen("127.0.0.1", 0, { header_timeout = 0.5,
+      idle_timeout = 1, body_timeout = 0.5, max_connections = 50 })
+    p = s:port()
+    serve(s)
+  end)
+  teardown(function() s:close() end)
+
+  it("refuses bad options", function()
+    for _, opts in ipairs({ { idle_timeout = -1 }, { header_timeout = "x" },
+      { max_connections = 0 }, { max_connections = 1.5 } }) do
+      local ok, err = pcall(core.http_listen, "127.0.0.1", 0, opts)
+      assert.is_false(ok)
+      assert.matches("http_listen: [%w_]+ must be", err)
+    end
+  end)
+
+  it("closes a connection that sends nothing after the idle timeout, without an answer", function()
+    local out, secs = raw("", 5, p)
+    assert.are.equal("", out)
+    assert.is_true(secs > 0.8 and secs < 3, secs .. " s")
+  end)
+
+  it("answers 408 to a head not complete within the header timeout, and closes", function()
+    local before = served
+    local out, secs = raw("GET /fixed HTTP/1.1\r\nHost: x\r\n", 5, p)
+    assert.matches("^HTTP/1.1 408 Request Timeout\r\n", out)
+    assert.matches("\r\nConnection: close\r\n", out)
+    assert.matches('{"error":"request head not complete[^"]*"}$', out)
+    assert.is_true(secs > 0.4 and secs < 3, secs .. " s")
+    assert.are.equal(before, served)
+  end)
+
+  it("answers 408 to a body that stalls, and read() raises", function()
+    seen.truncated = nil
+    local out, secs = raw("PUT /truncated HTTP/1.1\r\nHost: x\r\n"
+      .. "Content-Length: 100\r\n\r\n0123456789", 5, p)
+    assert.matches("^HTTP/1.1 408 Request Timeout\r\n", out)
+    assert.is_true(secs > 0.4 and secs < 3, secs .. " s")
+    local t0 = oc.now()
+    while not seen.truncated and oc.now() - t0 < 2 do oc.sleep(0.01) end
+    assert.is_false(seen.truncated.ok)
+    assert.matches("request body timed out", seen.truncated.err)
+  end)
+
+  it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
+    -- 300 connections that send nothing; the last one reads its answer
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in "
+      .. "$(seq 300); do exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1;"
+      .. ' fds+=($fd); done; echo opened; timeout 3 cat <&${fds[299]}; '
+      .. "sleep 2" })
+    assert.are.equal("opened", proc:read_line())
+    local res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
+      { raise = false })
+    assert.are.equal(503, res.status)
+    assert.are.equal("1", res.headers["retry-after"])
+    assert.are.equal("close", res.headers.connection)
+    assert.matches("too many connections", res.body)
+    assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line())
+    -- the idle ones are closed after 1 s, the refused ones sooner
+    local t0 = oc.now()
+    repeat
+      oc.sleep(0.1)
+      res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
+        { raise = false })
+    until res.status == 200 or oc.now() - t0 > 5
+    assert.are.equal(200, res.status)
+    assert.is_true(oc.now() - t0 < 3, (oc.now() - t0) .. " s")
+    proc:kill()
+    proc:wait()
+  end)
+
+  it("serves with 300 idle connections open under the default cap", function()
+    start()
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in "
+      .. "$(seq 300); do exec {fd}<>/dev/tcp/127.0.0.1/" .. port .. " || exit 1;"
+      .. " fds+=($fd); done; echo opened; sleep 5" })
+    assert.are.equal("opened", proc:read_line())
+    assert.are.equal(200, http.request("GET", base .. "/fixed").status)
+    proc:kill()
+    proc:wait()
+    stop()
   end)
 end)
