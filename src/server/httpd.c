@@ -594,7 +594,9 @@ conn_phase(const hconn *c)
 	if (c->state != C_OPEN || c->h1.state == H1_UPGRADED)
 		return T_NONE;
 	if (r)
-		return r->body_done || r->body_full ? T_NONE : T_BODY;
+		return r->body_done || r->body_full ||
+		       (r->expect_continue && !r->continue_sent) ?
+		       T_NONE : T_BODY;
 	if (c->h1.state == H1_HEAD || c->h1.state == H1_DONE)
 		return c->in.len ? T_HEAD : T_IDLE;
 	return T_BODY;		/* the unread body of an answered request */
