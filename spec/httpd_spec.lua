@@ -664,11 +664,17 @@ describe("core.http_listen timeouts and connection cap", function()
   end)
 
   it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
-    -- 300 connections that send nothing; the last one reads its answer
+    -- 60 connections that send nothing, then (once `go` exists) 240
+    -- more: the 60th reads its answer; the 300th, past a quarter more
+    -- than the cap, was closed unanswered
+    local go = os.tmpname()
+    os.remove(go)
+    local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1; fds+=($fd)"
     local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in "
-      .. "$(seq 300); do exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1;"
-      .. ' fds+=($fd); done; echo opened; timeout 3 cat <&${fds[299]}; '
-      .. "sleep 2" })
+      .. "$(seq 60); do " .. open .. "; done; echo opened; while [ ! -e "
+      .. go .. " ]; do sleep 0.01; done; for i in $(seq 240); do " .. open
+      .. '; done; timeout 3 cat <&${fds[59]}; echo; echo "last: '
+      .. '$(timeout 3 cat <&${fds[299]} | wc -c)"; sleep 2' })
     assert.are.equal("opened", proc:read_line())
     local res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
       { raise = false })
@@ -676,13 +682,20 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.are.equal("1", res.headers["retry-after"])
     assert.are.equal("close", res.headers.connection)
     assert.matches("too many connections", res.body)
+    assert(io.open(go, "w")):close()
+    finally(function() os.remove(go) end)
     assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line())
-    -- the idle ones are closed after 1 s, the refused ones sooner
+    local line
+    repeat line = proc:read_line() until not line or line:match("^last: ")
+    assert.are.equal("last: 0", line)
+    -- the idle ones are closed after 1 s, the refused ones sooner (until
+    -- then a new one is refused, or closed unanswered)
     local t0 = oc.now()
     repeat
       oc.sleep(0.1)
-      res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
-        { raise = false })
+      local ok, r = pcall(http.request, "GET", "http://127.0.0.1:" .. p
+        .. "/fixed", { raise = false })
+      res = ok and r or { status = 0 }
     until res.status == 200 or oc.now() - t0 > 5
     assert.are.equal(200, res.status)
     assert.is_true(oc.now() - t0 < 3, (oc.now() - t0) .. " s")

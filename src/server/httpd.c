@@ -57,7 +57,8 @@
  *   soft limit to the hard one at start, src/cli/main.c): a connection
  *   past it is accepted, answered `503` with `Retry-After: 1` and
  *   `Connection: close`, and closed, so the server keeps descriptors for
- *   its sandboxes and for /health.
+ *   its sandboxes and for /health. Past a quarter more (refused ones
+ *   linger a moment), a new connection is closed at once, unanswered.
  *
  * Choices where the contract is silent:
  * - `Expect: 100-continue` is answered when the handler first calls read()
@@ -1000,7 +1001,9 @@ on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	if (s->nconns > s->max_conns)
+	if (s->nconns > s->max_conns + s->max_conns / 4 + 8)
+		conn_close(c);	/* a flood: no descriptor to spare for a 503 */
+	else if (s->nconns > s->max_conns)
 		conn_refuse(c);
 	else
 		conn_sync_reading(c);
