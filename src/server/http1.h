@@ -66,7 +66,8 @@ struct http1 {
 	const http1_settings *settings;
 	void		*data;		/* the caller's */
 	enum http1_state state;
-	int		status;		/* H1_ERROR: 400, 414, 431, 501, 505 */
+	int		status;		/* H1_ERROR: 400, 414, 431, 501, 505;
+					 * 500 when a callback failed */
 	const char	*error;		/* H1_ERROR: what was wrong */
 	uint64_t	left;		/* body or chunk bytes to come */
 	size_t		scan;		/* H1_HEAD: bytes looked at */
