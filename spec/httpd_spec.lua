@@ -191,11 +191,12 @@ end
 -- run a child process; its standard output (lines joined with "\n")
 local run = require("spec.support.server").output
 
--- send raw bytes on one connection; what comes back before the server
--- closes (or `wait` seconds pass), and how long that took
-local function raw(bytes, wait)
+-- send raw bytes on one connection (to `to_port`, default the shared
+-- server's); what comes back before the server closes (or `wait` seconds
+-- pass), and how long that took
+local function raw(bytes, wait, to_port)
   local t0 = oc.now()
-  local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. port
+  local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. (to_port or port)
     .. '; printf "%s" "$1" >&3; timeout ' .. (wait or 3) .. " cat <&3",
     "bash", bytes })
   return out, oc.now() - t0
@@ -365,21 +366,23 @@ describe("core.http_listen", function()
     assert.are_not.equal(a, b)
   end)
 
-  it("answers 400 to malformed requests without calling Lua, and closes", function()
+  it("answers 4xx to malformed requests without calling Lua, and closes", function()
     local before = served
     local bad = {
       "GARBAGE\r\n\r\n",
       "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET /a?x=%4 HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " .. string.rep("b", 70 * 1024)
-        .. "\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
         .. "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+      { 431, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " ..
+        string.rep("b", 70 * 1024) .. "\r\n\r\n" },
     }
     for _, req in ipairs(bad) do
+      local status = 400
+      if type(req) == "table" then status, req = req[1], req[2] end
       local out, secs = raw(req)
-      assert.matches("^HTTP/1.1 400 Bad Request\r\n", out)
+      assert.matches("^HTTP/1.1 " .. status .. " ", out)
       assert.matches("\r\nContent%-Type: application/json\r\n", out)
       assert.matches("\r\nConnection: close\r\n", out)
       assert.matches("\r\nX%-Request%-Id: " .. ("%x"):rep(16) .. "\r\n", out)
@@ -610,5 +613,105 @@ describe("srv:close()", function()
     assert.are.equal("late", res.body)
     assert.are.equal("close", res.headers.connection)
     assert.is_nil(loop:wait())
+  end)
+end)
+
+describe("core.http_listen timeouts and connection cap", function()
+  local s, p
+  setup(function()
+    s = core.http_listen("127.0.0.1", 0, { header_timeout = 0.5,
+      idle_timeout = 1, body_timeout = 0.5, max_connections = 50 })
+    p = s:port()
+    serve(s)
+  end)
+  teardown(function() s:close() end)
+
+  it("refuses bad options", function()
+    for _, opts in ipairs({ { idle_timeout = -1 }, { header_timeout = "x" },
+      { max_connections = 0 }, { max_connections = 1.5 } }) do
+      local ok, err = pcall(core.http_listen, "127.0.0.1", 0, opts)
+      assert.is_false(ok)
+      assert.matches("http_listen: [%w_]+ must be", err)
+    end
+  end)
+
+  it("closes a connection that sends nothing after the idle timeout, without an answer", function()
+    local out, secs = raw("", 5, p)
+    assert.are.equal("", out)
+    assert.is_true(secs > 0.8 and secs < 3, secs .. " s")
+  end)
+
+  it("answers 408 to a head not complete within the header timeout, and closes", function()
+    local before = served
+    local out, secs = raw("GET /fixed HTTP/1.1\r\nHost: x\r\n", 5, p)
+    assert.matches("^HTTP/1.1 408 Request Timeout\r\n", out)
+    assert.matches("\r\nConnection: close\r\n", out)
+    assert.matches('{"error":"request head not complete[^"]*"}$', out)
+    assert.is_true(secs > 0.4 and secs < 3, secs .. " s")
+    assert.are.equal(before, served)
+  end)
+
+  it("answers 408 to a body that stalls, and read() raises", function()
+    seen.truncated = nil
+    local out, secs = raw("PUT /truncated HTTP/1.1\r\nHost: x\r\n"
+      .. "Content-Length: 100\r\n\r\n0123456789", 5, p)
+    assert.matches("^HTTP/1.1 408 Request Timeout\r\n", out)
+    assert.is_true(secs > 0.4 and secs < 3, secs .. " s")
+    local t0 = oc.now()
+    while not seen.truncated and oc.now() - t0 < 2 do oc.sleep(0.01) end
+    assert.is_false(seen.truncated.ok)
+    assert.matches("request body timed out", seen.truncated.err)
+  end)
+
+  it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
+    -- 60 connections that send nothing, then (once `go` exists) 240
+    -- more: the 60th reads its answer; the 300th, past a quarter more
+    -- than the cap, was closed unanswered
+    local go = os.tmpname()
+    os.remove(go)
+    local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1; fds+=($fd)"
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in "
+      .. "$(seq 60); do " .. open .. "; done; echo opened; while [ ! -e "
+      .. go .. " ]; do sleep 0.01; done; for i in $(seq 240); do " .. open
+      .. '; done; timeout 3 cat <&${fds[59]}; echo; echo "last: '
+      .. '$(timeout 3 cat <&${fds[299]} | wc -c)"; sleep 2' })
+    assert.are.equal("opened", proc:read_line())
+    local res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
+      { raise = false })
+    assert.are.equal(503, res.status)
+    assert.are.equal("1", res.headers["retry-after"])
+    assert.are.equal("close", res.headers.connection)
+    assert.matches("too many connections", res.body)
+    assert(io.open(go, "w")):close()
+    finally(function() os.remove(go) end)
+    assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line())
+    local line
+    repeat line = proc:read_line() until not line or line:match("^last: ")
+    assert.are.equal("last: 0", line)
+    -- the idle ones are closed after 1 s, the refused ones sooner (until
+    -- then a new one is refused, or closed unanswered)
+    local t0 = oc.now()
+    repeat
+      oc.sleep(0.1)
+      local ok, r = pcall(http.request, "GET", "http://127.0.0.1:" .. p
+        .. "/fixed", { raise = false })
+      res = ok and r or { status = 0 }
+    until res.status == 200 or oc.now() - t0 > 5
+    assert.are.equal(200, res.status)
+    assert.is_true(oc.now() - t0 < 3, (oc.now() - t0) .. " s")
+    proc:kill()
+    proc:wait()
+  end)
+
+  it("serves with 300 idle connections open under the default cap", function()
+    start()
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in "
+      .. "$(seq 300); do exec {fd}<>/dev/tcp/127.0.0.1/" .. port .. " || exit 1;"
+      .. " fds+=($fd); done; echo opened; sleep 5" })
+    assert.are.equal("opened", proc:read_line())
+    assert.are.equal(200, http.request("GET", base .. "/fixed").status)
+    proc:kill()
+    proc:wait()
+    stop()
   end)
 end)

@@ -28,6 +28,31 @@ describe("oclua serve", function()
     assert.matches("unknown option", out)
   end)
 
+  it("takes --max-connections and the timeouts", function()
+    local out, code = sh(bin .. " serve --max-connections 0")
+    assert.are.equal(2, code)
+    assert.matches("positive integer", out)
+    out, code = sh(bin .. " serve --idle-timeout soon")
+    assert.are.equal(2, code)
+    assert.matches("seconds", out)
+    local s = support.process({ "--max-connections", "1", "--idle-timeout",
+      "1" })
+    finally(function() s.proc:kill(15); s.proc:wait() end)
+    local port = s.url:match(":(%d+)$")
+    -- one connection holds the only place until it has been idle 1 s
+    local out2 = support.output({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"
+      .. port .. "; sleep 0.2; exec 4<>/dev/tcp/127.0.0.1/" .. port
+      .. "; timeout 2 head -1 <&4; timeout 2 cat <&3; echo \"rc=$?\"" })
+    assert.matches("^HTTP/1.1 503 Service Unavailable\r\nrc=0$", out2)
+    -- both are gone once the server has seen them close
+    local status, t0 = nil, oc.now()
+    repeat
+      if status then oc.sleep(0.05) end
+      status = s.client:api("GET", "/health", { prefix = "", key = false })
+    until status == 200 or oc.now() - t0 > 3
+    assert.are.equal(200, status)
+  end)
+
   it("keeps sandboxes and files across a restart with --data-dir", function()
     local dir = os.tmpname()
     os.remove(dir)

@@ -1,14 +1,17 @@
 /*
  * httpd.c - the HTTP/1.1 server primitive of the local sandbox server, on
- * the runtime's loop: libuv TCP, requests parsed by http-parser (Debian's
- * libhttp-parser: chunked bodies, keep-alive, pipelining and upgrades done
- * right, which lws 4.1's own h1 server does not do for uploads), and
- * WebSocket upgrades handed to lws's WebSocket server on the runtime's lws
- * context (httpd_ws.c: the socket is dup()ed and adopted with the request
- * head, lws does the handshake, and the connection is then an ordinary
- * websocket.c connection object).
+ * the runtime's loop: libuv TCP, requests framed and checked by http1.c
+ * (RFC 9112, strictly: chunked bodies, keep-alive, pipelining and
+ * upgrades done right, which lws 4.1's own h1 server does not do for
+ * uploads), and WebSocket upgrades handed to lws's WebSocket server on
+ * the runtime's lws context (httpd_ws.c: the socket is dup()ed and
+ * adopted with the request head, lws does the handshake, and the
+ * connection is then an ordinary websocket.c connection object).
  *
- *     srv = core.http_listen(host, port)     raises when it cannot listen
+ *     srv = core.http_listen(host, port [, opts])
+ *                              raises when it cannot listen; opts:
+ *                              header_timeout, idle_timeout, body_timeout
+ *                              (seconds, 0: none), max_connections
  *     srv:port() ; srv:close()
  *     req = srv:accept()       yields for the next request (head parsed);
  *                              nil once the server is closed
@@ -27,6 +30,35 @@
  * bounded both ways: past BODY_HIGH bytes of request body waiting for
  * read(), the socket is not read until read() has taken them; past
  * OUT_HIGH response bytes queued, respond/write/finish wait.
+ *
+ * Bad input never reaches Lua: what http1.c refuses is answered here
+ * with its status (400, 414, 431, 501, 505) and reason as JSON, and the
+ * connection closes. When the body of a request already handed to Lua
+ * turns out malformed, the handler's read() raises "malformed request
+ * body: <reason>" and the client gets the 400 unless the response has
+ * begun (then the connection just closes).
+ *
+ * Timeouts and the connection cap (defaults; core.http_listen's opts):
+ * - idle_timeout (IDLE_TIMEOUT, 30 s): a connection with no request under
+ *   way (before its first byte, or between keep-alive requests) is
+ *   closed, without an answer (RFC 9112 9.5).
+ * - header_timeout (HEAD_TIMEOUT, 10 s): a head must be complete within
+ *   this time of its first byte, else 408 and close.
+ * - body_timeout (BODY_TIMEOUT, 60 s): a body still to come must move
+ *   (a byte) within this time, else 408 (or a plain close once the
+ *   response has begun) and read() raises "request body timed out".
+ *   No timeout runs while the handler has the request and waits for
+ *   nothing from the client, nor while its body is held back because the
+ *   handler reads slowly.
+ * - A closing connection drains what the client still sends for at most
+ *   LINGER_TIMEOUT (5 s, less when idle_timeout is less).
+ * - max_connections (default: half of the descriptors the soft
+ *   RLIMIT_NOFILE leaves after FD_RESERVE; the oclua binary raises the
+ *   soft limit to the hard one at start, src/cli/main.c): a connection
+ *   past it is accepted, answered `503` with `Retry-After: 1` and
+ *   `Connection: close`, and closed, so the server keeps descriptors for
+ *   its sandboxes and for /health. Past a quarter more (refused ones
+ *   linger a moment), a new connection is closed at once, unanswered.
  *
  * Choices where the contract is silent:
  * - `Expect: 100-continue` is answered when the handler first calls read()
@@ -57,15 +89,18 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <sys/resource.h>
 #include <http_parser.h>
 
 #include "runtime/buf.h"
+#include "server/http1.h"
 #include "server/httpd.h"
 #include "runtime/runtime.h"
 
@@ -75,12 +110,19 @@
 #define BODY_LOW	(256u << 10)	/* ... and read again below this */
 #define OUT_HIGH	(1u << 20)	/* response bytes queued: writers wait */
 #define IN_HIGH		(1u << 20)	/* unparsed (pipelined) bytes: stop */
-#define HEAD_MAX	(64u << 10)	/* request line and headers */
-#define MAX_HEADERS	100
 #define DISCARD_MAX	(1u << 20)	/* unread body dropped to keep alive */
 #define LINGER_MAX	(4u << 20)	/* drained after our FIN, at most */
 #define READ_SIZE	(64u << 10)
 #define ID_MAX		128		/* longest X-Request-Id echoed */
+#define HEAD_TIMEOUT	10000	/* ms from a head's first byte to its end */
+#define IDLE_TIMEOUT	30000	/* ms without a request on a connection */
+#define BODY_TIMEOUT	60000	/* ms without a byte of an awaited body */
+#define LINGER_TIMEOUT	5000	/* ms of draining after our FIN, at most */
+#define FD_RESERVE	256	/* descriptors kept from connections */
+#define RETRY_AFTER	1	/* s, in the 503 to a connection over the cap */
+
+/* the timeout that applies to a connection (conn_phase) */
+enum { T_NONE, T_IDLE, T_HEAD, T_BODY, T_LINGER, T_COUNT };
 
 typedef struct server server;
 typedef struct hconn hconn;
@@ -97,6 +139,9 @@ struct server {
 	int		task;		/* in accept(), or LUA_NOREF */
 	hreq		*ready_head, *ready_tail;	/* parsed, not accepted */
 	hconn		*conns;
+	int		nconns;		/* in conns */
+	int		max_conns;	/* more get 503 */
+	uint64_t	timeout[T_COUNT];	/* ms for each phase; 0: none */
 };
 
 enum { C_OPEN, C_LINGER, C_DEAD };
@@ -105,25 +150,22 @@ struct hconn {
 	server		*srv;
 	hconn		*next;
 	uv_tcp_t	tcp;
+	uv_timer_t	timer;		/* the phase's timeout */
 	uv_shutdown_t	shut;
-	http_parser	parser;
+	http1		h1;
+	int		handles;	/* tcp and timer until closed */
 	int		state;		/* C_OPEN, C_LINGER (shut down), C_DEAD */
+	int		phase;		/* T_*: which timeout runs */
+	uint64_t	since;		/* loop ms when the phase (or body
+					 * progress) began */
 	int		reading;	/* uv_read_start in effect */
-	int		paused;		/* parser stopped after a message */
-	int		upgraded;	/* what follows the head is a WebSocket */
 	int		eof;		/* the client will send nothing more */
 	int		close_after;	/* close once this response is done */
 	int		discarding;	/* dropping a finished request's body */
 	uint64_t	dropped;	/* bytes discarded or drained */
 	size_t		out_pending;	/* bytes handed to uv_write */
-	const char	*error;		/* why a parser callback failed */
 	hreq		*req;		/* the request being read or answered */
 	buf		in;		/* read, not yet parsed */
-	/* the head being parsed: the URL, then names and values back to
-	 * back in `hdr` (value i spans voff[i] to noff[i + 1]) */
-	buf		url, hdr;
-	size_t		noff[MAX_HEADERS + 1], voff[MAX_HEADERS];
-	int		nh, in_value;
 };
 
 typedef struct chunk {
@@ -154,6 +196,7 @@ struct hreq {
 	int		body_full;	/* reading stopped for it */
 	int		body_done;
 	const char	*body_error;	/* why it ended early */
+	const char	*body_why;	/* and the detail, or NULL */
 	int64_t		body_length;	/* -1: chunked */
 	uint64_t	body_seen;
 	/* the response */
@@ -196,15 +239,18 @@ reason(int status)
 	case 410: return "Gone";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 416: return "Range Not Satisfiable";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	case 507: return "Insufficient Storage";
 	default: return "Status";
 	}
@@ -240,79 +286,15 @@ usable_request_id(const char *s)
 	return 1;
 }
 
-/* does the comma-separated list contain `token` (case-insensitive)? */
-static int
-list_has(const char *list, const char *token)
-{
-	size_t n = strlen(token);
-
-	while (list && *list) {
-		while (*list == ' ' || *list == '\t' || *list == ',')
-			list++;
-		if (!strncasecmp(list, token, n)) {
-			const char *e = list + n;
-
-			while (*e == ' ' || *e == '\t')
-				e++;
-			if (*e == ',' || *e == '\0')
-				return 1;
-		}
-		list = strchr(list, ',');
-	}
-	return 0;
-}
-
-static int
-hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
-/* every '%' of [p, p+n) starts a valid escape that is not %00 */
-static int
-pct_valid(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] == '%') {
-			if (i + 2 >= n)
-				return 0;
-			if (hexval((unsigned char)p[i + 1]) < 0 ||
-			    hexval((unsigned char)p[i + 2]) < 0 ||
-			    (p[i + 1] == '0' && p[i + 2] == '0'))
-				return 0;
-			i += 2;
-		}
-	return 1;
-}
-
-/* push the decoding of [p, p+n) (checked by pct_valid); '+' is a space
- * when `plus` */
+/* push the decoding of [p, p+n) (checked by http1_escapes_ok); '+' is a
+ * space when `plus` */
 static void
 push_decoded(lua_State *L, const char *p, size_t n, int plus)
 {
 	luaL_Buffer b;
-	size_t i;
+	char *out = luaL_buffinitsize(L, &b, n);
 
-	luaL_buffinit(L, &b);
-	for (i = 0; i < n; i++) {
-		int ch = (unsigned char)p[i];
-
-		if (ch == '%' && i + 2 < n) {
-			ch = hexval((unsigned char)p[i + 1]) << 4 |
-			     hexval((unsigned char)p[i + 2]);
-			i += 2;
-		} else if (ch == '+' && plus)
-			ch = ' ';
-		luaL_addchar(&b, (char)ch);
-	}
-	luaL_pushresult(&b);
+	luaL_pushresultsize(&b, http1_unescape(out, p, n, plus));
 }
 
 static void
@@ -479,11 +461,13 @@ send_bytes(hconn *c, const char *p, size_t n)
 	return send_pieces(c, &b, 1);
 }
 
-/* a JSON error answer C gives by itself; the connection closes after it */
+/* a JSON error answer C gives by itself, with `extra` header lines; the
+ * connection closes after it */
 static void
-send_error(hconn *c, int status, const char *msg, const char *id)
+send_error(hconn *c, int status, const char *msg, const char *id,
+	   const char *extra)
 {
-	char out[512], rid[ID_MAX + 1];
+	char out[768], rid[ID_MAX + 1];
 	int n;
 
 	if (!id) {
@@ -492,9 +476,10 @@ send_error(hconn *c, int status, const char *msg, const char *id)
 	}
 	n = snprintf(out, sizeof(out), "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nX-Request-Id: %s\r\n"
+		     "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s"
 		     "Connection: close\r\n\r\n{\"error\":\"%s\"}", status,
-		     reason(status), strlen(msg) + 12, id, msg);
+		     reason(status), strlen(msg) + 12, id, extra ? extra : "",
+		     msg);
 	if (n > 0 && (size_t)n < sizeof(out))
 		send_bytes(c, out, (size_t)n);
 	c->close_after = 1;
@@ -511,22 +496,24 @@ conn_unlink(hconn *c)
 	for (pp = &c->srv->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
+			c->srv->nconns--;
 			return;
 		}
 }
 
 static void server_maybe_free(server *s);
 
+/* the socket's or the timer's close callback: freed after both */
 static void
-tcp_closed(uv_handle_t *h)
+conn_handle_closed(uv_handle_t *h)
 {
 	hconn *c = h->data;
 	server *s = c->srv;
 
+	if (--c->handles)
+		return;
 	conn_unlink(c);
 	buf_free(&c->in);
-	buf_free(&c->url);
-	buf_free(&c->hdr);
 	free(c);
 	server_maybe_free(s);
 }
@@ -541,7 +528,8 @@ conn_close(hconn *c)
 	c->reading = 0;
 	if (c->req)
 		req_detach(c->req, "client closed the connection");
-	uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
 static void
@@ -594,8 +582,54 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 			 (unsigned)(c->in.cap - c->in.len));
 }
 
+/* which timeout applies: none while the handler has the request and
+ * waits for nothing from the client (its body is in, or held back for a
+ * slow reader) */
+static int
+conn_phase(const hconn *c)
+{
+	const hreq *r = c->req;
+
+	if (c->state == C_LINGER)
+		return T_LINGER;
+	if (c->state != C_OPEN || c->h1.state == H1_UPGRADED)
+		return T_NONE;
+	if (r)
+		return r->body_done || r->body_full ||
+		       (r->expect_continue && !r->continue_sent) ?
+		       T_NONE : T_BODY;
+	if (c->h1.state == H1_HEAD || c->h1.state == H1_DONE)
+		return c->in.len ? T_HEAD : T_IDLE;
+	return T_BODY;		/* the unread body of an answered request */
+}
+
+static void conn_timed_out(uv_timer_t *t);
+
+/* (re)start the timer of the current phase, counted from when the phase
+ * began (or the body last moved) */
+static void
+conn_arm(hconn *c)
+{
+	uint64_t now = uv_now(c->srv->rt->loop), ms, spent;
+	int phase = conn_phase(c);
+
+	if (phase != c->phase) {
+		c->phase = phase;
+		c->since = now;
+	}
+	ms = c->srv->timeout[phase];
+	if (phase == T_NONE || ms == 0) {
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	spent = now - c->since;
+	uv_timer_start(&c->timer, conn_timed_out, spent < ms ? ms - spent : 0,
+		       0);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
+/* read when there is room and reason to; arm the phase's timeout */
 static void
 conn_sync_reading(hconn *c)
 {
@@ -604,8 +638,9 @@ conn_sync_reading(hconn *c)
 	if (c->state == C_LINGER)
 		want = !c->eof;
 	else
-		want = c->state == C_OPEN && !c->upgraded && !c->eof &&
-		       c->in.len < IN_HIGH && !(c->req && c->req->body_full);
+		want = c->state == C_OPEN && c->h1.state != H1_UPGRADED &&
+		       !c->eof && c->in.len < IN_HIGH &&
+		       !(c->req && c->req->body_full);
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read))
 			conn_close(c);
@@ -615,6 +650,8 @@ conn_sync_reading(hconn *c)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = 0;
 	}
+	if (c->state != C_DEAD)
+		conn_arm(c);
 }
 
 /* the client sent FIN */
@@ -630,7 +667,7 @@ conn_client_eof(hconn *c)
 			conn_close(c);	/* else shut_down() closes */
 		return;
 	}
-	if (r && !r->body_done && !c->upgraded) {
+	if (r && !r->body_done && c->h1.state != H1_UPGRADED) {
 		conn_close(c);	/* the body can never complete */
 		return;
 	}
@@ -689,144 +726,52 @@ conn_request_done(hconn *c)
 		conn_linger(c);
 		return;
 	}
-	c->paused = 0;
-	http_parser_pause(&c->parser, 0);
+	if (c->h1.state == H1_DONE)
+		http1_next(&c->h1);
 	conn_parse(c);
 	if (c->state == C_OPEN && !c->req && c->eof)
 		conn_linger(c);
 }
 
 /* ------------------------------------------------------------------ */
-/* parsing                                                            */
+/* parsing (http1.c frames and checks; these callbacks keep what it found) */
 
-static hconn *
-conn_of(http_parser *p)
-{
-	return p->data;
-}
-
+/* copy the target and the fields out of the head: one allocation of
+ * NUL-terminated strings, names in lower case */
 static int
-on_message_begin(http_parser *p)
+req_copy_head(hreq *r, const http1_head *h)
 {
-	hconn *c = conn_of(p);
-
-	c->url.len = c->hdr.len = 0;
-	c->nh = c->in_value = 0;
-	c->error = NULL;
-	return 0;
-}
-
-static int
-on_url(http_parser *p, const char *at, size_t n)
-{
-	return buf_add(&conn_of(p)->url, at, n);
-}
-
-/* the previous header's value ends (it may have had no value bytes) */
-static void
-end_value(hconn *c)
-{
-	if (c->nh && !c->in_value)
-		c->voff[c->nh - 1] = c->hdr.len;
-	c->noff[c->nh] = c->hdr.len;
-}
-
-static int
-on_header_field(http_parser *p, const char *at, size_t n)
-{
-	hconn *c = conn_of(p);
-
-	if (c->in_value || c->nh == 0) {
-		end_value(c);
-		if (c->nh == MAX_HEADERS) {
-			c->error = "too many headers";
-			return -1;
-		}
-		c->noff[c->nh++] = c->hdr.len;
-		c->in_value = 0;
-	}
-	return buf_add(&c->hdr, at, n);
-}
-
-static int
-on_header_value(http_parser *p, const char *at, size_t n)
-{
-	hconn *c = conn_of(p);
-
-	if (c->nh == 0)
-		return -1;
-	if (!c->in_value) {
-		c->voff[c->nh - 1] = c->hdr.len;
-		c->in_value = 1;
-	}
-	return buf_add(&c->hdr, at, n);
-}
-
-/* copy the URL and the headers out of the connection's buffers: one
- * allocation of NUL-terminated strings, names in lower case */
-static int
-req_copy_head(hreq *r, hconn *c)
-{
-	size_t i, size = c->url.len + 1 + c->hdr.len + 2 * (size_t)c->nh;
+	size_t i, k, size = h->target.len + 1 + 2 * (size_t)h->nfields;
 	char *s;
 
-	end_value(c);
+	for (i = 0; i < (size_t)h->nfields; i++)
+		size += h->name[i].len + h->value[i].len;
 	r->url = s = malloc(size);
-	r->hn = malloc((2 * (size_t)c->nh + 1) * sizeof(char *));
+	r->hn = malloc((2 * (size_t)h->nfields + 1) * sizeof(char *));
 	if (!s || !r->hn)
 		return -1;
-	r->hv = r->hn + c->nh;
-	memcpy(s, c->url.p ? c->url.p : "", c->url.len);
-	s += c->url.len;
+	r->hv = r->hn + h->nfields;
+	memcpy(s, h->base + h->target.off, h->target.len);
+	s += h->target.len;
 	*s++ = '\0';
-	for (i = 0; i < (size_t)c->nh; i++) {
-		size_t nl = c->voff[i] - c->noff[i];
-		size_t vl = c->noff[i + 1] - c->voff[i], k;
+	for (i = 0; i < (size_t)h->nfields; i++) {
+		const char *n = h->base + h->name[i].off;
 
 		r->hn[i] = s;
-		for (k = 0; k < nl; k++)
-			*s++ = (char)tolower((unsigned char)c->hdr.p[c->noff[i] + k]);
+		for (k = 0; k < h->name[i].len; k++)
+			*s++ = (char)tolower((unsigned char)n[k]);
 		*s++ = '\0';
 		r->hv[i] = s;
-		memcpy(s, c->hdr.p + c->voff[i], vl);
-		s += vl;
+		memcpy(s, h->base + h->value[i].off, h->value[i].len);
+		s += h->value[i].len;
 		*s++ = '\0';
 	}
-	r->nh = c->nh;
+	r->nh = h->nfields;
+	r->path_off = h->path.off - h->target.off;
+	r->path_len = h->path.len;
+	r->query_off = h->query.len ? h->query.off - h->target.off : 0;
+	r->query_len = h->query.len;
 	return 0;
-}
-
-/* the request target: a parsable URL whose escapes are valid; note
- * where its path and query are */
-static int
-url_ok(hreq *r, int is_connect)
-{
-	struct http_parser_url u;
-
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(r->url, strlen(r->url), is_connect, &u))
-		return 0;
-	if (u.field_set & (1 << UF_PATH)) {
-		r->path_off = u.field_data[UF_PATH].off;
-		r->path_len = u.field_data[UF_PATH].len;
-	}
-	if (u.field_set & (1 << UF_QUERY)) {
-		r->query_off = u.field_data[UF_QUERY].off;
-		r->query_len = u.field_data[UF_QUERY].len;
-	}
-	return pct_valid(r->url + r->path_off, r->path_len) &&
-	       pct_valid(r->url + r->query_off, r->query_len);
-}
-
-/* a WebSocket upgrade: GET, Upgrade: websocket, Connection: upgrade, no
- * body; any other upgrade (h2c, CONNECT) is served as a plain request */
-static int
-is_websocket_upgrade(const hreq *r, const http_parser *p)
-{
-	const char *up = req_header(r, "upgrade");
-
-	return p->upgrade && p->method == HTTP_GET && up &&
-	       list_has(up, "websocket") && r->body_length == 0;
 }
 
 static void
@@ -848,33 +793,28 @@ queue_ready(server *s, hreq *r)
 }
 
 static int
-on_headers_complete(http_parser *p)
+on_head(http1 *h, const http1_head *head)
 {
-	hconn *c = conn_of(p);
+	hconn *c = h->data;
 	hreq *r = calloc(1, sizeof(*r));
 	const char *v;
 
-	if (!r || req_copy_head(r, c)) {
-		c->error = "out of memory";
-		goto fail;
+	if (!r || req_copy_head(r, head)) {
+		if (r) {
+			free(r->url);
+			free(r->hn);
+			free(r);
+		}
+		return -1;
 	}
 	r->rt = c->srv->rt;
 	r->task = LUA_NOREF;
-	r->method = p->method;
-	r->minor = p->http_major > 1 ? 1 : p->http_major == 1 ? p->http_minor : 0;
-	if (!url_ok(r, p->method == HTTP_CONNECT)) {
-		c->error = "invalid request target or percent-encoding";
-		goto fail;
-	}
-	if (p->flags & F_CHUNKED)
-		r->body_length = -1;
-	else if (p->content_length != ULLONG_MAX)
-		r->body_length = (int64_t)p->content_length;
-	r->upgrade = is_websocket_upgrade(r, p);
-	if (!r->upgrade)
-		p->upgrade = 0;		/* parse it as a plain request */
-	r->keep_alive = http_should_keep_alive(p);
-	r->head_only = p->method == HTTP_HEAD;
+	r->method = head->method;
+	r->minor = head->minor;
+	r->body_length = head->length;
+	r->upgrade = head->upgrade;
+	r->keep_alive = head->keep_alive;
+	r->head_only = head->method == HTTP_HEAD;
 	v = req_header(r, "expect");
 	r->expect_continue = v && !strcasecmp(v, "100-continue") &&
 			     r->minor >= 1 && r->body_length != 0;
@@ -888,31 +828,23 @@ on_headers_complete(http_parser *p)
 	c->req = r;
 	queue_ready(c->srv, r);
 	return 0;
-fail:
-	if (r) {
-		free(r->url);
-		free(r->hn);
-		free(r);
-	}
-	return -1;
 }
 
 static int
-on_body(http_parser *p, const char *at, size_t n)
+on_body(http1 *h, const char *at, size_t n)
 {
-	hconn *c = conn_of(p);
+	hconn *c = h->data;
 	hreq *r = c->req;
 	chunk *ch;
 
+	c->since = uv_now(c->srv->rt->loop);	/* the body moves */
 	if (!r || r->complete) {	/* nobody will read it */
 		c->dropped += n;
 		return 0;
 	}
 	ch = malloc(sizeof(*ch) + n);
-	if (!ch) {
-		c->error = "out of memory";
+	if (!ch)
 		return -1;
-	}
 	ch->next = NULL;
 	ch->len = n;
 	memcpy(ch->data, at, n);
@@ -929,10 +861,12 @@ on_body(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* one request at a time: after its end the parser waits in H1_DONE
+ * until the request is answered (conn_request_done) */
 static int
-on_message_complete(http_parser *p)
+on_end(http1 *h)
 {
-	hconn *c = conn_of(p);
+	hconn *c = h->data;
 	hreq *r = c->req;
 
 	if (!r) {		/* the end of a discarded body */
@@ -941,53 +875,59 @@ on_message_complete(http_parser *p)
 	}
 	r->body_done = 1;
 	req_wake(r);
-	/* one request at a time: the next is parsed once this one is
-	 * answered (conn_request_done) */
-	c->paused = 1;
-	http_parser_pause(p, 1);
 	return 0;
 }
 
-static const http_parser_settings settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
-};
+static const http1_settings settings = { on_head, on_body, on_end };
 
-/* malformed input: 400 and close, without involving Lua */
+/* the request cannot go on (malformed, timed out): `status` with `msg`
+ * and close, without involving Lua; a handler reading its body gets
+ * `why` and `msg` from read() */
 static void
-conn_bad_request(hconn *c)
+conn_fail(hconn *c, int status, const char *why, const char *msg)
 {
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-	const char *msg = c->error ? c->error :
-		e == HPE_HEADER_OVERFLOW ? "request head too large" :
-		"malformed HTTP request";
 	hreq *r = c->req;
+	const char *id = NULL;
 
 	if (r) {
-		/* broken in the middle of a body the handler may be reading */
-		r->body_error = "malformed request body";
+		r->body_error = why;
+		r->body_why = msg;
 		if (r->started) {
 			conn_close(c);
 			return;
 		}
-		req_detach(r, r->body_error);
+		id = r->id;
+		req_detach(r, why);
 	}
-	if (c->discarding) {
-		conn_linger(c);
+	if (c->discarding) {	/* its request was answered already */
+		conn_close(c);
 		return;
 	}
-	send_error(c, 400, msg, NULL);
+	send_error(c, status, msg, id, NULL);
 	conn_linger(c);
+}
+
+/* a phase lasted too long: 408 to a head or body begun, else close */
+static void
+conn_timed_out(uv_timer_t *t)
+{
+	hconn *c = t->data;
+
+	if (c->phase == T_HEAD)
+		conn_fail(c, 408, NULL, "request head not complete within "
+			  "the header timeout");
+	else if (c->phase == T_BODY)
+		conn_fail(c, 408, "request body timed out", "no body byte "
+			  "within the body timeout");
+	else
+		conn_close(c);
 }
 
 static void
 conn_consume(hconn *c, size_t n)
 {
+	if (n == 0)
+		return;		/* a head still coming: nothing moves */
 	if (n < c->in.len)
 		memmove(c->in.p, c->in.p + n, c->in.len - n);
 	c->in.len -= n;
@@ -999,31 +939,41 @@ conn_consume(hconn *c, size_t n)
 static void
 conn_parse(hconn *c)
 {
-	while (c->state == C_OPEN && !c->paused && !c->upgraded &&
-	       c->in.len) {
-		size_t n = http_parser_execute(&c->parser, &settings,
-					       c->in.p, c->in.len);
-		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+	while (c->state == C_OPEN && c->in.len) {
+		size_t n;
 
+		if (c->h1.state == H1_DONE && !c->req)
+			http1_next(&c->h1);	/* a discarded body ended */
+		if (c->h1.state == H1_DONE || c->h1.state == H1_UPGRADED)
+			break;
+		n = http1_execute(&c->h1, c->in.p, c->in.len);
 		conn_consume(c, n);
 		if (c->state != C_OPEN)
 			return;
-		if (c->parser.upgrade && e == HPE_PAUSED) {
-			c->upgraded = 1;	/* the rest is WebSocket */
-			break;
-		}
-		if (e != HPE_OK && e != HPE_PAUSED) {
-			conn_bad_request(c);
+		if (c->h1.state == H1_ERROR) {
+			conn_fail(c, c->h1.status, "malformed request body",
+				  c->h1.error);
 			return;
 		}
 		if (c->discarding && c->dropped > DISCARD_MAX) {
 			conn_linger(c);		/* not worth draining */
 			return;
 		}
-		if (n == 0 && e == HPE_OK)
+		if (n == 0)
 			break;
 	}
 	conn_sync_reading(c);
+}
+
+/* over the cap: 503 at once, and close */
+static void
+conn_refuse(hconn *c)
+{
+	char extra[40];
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", RETRY_AFTER);
+	send_error(c, 503, "too many connections", NULL, extra);
+	conn_linger(c);
 }
 
 static void
@@ -1039,17 +989,24 @@ on_connection(uv_stream_t *ls, int status)
 		return;
 	c->srv = s;
 	uv_tcp_init(s->rt->loop, &c->tcp);
-	c->tcp.data = c;
+	uv_timer_init(s->rt->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles = 2;
 	c->next = s->conns;
 	s->conns = c;
+	s->nconns++;
+	http1_init(&c->h1, &settings, c);
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
 		conn_close(c);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
-	conn_sync_reading(c);
+	if (s->nconns > s->max_conns + s->max_conns / 4 + 8)
+		conn_close(c);	/* a flood: no descriptor to spare for a 503 */
+	else if (s->nconns > s->max_conns)
+		conn_refuse(c);
+	else
+		conn_sync_reading(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1091,7 +1048,7 @@ server_stop(server *s)
 		s->ready_head = r->next_ready;
 		r->queued = 0;
 		if ((c = r->conn)) {
-			send_error(c, 503, "server is closing", r->id);
+			send_error(c, 503, "server is closing", r->id, NULL);
 			req_detach(r, NULL);
 			conn_linger(c);
 		} else
@@ -1140,7 +1097,70 @@ bound_port(uv_tcp_t *t)
 	return ntohs(((struct sockaddr_in *)&a)->sin_port);
 }
 
-/* core.http_listen(host, port) -> server */
+/* connections allowed by default: half of the descriptors the soft
+ * limit leaves after FD_RESERVE (the loop's own, sandboxes' pipes and
+ * sockets, files being served), at least 16 */
+static lua_Integer
+default_max_conns(void)
+{
+	struct rlimit r;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0)
+		n = r.rlim_cur < (1u << 20) ? r.rlim_cur : (1u << 20);
+	return n > FD_RESERVE + 32 ? (lua_Integer)(n - FD_RESERVE) / 2 : 16;
+}
+
+/* opts[name]: seconds (0: no timeout) as ms, or `def` ms */
+static uint64_t
+opt_timeout(lua_State *L, const char *name, uint64_t def)
+{
+	lua_Number v;
+
+	if (lua_getfield(L, 3, name) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return def;
+	}
+	v = lua_tonumber(L, -1);
+	if (!lua_isnumber(L, -1) || !(v >= 0 && v <= 86400 * 365))
+		luaL_error(L, "http_listen: %s must be seconds (0: none), "
+			   "not %s", name, luaL_tolstring(L, -1, NULL));
+	lua_pop(L, 1);
+	return (uint64_t)(v * 1000 + 0.5);
+}
+
+/* the options table (3), checked before anything is allocated */
+static void
+listen_options(lua_State *L, server *s)
+{
+	lua_Integer max = default_max_conns();
+
+	if (!lua_isnoneornil(L, 3))
+		luaL_checktype(L, 3, LUA_TTABLE);
+	else {
+		lua_settop(L, 2);
+		lua_newtable(L);
+	}
+	s->timeout[T_HEAD] = opt_timeout(L, "header_timeout", HEAD_TIMEOUT);
+	s->timeout[T_IDLE] = opt_timeout(L, "idle_timeout", IDLE_TIMEOUT);
+	s->timeout[T_BODY] = opt_timeout(L, "body_timeout", BODY_TIMEOUT);
+	s->timeout[T_LINGER] = s->timeout[T_IDLE] &&
+			       s->timeout[T_IDLE] < LINGER_TIMEOUT ?
+			       s->timeout[T_IDLE] : LINGER_TIMEOUT;
+	if (lua_getfield(L, 3, "max_connections") != LUA_TNIL) {
+		int ok;
+
+		max = lua_tointegerx(L, -1, &ok);
+		if (!ok || max < 1 || max > INT_MAX)
+			luaL_error(L, "http_listen: max_connections must be a "
+				   "positive integer");
+	}
+	lua_pop(L, 1);
+	s->max_conns = (int)max;
+}
+
+/* core.http_listen(host, port [, opts]) -> server; opts: header_timeout,
+ * idle_timeout, body_timeout (seconds), max_connections */
 static int
 core_http_listen(lua_State *L)
 {
@@ -1148,22 +1168,22 @@ core_http_listen(lua_State *L)
 	const char *host = luaL_checkstring(L, 1);
 	lua_Integer port = luaL_checkinteger(L, 2);
 	struct sockaddr_storage addr;
-	server **ud, *s;
+	server **ud, *s, opts = { 0 };
 	int rc;
 
 	luaL_argcheck(L, port >= 0 && port <= 65535, 2, "bad port");
+	listen_options(L, &opts);
 	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&addr) &&
 	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&addr))
 		return luaL_error(L, "cannot listen on %s:%d: not an IP "
 				  "address", host, (int)port);
-	/* longer heads fail with HPE_HEADER_OVERFLOW (a library global) */
-	http_parser_set_max_header_size(HEAD_MAX);
 	ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = NULL;
 	luaL_setmetatable(L, SRV_MT);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return luaL_error(L, "out of memory");
+	*s = opts;
 	s->rt = rt;
 	s->task = LUA_NOREF;
 	uv_tcp_init(rt->loop, &s->tcp);
@@ -1404,7 +1424,8 @@ req_read(lua_State *L)
 		return 1;
 	}
 	if (r->body_error)
-		return luaL_error(L, "%s", r->body_error);
+		return luaL_error(L, "%s%s%s", r->body_error, r->body_why ?
+				  ": " : "", r->body_why ? r->body_why : "");
 	if (r->body_done || r->complete || !r->conn) {
 		lua_pushnil(L);
 		return 1;
@@ -1486,7 +1507,7 @@ add_user_headers(lua_State *L, hreq *r, int idx, buf *b)
 		lua_pushvalue(L, -1);
 		v = lua_tolstring(L, -1, &vl);
 		if (!strcasecmp(k, "connection")) {
-			if (list_has(v, "close") && r->conn)
+			if (http1_list_has(v, vl, "close") && r->conn)
 				r->conn->close_after = 1;
 		} else if (strcasecmp(k, "content-length") &&
 			   strcasecmp(k, "transfer-encoding")) {

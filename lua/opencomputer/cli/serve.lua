@@ -10,6 +10,8 @@ M.usage = [[
 usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
                    [--allow-host-loopback] [--uid-base N] [--disk-size GIB]
                    [--allow-missing FEATURE,...] [--exit-with-parent]
+                   [--max-connections N] [--header-timeout S]
+                   [--idle-timeout S] [--body-timeout S]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
 this machine. Each sandbox is a rootless-style container: its own user
@@ -45,6 +47,13 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       protected is printed at every start.
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)
+  --max-connections N more connections at once get 503 with Retry-After
+                      (default: half of the descriptors left after 256)
+  --header-timeout S  a request head must arrive within S seconds of its
+                      first byte, else 408 (default 10; 0: no limit)
+  --idle-timeout S    close a connection idle for S seconds (default 30)
+  --body-timeout S    408 when an awaited request body sends nothing for
+                      S seconds (default 60)
   -h, --help          this help
 
 Point a script at it:
@@ -101,6 +110,19 @@ function M.parse(args)
       if not o.disk_gib or o.disk_gib < 1 then
         fail("--disk-size wants a number of GiB, at least 1")
       end
+    elseif k == "--max-connections" or k:match("^%-%-%a+%-timeout$") then
+      local name = k:sub(3):gsub("-", "_")
+      local n = tonumber(value())
+      if name ~= "max_connections" and name ~= "header_timeout" and
+         name ~= "idle_timeout" and name ~= "body_timeout" then
+        fail("unknown option " .. a)
+      elseif not n or n < 0 or (name == "max_connections" and
+          (n < 1 or math.type(n) ~= "integer")) then
+        fail(k .. " wants " .. (name == "max_connections" and
+          "a positive integer" or "a number of seconds (0: no limit)"))
+      end
+      o.http = o.http or {}
+      o.http[name] = n
     elseif k == "--allow-missing" then
       o.allow_missing = o.allow_missing or {}
       for f in value():gmatch("[^,]+") do

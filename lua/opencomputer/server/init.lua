@@ -6,7 +6,9 @@
 --   srv = server.start{listen = "127.0.0.1:0", api_key = "...",
 --                      data_dir = "/var/lib/oclua", uid_base = N,
 --                      allow_host_loopback = false, disk_gib = N,
---                      allow_missing = { limits = true, ... }}
+--                      allow_missing = { limits = true, ... },
+--                      http = { header_timeout = s, idle_timeout = s,
+--                               body_timeout = s, max_connections = n }}
 --   srv.port, srv.url, srv.api_key, srv.warnings ; srv:stop()
 --
 -- Before it listens, it checks that this machine can isolate sandboxes
@@ -130,7 +132,7 @@ function M.start(opts)
       .. "idmapped mounts)", 0)
   end
   for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
-  local listener = core.http_listen(host, tonumber(port))
+  local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
     api_key = opts.api_key or random_key(), registry = reg,
     router = api.routes(reg), listener = listener, port = listener:port(),
