@@ -10,13 +10,16 @@
  *                                           than TX_HIGH bytes are queued
  *     conn:close([code [, reason]])         starts the closing handshake
  *
+ * The local server's connections (httpd_ws.c) ride ws_raw.c's server
+ * role (ocl_ws_accept).
+ *
  * Incoming messages are assembled whole and queued in C. When more than
  * RX_HIGH bytes wait for the task, reading from the socket stops
- * (lws_rx_flow_control) until the queue drains below RX_LOW: memory stays
- * bounded and nothing is dropped.
+ * (ws_raw_pause, lws_rx_flow_control) until the queue drains below
+ * RX_LOW: memory stays bounded and nothing is dropped.
  *
  * A connection's memory (ws_conn) outlives its userdata: it is freed when
- * both the userdata is collected and lws has destroyed the wsi.
+ * both the userdata is collected and its transport has ended.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +53,8 @@ typedef struct ws_msg {
 
 struct ws_conn {
 	oclua_runtime	*rt;
-	struct lws	*wsi;		/* wss:// and the server's side */
-	ws_raw		*raw;		/* ws:// clients (ws_raw.c) */
+	struct lws	*wsi;		/* wss:// clients */
+	ws_raw		*raw;		/* ws:// clients, the server's side */
 	int		state;
 	int		opened;		/* was open once: messages and the end
 					 * reach receive() */
@@ -752,12 +755,15 @@ core_ws_connect(lua_State *L)
 	strcpy(fullpath + 1, path[0] == '/' ? path + 1 : path);
 	if (!i.ssl_connection) {	/* ws://: our own transport */
 		const char *err;
+		ws_raw *r;
 
 		conn_connecting(c);
-		c->raw = ws_raw_connect(rt, ads, port, fullpath, c->hdrs,
-					MSG_MAX, &raw_events, c, &err);
-		if (!c->raw)
+		r = ws_raw_connect(rt, ads, port, fullpath, c->hdrs, MSG_MAX,
+				   &raw_events, c, &err);
+		if (!r)
 			conn_ended(c, err);
+		else if (c->state != WS_CLOSED)	/* not ended at once */
+			c->raw = r;
 		lua_settop(L, 3);
 		return wait_open(L, c);
 	}
