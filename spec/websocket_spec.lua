@@ -192,6 +192,17 @@ describe("websocket.connect", function()
     assert.is_nil(tostring(err):find("secret", 1, true))
   end)
 
+  it("refuses to send a close code RFC 6455 says may not be sent", function()
+    local ws = websocket.connect(peer.ws .. "/ws/echo")
+    for _, code in ipairs({ 1004, 1005, 1006, 1015, 2000 }) do
+      local ok, err = pcall(ws.close, ws, code)
+      assert.is_false(ok, code)
+      assert.matches("close code that may be sent", tostring(err))
+    end
+    ws:close(3000)
+    ws:wait()
+  end)
+
   it("rejects a URL that is not ws:// or wss://", function()
     local ok, err = pcall(websocket.connect, "http://127.0.0.1/")
     assert.is_false(ok)

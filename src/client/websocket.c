@@ -30,6 +30,7 @@
 #include "client/client.h"
 #include "runtime/runtime.h"
 #include "client/websocket.h"
+#include "client/ws_frame.h"
 #include "client/ws_raw.h"
 
 #define CONN_MT		"oclua.websocket"
@@ -893,7 +894,9 @@ conn_close(lua_State *L)
 	lua_Integer code = luaL_optinteger(L, 2, LWS_CLOSE_STATUS_NORMAL);
 	const char *reason = luaL_optstring(L, 3, "");
 
-	luaL_argcheck(L, code >= 1000 && code < 5000, 2, "bad close code");
+	luaL_argcheck(L, code >= 1000 && code < 5000 &&
+		      ws_close_code_ok((int)code), 2, "not a close code that "
+		      "may be sent (1000-1003, 1007-1014, 3000-4999)");
 	request_close(c, (int)code, reason);
 	return 0;
 }
