@@ -16,7 +16,7 @@
  *     reports it again and takes nothing; after a close, every call takes
  *     all and reports nothing;
  *   - a frame written by ws_frame_header() (masked as the peer's role
- *     masks) reads back as the same payload.
+ *     masks) reads back as the same payload, in two pieces cut anywhere.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,28 +153,42 @@ check_event(state *st, const ws_event *ev, const unsigned char *chunk,
 	}
 }
 
-/* a frame we write reads back whole, as the peer in `role` writes it */
+/* a frame we write reads back as the same payload, cut in two at `cut` */
 static void
-round_trip(int role, const unsigned char *p, size_t n)
+round_trip(int role, const unsigned char *p, size_t n, size_t cut)
 {
 	static const unsigned char key[4] = { 0x12, 0x34, 0x56, 0x78 };
-	unsigned char *f = malloc(WS_HEADER_MAX + n + 1);
-	size_t hl, used;
+	unsigned char *f = malloc(WS_HEADER_MAX + n + 1), *got = malloc(n + 1);
+	size_t hl, off = 0, len = 0, used, end;
 	ws_parser ps;
 	ws_event ev;
 
-	CHECK(f);
+	CHECK(f && got);
 	hl = ws_frame_header(f, 1, WS_OP_BINARY, n,
 			     role == WS_SERVER ? key : NULL);
 	memcpy(f + hl, p, n);
 	if (role == WS_SERVER)
 		ws_frame_mask(f + hl, n, key, 0);
+	cut %= hl + n + 1;
 	ws_parser_init(&ps, role, 0);
-	used = ws_parse(&ps, f, hl + n, &ev);
-	CHECK(used == hl + n && ev.type == WS_EV_DATA);
-	CHECK(ev.first && ev.final && ev.binary && ev.n == n);
-	CHECK(!memcmp(ev.p, p, n));
+	for (end = cut; off < hl + n; end = hl + n) {
+		while (off < end) {
+			used = ws_parse(&ps, f + off, end - off, &ev);
+			off += used;
+			CHECK(ev.type == WS_EV_DATA || ev.type == WS_EV_NONE);
+			if (ev.type == WS_EV_DATA) {
+				CHECK(ev.binary && ev.first == (len == 0));
+				memcpy(got + len, ev.p, ev.n);
+				len += ev.n;
+				CHECK(ev.final == (len == n));
+			}
+			if (ev.type == WS_EV_NONE)
+				break;
+		}
+	}
+	CHECK(len == n && !memcmp(got, p, n));
 	free(f);
+	free(got);
 }
 
 static int
@@ -225,7 +239,7 @@ fuzz_role(int role, const uint8_t *data, size_t size)
 		off += want;
 	}
 	n = size < 300 ? size : 300;
-	round_trip(role, data, n);
+	round_trip(role, data, n, next_rand(&seed));
 	free(copy);
 	free(st.msg);
 	return 0;
