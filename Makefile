@@ -6,7 +6,10 @@ PREFIX     ?= /usr/local
 CC         ?= cc
 
 CORE_PKGS = lua5.4 lua5.4-cjson libuv
-NET_PKGS  = libcurl libwebsockets
+# libcrypto: SHA-1 and base64 of the WebSocket handshake (ws_raw.c,
+# httpd_ws.c); OpenSSL is well kept and already loaded with libcurl and
+# libwebsockets, so it costs nothing more (named here because we call it)
+NET_PKGS  = libcurl libwebsockets libcrypto
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g

@@ -113,12 +113,17 @@ routes["/ws"] = function(req)
     seen.ws_error = ws
     return
   end
+  if not ws then	-- a bad handshake, answered
+    seen.ws_refused = true
+    return
+  end
   while true do
     local msg, binary, code, reason = ws:receive()
     if msg == nil then
       seen.ws_closed = { code = code, reason = reason }
       return
     end
+    seen.ws_msg = msg
     local close_code = msg:match("^close (%d+)$")
     if close_code then
       ws:close(tonumber(close_code), "bye")
@@ -568,13 +573,42 @@ describe("core.http_listen WebSockets", function()
     assert.is_nil(out:find("Sec-WebSocket-Protocol", 1, true))
   end)
 
-  it("raises in accept_websocket() for a handshake lws refuses, without hanging", function()
-    seen.ws_error = nil
+  it("refuses a handshake without Sec-WebSocket-Key with 400; accept_websocket() gives nil", function()
+    seen.ws_error, seen.ws_refused = nil, nil
     local out, secs = raw("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
       .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    assert.is_nil(out:find("101", 1, true))
+    assert.matches("^HTTP/1.1 400 Bad Request\r\n", out)
+    assert.matches("\r\nConnection: close\r\n", out)
+    assert.matches('{"error":"a WebSocket handshake needs one Sec%-WebSocket%-Key: 16 bytes in base64"}$', out)
     assert.is_true(secs < 2)
-    assert.is_string(seen.ws_error)
+    assert.is_nil(seen.ws_error)
+    assert.is_true(seen.ws_refused)
+  end)
+
+  it("answers a Sec-WebSocket-Version other than 13 with 426 naming 13", function()
+    local out = raw("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
+      .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    assert.matches("^HTTP/1.1 426 ", out)
+    assert.matches("\r\nSec%-WebSocket%-Version: 13\r\n", out)
+    assert.matches("\r\nUpgrade: websocket\r\n", out)
+  end)
+
+  it("takes a message and a close sent with the handshake, answering the close", function()
+    seen.ws_error, seen.ws_closed = nil, nil
+    -- "hello" masked with 01 02 03 04, then close 1000 "ok" masked alike
+    local out = raw("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+      .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+      .. "\x81\x85\1\2\3\4igohn" .. "\x88\x84\1\2\3\4\2\234lo", 1)
+    assert.matches("^HTTP/1.1 101 Switching Protocols\r\n", out)
+    -- the close is answered at once, with its code; a message after
+    -- our close frame may not be sent (RFC 6455 5.5.1)
+    local frames = out:match("\r\n\r\n(.*)$")
+    assert.matches("^\x88[\2-\125]\3\232", frames)
+    assert.is_nil(seen.ws_error)
+    assert.are.equal("hello", seen.ws_msg)
+    assert.are.same({ code = 1000, reason = "ok" }, seen.ws_closed)
   end)
 end)
 

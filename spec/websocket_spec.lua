@@ -7,6 +7,8 @@ local websocket = require("opencomputer.client.websocket")
 local errors = require("opencomputer.sdk.errors")
 local peer = require("spec.support.peer")
 local cjson = require("cjson")
+local core = require("opencomputer.core")
+local http = require("opencomputer.client.http")
 
 describe("websocket.connect", function()
   it("sends and receives binary and text messages", function()
@@ -190,6 +192,17 @@ describe("websocket.connect", function()
     assert.is_nil(tostring(err):find("secret", 1, true))
   end)
 
+  it("refuses to send a close code RFC 6455 says may not be sent", function()
+    local ws = websocket.connect(peer.ws .. "/ws/echo")
+    for _, code in ipairs({ 1004, 1005, 1006, 1015, 2000 }) do
+      local ok, err = pcall(ws.close, ws, code)
+      assert.is_false(ok, code)
+      assert.matches("close code that may be sent", tostring(err))
+    end
+    ws:close(3000)
+    ws:wait()
+  end)
+
   it("rejects a URL that is not ws:// or wss://", function()
     local ok, err = pcall(websocket.connect, "http://127.0.0.1/")
     assert.is_false(ok)
@@ -208,5 +221,75 @@ describe("websocket.connect", function()
       end)
     end
     for i = 1, 50 do assert.are.equal("c" .. i, tasks[i]:wait()) end
+  end)
+end)
+
+-- frames a server must not send (RFC 6455 5 to 8), from the peer's
+-- /ws/raw: the client fails the connection with the close code the RFC
+-- names, then closes TCP (7.1.7)
+describe("the ws:// client", function()
+  local function hex(s)
+    return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  end
+
+  -- the end receive() reports after the peer sent `bytes`, and the close
+  -- code the peer got back
+  local function refused(bytes, no_close)
+    -- a good close after the bad bytes: a client that let them pass
+    -- answers it with 1000
+    if not no_close then bytes = bytes .. "\x88\2\3\232" end
+    local conn = core.ws_connect(peer.ws .. "/ws/raw?send=" .. hex(bytes))
+    local msgs = {}
+    while true do
+      local msg, err, code = conn:receive()
+      if msg == nil then
+        local t0, got = oc.now()
+        repeat
+          got = cjson.decode(http.request("GET", peer.http .. "/ws/raw-close").body).code
+          if got == 0 then oc.sleep(0.01) end
+        until got ~= 0 or oc.now() - t0 > 3
+        return err, got, msgs, code
+      end
+      msgs[#msgs + 1] = msg
+    end
+  end
+
+  local cases = {
+    { "a masked frame", 1002, "masked frame from a server", "\x81\x82\1\2\3\4ik" },
+    { "RSV1 set", 1002, "RSV1%-3", "\xc1\2hi" },
+    { "RSV3 set", 1002, "RSV1%-3", "\x91\2hi" },
+    { "a reserved data opcode", 1002, "reserved data opcode", "\x83\2hi" },
+    { "a reserved control opcode", 1002, "reserved control opcode", "\x8f\0" },
+    { "a ping of 126 bytes", 1002, "over 125", "\x89\126\0\126" .. ("p"):rep(126) },
+    { "a fragmented ping", 1002, "fragmented control", "\x09\0" },
+    { "a continuation with no message", 1002, "continuation", "\x80\2hi" },
+    { "a new message inside a fragmented one", 1002, "inside a fragmented",
+      "\x01\2hi\x81\2hi" },
+    { "a 64-bit length with its top bit set", 1002, "top bit",
+      "\x82\127\128\0\0\0\0\0\0\0" },
+    { "text that is not UTF-8", 1007, "not UTF%-8", "\x81\2a\xff" },
+    { "text cut inside a character across fragments", 1007, "not UTF%-8",
+      "\x01\2a\xe2\x80\1\x82" },
+    { "a close payload of 1 byte", 1002, "1 byte", "\x88\1\3" },
+    { "close code 1005", 1002, "may not be sent", "\x88\2\3\237" },
+    { "a close reason that is not UTF-8", 1007, "close reason", "\x88\3\3\232\xff" },
+    { "a message over 64 MiB", 1009, "size limit",
+      "\x82\127" .. string.pack(">I8", 64 * 1024 * 1024 + 1) },
+  }
+  for _, c in ipairs(cases) do
+    it("fails the connection with " .. c[2] .. " on " .. c[1], function()
+      local err, sent = refused(c[4])
+      assert.matches("WebSocket protocol error %(" .. c[2] .. "%): .*" .. c[3], err)
+      assert.are.equal(c[2], sent)
+    end)
+  end
+
+  it("takes a message split in fragments, answers a ping between them, then echoes the close", function()
+    local err, sent, msgs, code = refused("\x01\3abc\x89\2hi\x80\3d\xc3\xa9" ..
+      "\x88\5\15\160bye", true)
+    assert.are.same({ "abcdé" }, msgs)
+    assert.are.equal(4000, code)
+    assert.are.equal("closed", err)
+    assert.are.equal(4000, sent)
   end)
 end)

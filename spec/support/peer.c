@@ -32,6 +32,12 @@
  *   /ws/frames                a ping; once answered, the text "fragmented"
  *                             in three frames, an empty binary message,
  *                             then close 1000 "frames done"
+ *   /ws/raw?send=HEX          the handshake answered here, then the bytes
+ *                             HEX as they are (frames a server must not
+ *                             send, say); the first close frame the client
+ *                             sends back is kept for GET /ws/raw-close:
+ *                             {"code":n} (0: none yet, 1005: no code), and
+ *                             the connection is closed (after 2 s without)
  *
  * Design
  * ------
@@ -126,6 +132,7 @@ static struct {
 	struct handover		*pending;
 	long			ws_open;
 	uint64_t		http_requests;
+	int			raw_close;	/* /ws/raw's client's close code */
 } G;
 
 static volatile sig_atomic_t stop_flag;
@@ -792,10 +799,10 @@ handover_cb(lws_sorted_usec_list_t *sul)
 /* ---------------------------------------------------------------------- */
 /* HTTP/1.1 on raw sockets */
 
-enum { H_HEAD, H_BODY, H_WAIT, H_UPGRADE, H_CLOSING };
+enum { H_HEAD, H_BODY, H_WAIT, H_UPGRADE, H_CLOSING, H_RAWWS };
 
 enum { R_NONE, R_STATUS, R_ECHO, R_SINK, R_BYTES, R_SLOW, R_DRIP, R_HANG,
-       R_HEADERS, R_STATS, R_NOTFOUND, R_WS };
+       R_HEADERS, R_STATS, R_NOTFOUND, R_WS, R_RAWCLOSE };
 
 enum { B_NONE, B_LENGTH, B_CHUNKED };
 
@@ -1115,6 +1122,10 @@ body_done(struct hconn *c)
 			 PRIu64 "}", G.ws_open, G.http_requests);
 		return respond_json(c, 200, j);
 
+	case R_RAWCLOSE:
+		snprintf(j, sizeof(j), "{\"code\":%d}", G.raw_close);
+		return respond_json(c, 200, j);
+
 	default:
 		return respond_json(c, 404, "{\"error\":\"not found\"}");
 	}
@@ -1420,6 +1431,91 @@ pick_subprotocol(const char *list, char *out, size_t outlen)
 }
 
 /* a complete request head is in c->raw: route it */
+/* /ws/raw: the handshake answered here, then the bytes of ?send=HEX as
+ * they are, whatever they break */
+static int
+raw_ws_open(struct hconn *c)
+{
+	static char hex[8192];
+	const char *key = hdr(c, "sec-websocket-key");
+	char both[128], accept[32];
+	unsigned char sha[20];
+	size_t i, n;
+
+	if (!key || strlen(key) > 64)
+		return respond_error(c, 400, "no Sec-WebSocket-Key");
+	snprintf(both, sizeof(both), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+		 key);
+	lws_SHA1((const unsigned char *)both, strlen(both), sha);
+	lws_b64_encode_string((const char *)sha, sizeof(sha), accept,
+			      sizeof(accept));
+	if (!qparam(c->query, "send", hex, sizeof(hex)))
+		hex[0] = '\0';
+	if (buf_printf(&c->out, "HTTP/1.1 101 Switching Protocols\r\n"
+		       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		       "Sec-WebSocket-Accept: %s\r\n\r\n", accept))
+		return -1;
+	n = strlen(hex) / 2;
+	for (i = 0; i < n; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		uint8_t b = (uint8_t)(hi << 4 | lo);
+
+		if (hi < 0 || lo < 0 || buf_add(&c->out, &b, 1))
+			return -1;
+	}
+	G.raw_close = 0;
+	c->state = H_RAWWS;
+	buf_consume(&c->in, buf_avail(&c->in));
+	want_write(c);
+	/* a client that takes it all and waits is dropped after 2 s */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+	return 0;
+}
+
+static int
+raw_ws_write(struct hconn *c)
+{
+	size_t n = buf_avail(&c->out);
+
+	if (n > PIECE)
+		n = PIECE;
+	if (!n)
+		return 0;
+	memcpy(txbuf + LWS_PRE, buf_data(&c->out), n);
+	if (lws_write(c->wsi, txbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+		return -1;
+	buf_consume(&c->out, n);
+	if (buf_avail(&c->out))
+		want_write(c);
+	return 0;
+}
+
+/* the client's frames (masked, short): keep the first close's code and
+ * end the connection there */
+static int
+raw_ws_read(struct hconn *c)
+{
+	for (;;) {
+		const uint8_t *d = buf_data(&c->in);
+		size_t av = buf_avail(&c->in), len, need;
+
+		if (av < 2)
+			return 0;
+		len = d[1] & 0x7f;
+		if (len > 125 || !(d[1] & 0x80))
+			return -1;	/* not what a client sends here */
+		need = 6 + len;
+		if (av < need)
+			return 0;
+		if ((d[0] & 0x0f) == 8) {
+			G.raw_close = len < 2 ? 1005 :
+				(d[6] ^ d[2]) << 8 | (d[7] ^ d[3]);
+			return -1;
+		}
+		buf_consume(&c->in, need);
+	}
+}
+
 static int
 on_head(struct hconn *c)
 {
@@ -1457,6 +1553,8 @@ on_head(struct hconn *c)
 
 	/* websocket upgrade? */
 	up = hdr(c, "upgrade");
+	if (up && list_has(up, "websocket") && !strcmp(c->path, "/ws/raw"))
+		return raw_ws_open(c);
 	if (up && list_has(up, "websocket")) {
 		const char *spl = hdr(c, "sec-websocket-protocol");
 
@@ -1512,6 +1610,8 @@ on_head(struct hconn *c)
 		c->route = R_HEADERS;
 	else if (!strcmp(p, "/stats"))
 		c->route = R_STATS;
+	else if (!strcmp(p, "/ws/raw-close"))
+		c->route = R_RAWCLOSE;
 	else
 		c->route = R_NOTFOUND;
 
@@ -1718,11 +1818,15 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 0;
 		if (buf_add(&c->in, in, len))
 			return -1;
+		if (c->state == H_RAWWS)
+			return raw_ws_read(c);
 		return drive(c) ? -1 : 0;
 
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (!c || c->state == H_CLOSING)
 			return 0;
+		if (c->state == H_RAWWS)
+			return raw_ws_write(c);
 		return http_writeable(c) ? -1 : 0;
 
 	case LWS_CALLBACK_TIMER:

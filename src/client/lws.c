@@ -1,7 +1,7 @@
 /*
  * lws.c - the runtime's one libwebsockets context, on the runtime's libuv
- * loop (foreign loop, evlib_uv plugin), created on first use. Client and
- * server vhosts are added by their own modules.
+ * loop (foreign loop, evlib_uv plugin), created on first use, for wss://
+ * clients (websocket.c adds their vhost).
  *
  * Teardown follows what a foreign loop needs: lws_context_destroy() once
  * from the loop to start closing lws's handles, then again after the loop
@@ -15,16 +15,6 @@
 #include "client/client.h"
 #include "runtime/runtime.h"
 #include "client/lws.h"
-
-/* lws 4.1 logs every socket adoption (the local server's WebSocket
- * handover) at error level: that line is not an error */
-static void
-log_line(int level, const char *line)
-{
-	(void)level;
-	if (!strstr(line, "adopt_socket_readbuf"))
-		fputs(line, stderr);
-}
 
 struct lws_context *
 ocl_lws_context(lua_State *L, oclua_runtime *rt)
@@ -41,7 +31,7 @@ ocl_lws_context(lua_State *L, oclua_runtime *rt)
 	/* quiet by default: every failure reaches the script as an error
 	 * that says what went wrong; lws's own lines are for debugging */
 	lws_set_log_level(getenv("OCLUA_LWS_DEBUG") ? LLL_ERR | LLL_WARN |
-			  LLL_NOTICE | LLL_INFO : 0, log_line);
+			  LLL_NOTICE | LLL_INFO : 0, NULL);
 	foreign[0] = rt->loop;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |

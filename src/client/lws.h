@@ -1,6 +1,5 @@
 /*
- * lws.h - the runtime's libwebsockets context, shared by the WebSocket
- * client and the local server.
+ * lws.h - the runtime's libwebsockets context, for wss:// clients.
  */
 #ifndef OCLUA_LWS_H
 #define OCLUA_LWS_H
@@ -12,7 +11,6 @@
 struct ocl_lws {
 	struct lws_context	*ctx;
 	struct lws_vhost	*client;	/* websocket.c's, for wss:// */
-	struct lws_vhost	*server;	/* httpd_ws.c's vhost */
 };
 
 /* The context, created on first use; raises when lws cannot start. */

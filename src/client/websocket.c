@@ -10,13 +10,16 @@
  *                                           than TX_HIGH bytes are queued
  *     conn:close([code [, reason]])         starts the closing handshake
  *
+ * The local server's connections (httpd_ws.c) ride ws_raw.c's server
+ * role (ocl_ws_accept).
+ *
  * Incoming messages are assembled whole and queued in C. When more than
  * RX_HIGH bytes wait for the task, reading from the socket stops
- * (lws_rx_flow_control) until the queue drains below RX_LOW: memory stays
- * bounded and nothing is dropped.
+ * (ws_raw_pause, lws_rx_flow_control) until the queue drains below
+ * RX_LOW: memory stays bounded and nothing is dropped.
  *
  * A connection's memory (ws_conn) outlives its userdata: it is freed when
- * both the userdata is collected and lws has destroyed the wsi.
+ * both the userdata is collected and its transport has ended.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 #include "client/client.h"
 #include "runtime/runtime.h"
 #include "client/websocket.h"
+#include "client/ws_frame.h"
 #include "client/ws_raw.h"
 
 #define CONN_MT		"oclua.websocket"
@@ -50,9 +54,11 @@ typedef struct ws_msg {
 
 struct ws_conn {
 	oclua_runtime	*rt;
-	struct lws	*wsi;		/* wss:// and the server's side */
-	ws_raw		*raw;		/* ws:// clients (ws_raw.c) */
+	struct lws	*wsi;		/* wss:// clients */
+	ws_raw		*raw;		/* ws:// clients, the server's side */
 	int		state;
+	int		opened;		/* was open once: messages and the end
+					 * reach receive() */
 	int		task;		/* task waiting to receive or for the
 					 * handshake, or LUA_NOREF */
 	int		send_task;	/* task waiting for room to send */
@@ -338,9 +344,11 @@ write_some(ws_conn *c, struct lws *wsi)
 	return 0;
 }
 
-int
-ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
-		void *user, void *in, size_t len)
+/* the lws protocol callback of wss:// connections: a wsi's opaque user
+ * data is its ws_conn */
+static int
+lws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+	     void *user, void *in, size_t len)
 {
 	ws_conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 
@@ -383,17 +391,16 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-	case LWS_CALLBACK_ESTABLISHED:
 		if (!c)
 			return -1;
 		c->state = WS_OPEN;
+		c->opened = 1;
 		if (c->close_requested || c->out_head)
 			lws_callback_on_writable(wsi);
 		conn_wake(c);
 		break;
 
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-	case LWS_CALLBACK_RECEIVE:
 		if (!c)
 			return -1;
 		if ((c->rx ? c->rx->len : 0) + len > MSG_MAX) {
@@ -419,7 +426,6 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!c)
 			return -1;
 		if (c->out_head) {
@@ -462,7 +468,6 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
-	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (c)
 			conn_ended(c, NULL);
@@ -475,7 +480,7 @@ ocl_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 static const struct lws_protocols client_protocols[] = {
-	{ "oclua-ws-client", ocl_ws_callback, 0, RX_BUFFER, 0, NULL, 0 },
+	{ "oclua-ws-client", lws_callback, 0, RX_BUFFER, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -556,7 +561,7 @@ open_k(lua_State *L, int status, lua_KContext ctx)
 		c->task = ocl_task_pin(L);
 		return ocl_suspend(L, ctx, open_k);
 	}
-	if (c->state == WS_CLOSED) {
+	if (c->state == WS_CLOSED && !c->opened) {
 		const char *why = c->error ? c->error :
 			"connection closed during the handshake";
 
@@ -590,33 +595,20 @@ ocl_ws_push(lua_State *L, oclua_runtime *rt)
 	return c;
 }
 
-void
-ocl_ws_connecting(ws_conn *c, struct lws *wsi)
+/* the handshake is under way: the connection keeps the runtime alive
+ * until it ends */
+static void
+conn_connecting(ws_conn *c)
 {
 	c->state = WS_CONNECTING;
 	c->counted = 1;
 	c->rt->active++;
-	if (wsi) {
-		c->wsi = wsi;
-		lws_set_opaque_user_data(wsi, c);
-	}
 }
 
-void
-ocl_ws_bind(ws_conn *c, struct lws *wsi)
-{
-	c->wsi = wsi;
-	lws_set_opaque_user_data(wsi, c);
-}
-
-void
-ocl_ws_failed(ws_conn *c, const char *error)
-{
-	conn_ended(c, error);
-}
-
-int
-ocl_ws_wait_open(lua_State *L, ws_conn *c)
+/* yield until the connection object on top of L's stack is open, and
+ * return it (1 result); raise if the handshake fails */
+static int
+wait_open(lua_State *L, ws_conn *c)
 {
 	return open_k(L, LUA_OK, (lua_KContext)c);
 }
@@ -630,6 +622,7 @@ raw_open(void *ud)
 	ws_conn *c = ud;
 
 	c->state = WS_OPEN;
+	c->opened = 1;
 	if (c->close_requested)
 		ws_raw_close(c->raw, c->close_code, c->close_reason);
 	conn_wake(c);
@@ -666,11 +659,6 @@ raw_piece(void *ud, const char *p, size_t n, int first, int final,
 		return 0;	/* closing: what the peer still sends is dropped */
 	if (first)
 		rx_drop(c);
-	if ((c->rx ? c->rx->len : 0) + n > MSG_MAX) {
-		if (!c->error)
-			c->error = strdup("message larger than 64 MiB");
-		return -1;
-	}
 	if (rx_add(c, p, n, final, frame_left))
 		return -1;
 	if (first)
@@ -717,6 +705,22 @@ static const ws_raw_events raw_events = {
 	raw_open, raw_full, raw_piece, raw_peer_close, raw_drained, raw_ended
 };
 
+int
+ocl_ws_accept(lua_State *L, int idx, int fd, const char *answer,
+	      size_t alen, const char *rest, size_t rlen)
+{
+	ws_conn *c = *(ws_conn **)luaL_checkudata(L, idx, CONN_MT);
+	const char *err;
+
+	conn_connecting(c);
+	c->raw = ws_raw_accept(c->rt, fd, answer, alen, rest, rlen, MSG_MAX,
+			       &raw_events, c, &err);
+	if (!c->raw)
+		conn_ended(c, err);
+	lua_pushvalue(L, idx);
+	return wait_open(L, c);
+}
+
 /* core.ws_connect(url, headers) -> connection; raises when it fails */
 static int
 core_ws_connect(lua_State *L)
@@ -752,14 +756,17 @@ core_ws_connect(lua_State *L)
 	strcpy(fullpath + 1, path[0] == '/' ? path + 1 : path);
 	if (!i.ssl_connection) {	/* ws://: our own transport */
 		const char *err;
+		ws_raw *r;
 
-		ocl_ws_connecting(c, NULL);
-		c->raw = ws_raw_connect(rt, ads, port, fullpath, c->hdrs,
-					&raw_events, c, &err);
-		if (!c->raw)
+		conn_connecting(c);
+		r = ws_raw_connect(rt, ads, port, fullpath, c->hdrs, MSG_MAX,
+				   &raw_events, c, &err);
+		if (!r)
 			conn_ended(c, err);
+		else if (c->state != WS_CLOSED)	/* not ended at once */
+			c->raw = r;
 		lua_settop(L, 3);
-		return ocl_ws_wait_open(L, c);
+		return wait_open(L, c);
 	}
 	i.context = ocl_lws_context(L, rt);
 	i.vhost = client_vhost(L, rt);
@@ -773,11 +780,11 @@ core_ws_connect(lua_State *L)
 	i.local_protocol_name = client_protocols[0].name;
 	i.opaque_user_data = c;
 	i.pwsi = &c->wsi;
-	ocl_ws_connecting(c, NULL);
+	conn_connecting(c);
 	if (!lws_client_connect_via_info(&i) && c->state != WS_CLOSED)
 		conn_ended(c, "cannot start the connection");
 	lua_settop(L, 3);
-	return ocl_ws_wait_open(L, c);
+	return wait_open(L, c);
 }
 
 static int
@@ -887,7 +894,9 @@ conn_close(lua_State *L)
 	lua_Integer code = luaL_optinteger(L, 2, LWS_CLOSE_STATUS_NORMAL);
 	const char *reason = luaL_optstring(L, 3, "");
 
-	luaL_argcheck(L, code >= 1000 && code < 5000, 2, "bad close code");
+	luaL_argcheck(L, code >= 1000 && code < 5000 &&
+		      ws_close_code_ok((int)code), 2, "not a close code that "
+		      "may be sent (1000-1003, 1007-1014, 3000-4999)");
 	request_close(c, (int)code, reason);
 	return 0;
 }

@@ -1,28 +1,36 @@
 /*
- * ws_raw.c - the ws:// client transport (see ws_raw.h): resolve, connect
- * and upgrade on a libuv TCP handle, then frames. Payloads are copied in
- * bulk straight from the read buffer into the message being assembled; a
- * connection keeps no buffer of its own between reads (one read buffer
- * serves every connection of the thread). The closing handshake, ping and
- * pong follow RFC 6455; client frames are masked.
+ * ws_raw.c - the plain-TCP WebSocket transport (see ws_raw.h): as a
+ * client, resolve, connect and upgrade on a libuv TCP handle; as a
+ * server, adopt a socket whose handshake is answered; then frames, read
+ * and written by ws_frame.c. Payloads are unmasked in the read buffer and
+ * handed to the owner in bulk; a connection keeps no buffer of its own
+ * between reads (one read buffer serves every connection of the thread).
+ *
+ * The end of a connection follows RFC 6455: a close frame is answered
+ * with one carrying the same code (5.5.1); a peer that breaks a rule gets
+ * a close frame with the code ws_frame.c names, then our side of TCP is
+ * shut down (7.1.7). Either way what the peer still sends is read and
+ * dropped until it closes too or CLOSE_TIMEOUT passes, so it reads our
+ * close frame rather than a reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <libwebsockets.h>	/* lws_SHA1, lws_b64_encode_string */
+#include <unistd.h>
+#include <openssl/evp.h>
 
 #include "runtime/buf.h"
+#include "client/ws_frame.h"
 #include "client/ws_raw.h"
 
 #define HEAD_MAX	(16u << 10)	/* the server's handshake answer */
 #define OPEN_TIMEOUT	60000		/* ms, from connect to open */
-#define CLOSE_TIMEOUT	5000		/* ms, for the peer's close frame */
+#define CLOSE_TIMEOUT	5000		/* ms, for the peer's close */
 #define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-enum { R_CONNECTING, R_HANDSHAKE, R_OPEN, R_DONE };
-enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
-       OP_PONG = 10 };
+/* R_CLOSING: our side is shut down, the peer's bytes are dropped */
+enum { R_CONNECTING, R_HANDSHAKE, R_OPEN, R_CLOSING, R_DONE };
 
 struct ws_raw {
 	ocl_pending	pending;	/* until its handles are closing */
@@ -35,23 +43,14 @@ struct ws_raw {
 	uv_getaddrinfo_t gai;
 	uv_shutdown_t	shut;
 	int		handles;	/* initialised, not yet closed */
+	int		role;		/* WS_CLIENT or WS_SERVER */
 	int		state, reading, paused, resolving;
-	int		sent_close, shutting;
-	int		port;
-	char		*request;	/* the handshake request */
+	int		sent_close;
+	char		*request;	/* a client's handshake request */
 	char		accept[32];	/* the Sec-WebSocket-Accept expected */
-	buf		head;		/* the answer, until its end */
-	/* the frame being parsed */
-	unsigned char	hdr[14];
-	int		hlen, hneed;
-	uint64_t	left;		/* payload bytes still to come */
-	int		op, fin, masked;
-	unsigned char	mask[4];
-	unsigned	mpos;
-	/* the data message being assembled */
-	int		in_msg, msg_binary, msg_first;
-	unsigned char	ctrl[125];	/* a control frame's payload */
-	size_t		clen;
+	buf		head;		/* a client: the answer, until its end;
+					 * a server: bytes read with the head */
+	ws_parser	parser;
 	size_t		queued;		/* handed to uv_write, not written */
 };
 
@@ -62,7 +61,24 @@ typedef struct out_req {
 	char		data[];
 } out_req;
 
-static _Thread_local char read_buf[64 << 10];
+static _Thread_local unsigned char read_buf[64 << 10];
+
+static void start_reading(ws_raw *r);
+
+void
+ws_raw_accept_value(const char *key, size_t n, char out[29])
+{
+	unsigned char both[64 + sizeof(WS_GUID)], sha[20];
+	unsigned len;
+
+	if (n > 64)		/* a key is 24 bytes */
+		n = 64;
+	memcpy(both, key, n);
+	memcpy(both + n, WS_GUID, sizeof(WS_GUID) - 1);
+	EVP_Digest(both, n + sizeof(WS_GUID) - 1, sha, &len, EVP_sha1(),
+		   NULL);
+	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
+}
 
 static void
 maybe_free(ws_raw *r)
@@ -83,19 +99,26 @@ handle_closed(uv_handle_t *h)
 	maybe_free(r);
 }
 
+/* the owner hears of the end, once */
+static void
+tell_ended(ws_raw *r, const char *error, int status)
+{
+	void *ud = r->ud;
+
+	r->ud = NULL;
+	if (ud)
+		r->ev->ended(ud, error, status);
+}
+
 /* the end: tell the owner (once), close the handles */
 static void
 finish(ws_raw *r, const char *error, int status)
 {
-	void *ud = r->ud;
-
 	if (r->state == R_DONE)
 		return;
 	r->state = R_DONE;
-	r->ud = NULL;
 	ocl_pending_del(&r->pending);
-	if (ud)
-		r->ev->ended(ud, error, status);
+	tell_ended(r, error, status);
 	if (r->resolving)
 		uv_cancel((uv_req_t *)&r->gai);	/* its callback still runs */
 	uv_close((uv_handle_t *)&r->timer, handle_closed);
@@ -113,7 +136,7 @@ on_timeout(uv_timer_t *t)
 {
 	ws_raw *r = t->data;
 
-	finish(r, r->state == R_OPEN ? NULL :
+	finish(r, r->state >= R_OPEN ? NULL :
 	       "no answer to the WebSocket upgrade in time", 0);
 }
 
@@ -133,78 +156,47 @@ on_written(uv_write_t *req, int status)
 		r->ev->drained(r->ud, r->queued);
 }
 
+/* queue a header of hl bytes and a payload of n (counted in r->queued),
+ * the payload masked with `key` when not NULL */
 static int
-write_raw(ws_raw *r, const void *p, size_t n, size_t counted)
+write_out(ws_raw *r, const void *hdr, size_t hl, const void *p, size_t n,
+	  const unsigned char *key)
 {
-	out_req *o = malloc(sizeof(*o) + n);
+	out_req *o = malloc(sizeof(*o) + hl + n);
 	uv_buf_t b;
 
 	if (!o)
 		return -1;
-	o->r = r;
-	o->n = counted;
-	memcpy(o->data, p, n);
-	b = uv_buf_init(o->data, (unsigned)n);
-	if (uv_write(&o->req, (uv_stream_t *)&r->tcp, &b, 1, on_written)) {
-		free(o);
-		return -1;
-	}
-	r->queued += counted;
-	return 0;
-}
-
-/* one masked frame */
-static int
-write_frame(ws_raw *r, int op, const void *p, size_t n)
-{
-	size_t hl = n < 126 ? 2 : n < 65536 ? 4 : 10, i;
-	out_req *o = malloc(sizeof(*o) + hl + 4 + n);
-	unsigned char *h, *d, key[4];
-	const unsigned char *s = p;
-	uv_buf_t b;
-
-	if (!o)
-		return -1;
-	h = (unsigned char *)o->data;
-	h[0] = (unsigned char)(0x80 | op);
-	if (n < 126)
-		h[1] = (unsigned char)(0x80 | n);
-	else if (n < 65536) {
-		h[1] = 0x80 | 126;
-		h[2] = (unsigned char)(n >> 8);
-		h[3] = (unsigned char)n;
-	} else {
-		h[1] = 0x80 | 127;
-		for (i = 0; i < 8; i++)
-			h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-	}
-	if (uv_random(NULL, NULL, key, 4, 0, NULL))
-		memset(key, 0x5a, 4);
-	memcpy(h + hl, key, 4);
-	d = h + hl + 4;
-	/* mask eight bytes at a time, then the rest */
-	{
-		uint64_t k8, w;
-
-		memcpy(&k8, key, 4);
-		memcpy((char *)&k8 + 4, key, 4);
-		for (i = 0; i + 8 <= n; i += 8) {
-			memcpy(&w, s + i, 8);
-			w ^= k8;
-			memcpy(d + i, &w, 8);
-		}
-		for (; i < n; i++)
-			d[i] = s[i] ^ key[i & 3];
-	}
 	o->r = r;
 	o->n = n;
-	b = uv_buf_init(o->data, (unsigned)(hl + 4 + n));
+	memcpy(o->data, hdr, hl);
+	if (n)
+		memcpy(o->data + hl, p, n);
+	if (key)
+		ws_frame_mask((unsigned char *)o->data + hl, n, key, 0);
+	b = uv_buf_init(o->data, (unsigned)(hl + n));
 	if (uv_write(&o->req, (uv_stream_t *)&r->tcp, &b, 1, on_written)) {
 		free(o);
 		return -1;
 	}
 	r->queued += n;
 	return 0;
+}
+
+/* one frame, masked by a client (RFC 6455 5.3), not by a server (5.1) */
+static int
+write_frame(ws_raw *r, int op, const void *p, size_t n)
+{
+	unsigned char h[WS_HEADER_MAX], key[4], *k = NULL;
+	size_t hl;
+
+	if (r->role == WS_CLIENT) {
+		if (uv_random(NULL, NULL, key, 4, 0, NULL))
+			memset(key, 0x5a, 4);
+		k = key;
+	}
+	hl = ws_frame_header(h, 1, op, n, k);
+	return write_out(r, h, hl, p, n, k);
 }
 
 static void
@@ -214,154 +206,102 @@ on_shut(uv_shutdown_t *req, int status)
 	(void)req;
 }
 
-/* our close frame, then our side of the connection */
+/* our close frame (a reason cut at a character, to stay UTF-8) */
 static void
 send_close(ws_raw *r, int code, const char *reason, size_t n)
 {
-	unsigned char p[125];
+	unsigned char p[WS_CONTROL_MAX];
 
 	if (r->sent_close)
 		return;
 	r->sent_close = 1;
-	if (n > sizeof(p) - 2)
+	if (n > sizeof(p) - 2) {
 		n = sizeof(p) - 2;
+		while (n && ((unsigned char)reason[n] & 0xc0) == 0x80)
+			n--;
+	}
 	p[0] = (unsigned char)(code >> 8);
 	p[1] = (unsigned char)code;
 	memcpy(p + 2, reason, n);
-	write_frame(r, OP_CLOSE, p, code ? n + 2 : 0);
+	write_frame(r, WS_OP_CLOSE, p, code != WS_CLOSE_NO_CODE ? n + 2 : 0);
 	uv_timer_start(&r->timer, on_timeout, CLOSE_TIMEOUT, 0);
+}
+
+/* the closing handshake is done on our side: shut TCP down once our
+ * frames are out, drop what comes until the peer closes (7.1.1) */
+static void
+shut_down(ws_raw *r)
+{
+	if (r->state != R_OPEN)
+		return;
+	r->state = R_CLOSING;
+	uv_shutdown(&r->shut, (uv_stream_t *)&r->tcp, on_shut);
+	uv_timer_start(&r->timer, on_timeout, CLOSE_TIMEOUT, 0);
+	r->paused = 0;
+	start_reading(r);
+}
+
+/* the peer broke a rule: close frame with `code`, then TCP (7.1.7) */
+static void
+fail(ws_raw *r, int code, const char *why)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "WebSocket protocol error (%d): %s", code,
+		 why);
+	send_close(r, code, why, strlen(why));
+	shut_down(r);
+	tell_ended(r, msg, 0);
 }
 
 /* ------------------------------------------------------------------ */
 /* frames                                                             */
 
-/* a whole control frame */
 static void
-control(ws_raw *r)
+peer_closed(ws_raw *r, const ws_event *e)
 {
-	switch (r->op) {
-	case OP_PING:
-		write_frame(r, OP_PONG, r->ctrl, r->clen);
-		break;
-	case OP_CLOSE: {
-		int code = r->clen >= 2 ? r->ctrl[0] << 8 | r->ctrl[1] : 1005;
-
-		if (r->ud)
-			r->ev->peer_close(r->ud, code, (const char *)r->ctrl + 2,
-					  r->clen >= 2 ? r->clen - 2 : 0);
-		send_close(r, r->clen >= 2 ? code : 1000, "", 0);
-		/* the server closes the TCP connection now: wait for it */
-		if (!r->shutting) {
-			r->shutting = 1;
-			uv_shutdown(&r->shut, (uv_stream_t *)&r->tcp, on_shut);
-		}
-		break;
-	}
-	default:	/* pong */
-		break;
-	}
+	if (r->ud)
+		r->ev->peer_close(r->ud, e->code, (const char *)e->p, e->n);
+	send_close(r, e->code, "", 0);		/* the same code (5.5.1) */
+	shut_down(r);
 }
 
-/* Parse frames in data[0..n); -1 to drop the connection. */
-static int
-frames(ws_raw *r, char *data, size_t n)
+/* Read frames in data[0..n) while the connection is open. */
+static void
+frames(ws_raw *r, unsigned char *data, size_t n)
 {
-	while (n) {
-		if (r->hlen < r->hneed) {		/* the header */
-			size_t take = (size_t)(r->hneed - r->hlen);
+	ws_event e;
 
-			if (take > n)
-				take = n;
-			memcpy(r->hdr + r->hlen, data, take);
-			r->hlen += (int)take;
-			data += take;
-			n -= take;
-			if (r->hlen < r->hneed)
-				break;
-			if (r->hneed == 2) {
-				int l7 = r->hdr[1] & 0x7f;
+	while (n && r->state == R_OPEN) {
+		size_t used = ws_parse(&r->parser, data, n, &e);
 
-				r->masked = r->hdr[1] >> 7;
-				r->hneed = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0)
-					   + (r->masked ? 4 : 0);
-				if (r->hneed > 2)
-					continue;
-			}
-			/* the header is whole */
-			{
-				int l7 = r->hdr[1] & 0x7f, i, at = 2;
-				uint64_t len = (uint64_t)l7;
-
-				if (l7 == 126) {
-					len = (uint64_t)r->hdr[2] << 8 | r->hdr[3];
-					at = 4;
-				} else if (l7 == 127) {
-					for (len = 0, i = 0; i < 8; i++)
-						len = len << 8 | r->hdr[2 + i];
-					at = 10;
-				}
-				if (r->masked)
-					memcpy(r->mask, r->hdr + at, 4);
-				r->mpos = 0;
-				r->fin = r->hdr[0] >> 7;
-				r->op = r->hdr[0] & 0x0f;
-				r->left = len;
-				r->clen = 0;
-			}
-			if (r->op >= OP_CLOSE) {
-				if (r->left > sizeof(r->ctrl) || !r->fin)
-					return -1;
-			} else if (r->op == OP_CONT) {
-				if (!r->in_msg)
-					return -1;
-			} else if (r->op == OP_TEXT || r->op == OP_BINARY) {
-				if (r->in_msg)
-					return -1;
-				r->in_msg = 1;
-				r->msg_first = 1;
-				r->msg_binary = r->op == OP_BINARY;
-			} else
-				return -1;
-		} else {				/* the payload */
-			size_t take = r->left < n ? (size_t)r->left : n, i;
-
-			if (r->masked)
-				for (i = 0; i < take; i++)
-					data[i] ^= (char)r->mask[r->mpos++ & 3];
-			if (r->op >= OP_CLOSE) {
-				memcpy(r->ctrl + r->clen, data, take);
-				r->clen += take;
-			} else if (r->ud && r->ev->piece(r->ud, data, take,
-					r->msg_first, r->fin && take == r->left,
-					r->msg_binary, (size_t)r->left))
-				return -1;
-			else
-				r->msg_first = 0;
-			r->left -= take;
-			data += take;
-			n -= take;
-		}
-		if (r->hlen == r->hneed && r->left == 0) {	/* frame done */
-			if (r->op >= OP_CLOSE)
-				control(r);
-			else if (r->fin) {
-				if (r->msg_first && r->ud &&	/* empty */
-				    r->ev->piece(r->ud, "", 0, 1, 1,
-						 r->msg_binary, 0))
-					return -1;
-				r->in_msg = 0;
-			}
-			r->hlen = 0;
-			r->hneed = 2;
-			if (r->state == R_DONE)
-				return 0;
+		data += used;
+		n -= used;
+		switch (e.type) {
+		case WS_EV_DATA:
+			if (r->ud && r->ev->piece(r->ud, (const char *)e.p, e.n,
+						  e.first, e.final, e.binary,
+						  (size_t)e.frame_left))
+				fail(r, 1011, "the message cannot be kept");
+			break;
+		case WS_EV_PING:
+			if (!r->sent_close)
+				write_frame(r, WS_OP_PONG, e.p, e.n);
+			break;
+		case WS_EV_CLOSE:
+			peer_closed(r, &e);
+			break;
+		case WS_EV_ERROR:
+			fail(r, e.code, e.why);
+			break;
+		default:	/* a pong, or nothing yet */
+			break;
 		}
 	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* the handshake                                                      */
+/* the client's handshake                                             */
 
 static const char *
 header_value(const char *head, const char *name, size_t *len)
@@ -390,9 +330,9 @@ header_value(const char *head, const char *name, size_t *len)
 	return NULL;
 }
 
-/* the answer so far; frames after its end are parsed */
+/* the answer so far; frames after its end are read */
 static void
-handshake(ws_raw *r, char *data, size_t n)
+handshake(ws_raw *r, unsigned char *data, size_t n)
 {
 	char *end, *rest;
 	const char *v;
@@ -428,14 +368,15 @@ handshake(ws_raw *r, char *data, size_t n)
 	used = (size_t)(rest - r->head.p);
 	r->state = R_OPEN;
 	uv_timer_stop(&r->timer);
-	r->hneed = 2;
 	if (r->ud)
 		r->ev->open(r->ud);
-	if (r->state == R_OPEN && r->head.len > used &&
-	    frames(r, rest, r->head.len - used))
-		finish(r, "bad WebSocket frame", 0);
+	if (r->head.len > used)
+		frames(r, (unsigned char *)rest, r->head.len - used);
 	buf_free(&r->head);
 }
+
+/* ------------------------------------------------------------------ */
+/* reading                                                            */
 
 /* no buffer (UV_ENOBUFS, see on_read) while the owner is full */
 static void
@@ -447,7 +388,7 @@ alloc_read(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	if (r->state == R_OPEN && r->ud && r->ev->full(r->ud))
 		*b = uv_buf_init(NULL, 0);
 	else
-		*b = uv_buf_init(read_buf, sizeof(read_buf));
+		*b = uv_buf_init((char *)read_buf, sizeof(read_buf));
 }
 
 static void
@@ -455,7 +396,6 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	ws_raw *r = s->data;
 
-	(void)b;
 	if (n == UV_ENOBUFS) {		/* full: wait for ws_raw_pause(r, 0) */
 		uv_read_stop(s);
 		r->reading = 0;
@@ -463,14 +403,15 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (n < 0) {
-		finish(r, r->state == R_OPEN ? NULL :
+		finish(r, r->state >= R_OPEN ? NULL :
 		       "connection closed during the handshake", 0);
 		return;
 	}
 	if (r->state == R_HANDSHAKE)
-		handshake(r, b->base, (size_t)n);
-	else if (r->state == R_OPEN && frames(r, b->base, (size_t)n))
-		finish(r, "bad WebSocket frame", 0);
+		handshake(r, (unsigned char *)b->base, (size_t)n);
+	else if (r->state == R_OPEN)
+		frames(r, (unsigned char *)b->base, (size_t)n);
+	/* R_CLOSING: dropped */
 }
 
 static void
@@ -480,6 +421,32 @@ start_reading(ws_raw *r)
 		uv_read_start((uv_stream_t *)&r->tcp, alloc_read, on_read);
 		r->reading = 1;
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* starting                                                           */
+
+/* the parts both roles have; the timer is armed by the caller */
+static ws_raw *
+raw_new(oclua_runtime *rt, int role, size_t max_message,
+	const ws_raw_events *ev, void *ud)
+{
+	ws_raw *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->rt = rt;
+	r->ev = ev;
+	r->ud = ud;
+	r->role = role;
+	ws_parser_init(&r->parser, role, max_message);
+	uv_tcp_init(rt->loop, &r->tcp);
+	uv_timer_init(rt->loop, &r->timer);
+	r->tcp.data = r->timer.data = r->gai.data = r;
+	r->handles = 2;
+	r->pending.cancel = pending_cancel;
+	ocl_pending_add(rt, &r->pending);
+	return r;
 }
 
 static void
@@ -498,7 +465,7 @@ on_connect(uv_connect_t *req, int status)
 	}
 	uv_tcp_nodelay(&r->tcp, 1);
 	r->state = R_HANDSHAKE;
-	if (write_raw(r, r->request, strlen(r->request), 0)) {
+	if (write_out(r, r->request, strlen(r->request), NULL, 0, NULL)) {
 		finish(r, "cannot send the WebSocket upgrade", 0);
 		return;
 	}
@@ -534,43 +501,27 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	uv_freeaddrinfo(ai);
 }
 
-ws_raw *
-ws_raw_connect(oclua_runtime *rt, const char *host, int port,
-	       const char *path, char **hdrs, const ws_raw_events *ev,
-	       void *ud, const char **err)
+/* the handshake request (RFC 6455 4.1) and the answer it wants */
+static char *
+client_request(ws_raw *r, const char *host, int port, const char *path,
+	       char **hdrs)
 {
-	ws_raw *r = calloc(1, sizeof(*r));
-	unsigned char key[16], sha[20];
-	char key64[32], both[80];
-	struct sockaddr_storage ss;
+	unsigned char key[16];
+	char key64[32], line[600];
 	buf q = { 0 };
 	char **h;
 	int bad = 0;
 
-	*err = "out of memory";
-	if (!r)
+	if (uv_random(NULL, NULL, key, sizeof(key), 0, NULL))
 		return NULL;
-	if (uv_random(NULL, NULL, key, sizeof(key), 0, NULL)) {
-		*err = "no random bytes";
-		free(r);
-		return NULL;
-	}
-	lws_b64_encode_string((const char *)key, sizeof(key), key64,
-			      sizeof(key64));
-	snprintf(both, sizeof(both), "%s" WS_GUID, key64);
-	lws_SHA1((const unsigned char *)both, strlen(both), sha);
-	lws_b64_encode_string((const char *)sha, sizeof(sha), r->accept,
-			      sizeof(r->accept));
+	EVP_EncodeBlock((unsigned char *)key64, key, sizeof(key));
+	ws_raw_accept_value(key64, strlen(key64), r->accept);
 	bad |= buf_add(&q, "GET ", 4) || buf_add(&q, path, strlen(path));
-	{
-		char line[600];
-
-		snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s:%d\r\n"
-			 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-			 "Sec-WebSocket-Key: %s\r\n"
-			 "Sec-WebSocket-Version: 13\r\n", host, port, key64);
-		bad |= buf_add(&q, line, strlen(line));
-	}
+	snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s:%d\r\n"
+		 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Key: %s\r\n"
+		 "Sec-WebSocket-Version: 13\r\n", host, port, key64);
+	bad |= buf_add(&q, line, strlen(line));
 	for (h = hdrs; h && h[0]; h += 2)	/* "name:", "value" */
 		bad |= buf_add(&q, h[0], strlen(h[0])) || buf_add(&q, " ", 1) ||
 		       buf_add(&q, h[1], strlen(h[1])) ||
@@ -578,21 +529,30 @@ ws_raw_connect(oclua_runtime *rt, const char *host, int port,
 	bad |= buf_add(&q, "\r\n", 3);		/* with the NUL */
 	if (bad) {
 		buf_free(&q);
-		free(r);
 		return NULL;
 	}
-	r->request = q.p;
-	r->rt = rt;
-	r->ev = ev;
-	r->ud = ud;
-	r->port = port;
+	return q.p;
+}
+
+ws_raw *
+ws_raw_connect(oclua_runtime *rt, const char *host, int port,
+	       const char *path, char **hdrs, size_t max_message,
+	       const ws_raw_events *ev, void *ud, const char **err)
+{
+	struct sockaddr_storage ss;
+	ws_raw *r;
+
+	*err = "out of memory";
+	r = raw_new(rt, WS_CLIENT, max_message, ev, ud);
+	if (!r)
+		return NULL;
+	r->request = client_request(r, host, port, path, hdrs);
+	if (!r->request) {
+		r->ud = NULL;
+		finish(r, NULL, 0);
+		return NULL;
+	}
 	r->state = R_CONNECTING;
-	uv_tcp_init(rt->loop, &r->tcp);
-	uv_timer_init(rt->loop, &r->timer);
-	r->tcp.data = r->timer.data = r->gai.data = r;
-	r->handles = 2;
-	r->pending.cancel = pending_cancel;
-	ocl_pending_add(rt, &r->pending);
 	uv_timer_start(&r->timer, on_timeout, OPEN_TIMEOUT, 0);
 	if (!uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) ||
 	    !uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss))
@@ -615,11 +575,64 @@ ws_raw_connect(oclua_runtime *rt, const char *host, int port,
 	return r;
 }
 
+/* a server's connection is open on the loop's next turn, once its owner
+ * holds it: then the bytes read with the request head are read */
+static void
+on_accepted(uv_timer_t *t)
+{
+	ws_raw *r = t->data;
+
+	if (r->state != R_OPEN)
+		return;
+	if (r->ud)
+		r->ev->open(r->ud);
+	if (r->head.len)
+		frames(r, (unsigned char *)r->head.p, r->head.len);
+	buf_free(&r->head);
+	start_reading(r);
+}
+
+ws_raw *
+ws_raw_accept(oclua_runtime *rt, int fd, const char *answer, size_t alen,
+	      const char *rest, size_t rlen, size_t max_message,
+	      const ws_raw_events *ev, void *ud, const char **err)
+{
+	ws_raw *r = raw_new(rt, WS_SERVER, max_message, ev, ud);
+
+	*err = "out of memory";
+	if (!r) {
+		close(fd);
+		return NULL;
+	}
+	r->state = R_OPEN;
+	if (uv_tcp_open(&r->tcp, fd)) {
+		close(fd);
+		*err = "cannot adopt the connection";
+		r->ud = NULL;
+		finish(r, NULL, 0);
+		return NULL;
+	}
+	uv_tcp_nodelay(&r->tcp, 1);
+	if (buf_add(&r->head, rest, rlen) ||
+	    write_out(r, answer, alen, NULL, 0, NULL)) {
+		*err = "cannot answer the WebSocket handshake";
+		r->ud = NULL;
+		finish(r, NULL, 0);
+		return NULL;
+	}
+	uv_timer_start(&r->timer, on_accepted, 0, 0);
+	*err = NULL;
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* the owner's calls                                                  */
+
 size_t
 ws_raw_send(ws_raw *r, const void *p, size_t n, int binary)
 {
 	if (r->state == R_OPEN && !r->sent_close)
-		write_frame(r, binary ? OP_BINARY : OP_TEXT, p, n);
+		write_frame(r, binary ? WS_OP_BINARY : WS_OP_TEXT, p, n);
 	return r->queued;
 }
 
@@ -637,7 +650,7 @@ ws_raw_pause(ws_raw *r, int pause)
 void
 ws_raw_close(ws_raw *r, int code, const char *reason)
 {
-	if (r->state == R_DONE)
+	if (r->state >= R_CLOSING)
 		return;
 	if (r->state != R_OPEN) {
 		finish(r, "closed before it was open", 0);
@@ -652,7 +665,7 @@ ws_raw_detach(ws_raw *r)
 {
 	r->ud = NULL;
 	if (r->state == R_OPEN)
-		ws_raw_close(r, 1001, "");
-	else
+		ws_raw_close(r, WS_CLOSE_GOING_AWAY, "");
+	else if (r->state != R_CLOSING)
 		finish(r, NULL, 0);
 }

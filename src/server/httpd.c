@@ -2,11 +2,10 @@
  * httpd.c - the HTTP/1.1 server primitive of the local sandbox server, on
  * the runtime's loop: libuv TCP, requests framed and checked by http1.c
  * (RFC 9112, strictly: chunked bodies, keep-alive, pipelining and
- * upgrades done right, which lws 4.1's own h1 server does not do for
- * uploads), and WebSocket upgrades handed to lws's WebSocket server on
- * the runtime's lws context (httpd_ws.c: the socket is dup()ed and
- * adopted with the request head, lws does the handshake, and the
- * connection is then an ordinary websocket.c connection object).
+ * upgrades done right), and WebSocket upgrades handed to httpd_ws.c (it
+ * answers the opening handshake; the socket is dup()ed and adopted with
+ * the bytes read after the request head, and the connection is then an
+ * ordinary websocket.c connection object).
  *
  *     srv = core.http_listen(host, port [, opts])
  *                              raises when it cannot listen; opts:
@@ -23,7 +22,8 @@
  *     req:respond(status, headers, body)
  *     req:start(status, headers [, length])   chunked without a length
  *     req:write(chunk) ; req:finish() ; req:closed()
- *     ws = req:accept_websocket()             yields until open
+ *     ws = req:accept_websocket()             yields until open; nil when
+ *                              the handshake was bad (refused with 400/426)
  *
  * A connection serves one request at a time: the next pipelined request is
  * parsed once the response to the previous one is complete. Memory is
@@ -243,6 +243,7 @@ reason(int status)
 	case 415: return "Unsupported Media Type";
 	case 416: return "Range Not Satisfiable";
 	case 422: return "Unprocessable Entity";
+	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -1726,37 +1727,12 @@ req_closed(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* the request object: the WebSocket handover                         */
 
-/* the request head again, and what followed it, for lws's handshake */
-static void
-push_head_again(lua_State *L, const hreq *r, const hconn *c)
-{
-	luaL_Buffer b;
-	int i;
-
-	luaL_buffinit(L, &b);
-	luaL_addstring(&b, "GET ");
-	luaL_addstring(&b, r->url);
-	luaL_addstring(&b, " HTTP/1.1\r\n");
-	for (i = 0; i < r->nh; i++) {
-		luaL_addstring(&b, r->hn[i]);
-		luaL_addstring(&b, ": ");
-		luaL_addstring(&b, r->hv[i]);
-		luaL_addstring(&b, "\r\n");
-	}
-	luaL_addstring(&b, "\r\n");
-	luaL_addlstring(&b, c->in.p ? c->in.p : "", c->in.len);
-	luaL_pushresult(&b);
-}
-
 static int
 req_accept_websocket(lua_State *L)
 {
 	hreq *r = check_req(L);
 	hconn *c = r->conn;
-	struct ws_conn *wc;
 	uv_os_fd_t ofd;
-	size_t len;
-	const char *head;
 	int fd;
 
 	if (!r->upgrade)
@@ -1766,19 +1742,20 @@ req_accept_websocket(lua_State *L)
 	if (!c)
 		return luaL_error(L, "client closed the connection");
 	lua_settop(L, 1);
-	push_head_again(L, r, c);			/* 2 */
-	head = lua_tolstring(L, 2, &len);
-	/* the connection object (3) and the vhost, before the socket is
-	 * ours to lose: these may raise */
-	wc = ocl_httpd_ws_prepare(L, req_header(r, "sec-websocket-protocol"));
+	/* a bad handshake gets its refusal (status, headers, body: 2-4) and
+	 * the caller nil; a good one, the connection object and its 101
+	 * answer (2, 3), before the socket is ours to lose: these may raise */
+	if (ocl_httpd_ws_prepare(L, r->minor, r->hn, r->hv, r->nh))
+		return req_respond(L);
 	if (uv_fileno((uv_handle_t *)&c->tcp, &ofd) ||
 	    (fd = fcntl(ofd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return luaL_error(L, "cannot hand the connection over: %s",
 				  strerror(errno));
+	lua_pushlstring(L, c->in.p ? c->in.p : "", c->in.len);	/* 4 */
 	r->started = r->complete = 1;
 	req_detach(r, NULL);
 	conn_close(c);	/* closes our fd; the dup keeps the socket */
-	return ocl_httpd_ws_handover(L, wc, fd, head, len);
+	return ocl_httpd_ws_handover(L, 2, fd);
 }
 
 /* ------------------------------------------------------------------ */

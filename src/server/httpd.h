@@ -1,30 +1,28 @@
 /*
  * httpd.h - between the local server's HTTP primitive (httpd.c) and its
- * WebSocket handover to lws (httpd_ws.c; apart because <http_parser.h>
- * and <libwebsockets.h> both define `enum http_status`).
+ * side of the WebSocket opening handshake (httpd_ws.c).
  */
 #ifndef OCLUA_HTTPD_H
 #define OCLUA_HTTPD_H
 
-#include <stddef.h>
 #include <lua.h>
-
-struct ws_conn;
 
 /* Add core.httpd_* to the table on top of the stack. */
 int ocl_open_httpd(lua_State *L);
 
-/* Push the connection object an upgrade will become, with lws's server
- * vhost ready to take the socket and the first subprotocol the client
- * offers (`offered`, the Sec-WebSocket-Protocol list, or NULL) accepted.
- * Raises when it cannot; nothing is handed over yet. */
-struct ws_conn *ocl_httpd_ws_prepare(lua_State *L, const char *offered);
+/* Read the opening handshake of an upgrade request (RFC 6455 4.2.1) in
+ * its headers: names[i] (lower case) and values[i], n of them, of an
+ * HTTP/1.`minor` request. A bad one: push the refusal's status, headers
+ * table and body, and return the status (400; 426 for a version other
+ * than 13, 4.4). A good one: push the connection object it becomes and
+ * the 101 answer (4.2.2), and return 0. Raises when out of memory. */
+int ocl_httpd_ws_prepare(lua_State *L, int minor, char *const *names,
+			 char *const *values, int n);
 
-/* Hand the accepted socket `fd` (ours to give) and the request head plus
- * any bytes read after it to lws, which does the handshake; yields until
- * it is done and returns the connection object on top of the stack (1
- * result), or raises. */
-int ocl_httpd_ws_handover(lua_State *L, struct ws_conn *c, int fd,
-			  const char *head, size_t len);
+/* Hand the accepted socket `fd` (ours to give) to the connection object
+ * at stack index `conn`, the 101 answer at conn + 1 and the bytes read
+ * after the request head at conn + 2: yields until it is open and
+ * returns it (1 result), or raises. */
+int ocl_httpd_ws_handover(lua_State *L, int conn, int fd);
 
 #endif

@@ -1,92 +1,65 @@
 /*
- * httpd_ws.c - the WebSocket side of the local server's HTTP primitive
- * (httpd.c): an upgrade's socket is adopted by lws's WebSocket server on
- * the runtime's lws context (a non-listening vhost) together with the
- * request bytes httpd.c already read; lws does the handshake, and the
- * connection is a websocket.c connection object (callback ocl_ws_callback,
- * the wsi's opaque user data is its ws_conn). Apart from httpd.c because
- * <http_parser.h> and <libwebsockets.h> both define `enum http_status`.
+ * httpd_ws.c - the local server's side of the WebSocket opening handshake
+ * (RFC 6455 4.2): httpd.c hands over an upgrade request's headers; this
+ * checks them, refuses a bad handshake with an HTTP error (400, or 426
+ * for a version other than 13) or makes the 101 answer, and the accepted
+ * socket then becomes a websocket.c connection object on ws_raw.c's
+ * server role.
  *
- * Subprotocols: lws binds an upgrade to the vhost protocol named by the
- * client's Sec-WebSocket-Protocol, or to protocols[0] when it sends none
- * (browsers, Node, Python). The vhost has protocols[0] plus spare slots
- * with the same callback; the first subprotocol a client offers is
- * written into a free slot's name before the handover (lws keeps pointers
- * to the names), so any offered subprotocol is accepted and echoed. An
- * unused slot's name has a space, which no subprotocol token can.
+ * What httpd.c has already checked when it calls here (req.upgrade): a
+ * GET, an Upgrade header with the token "websocket", a Connection header
+ * with the token "Upgrade" (http-parser's upgrade flag) and no body
+ * (4.2.1 items 1, 3, 4).
  *
- * Tagging the wsi: lws serves the adopted bytes, handshake and all, from
- * inside lws_adopt_socket_vhost_readbuf(), before a wsi is returned to
- * tag, and 4.1's adopt-with-opaque call takes no read buffer. So the
- * connection being adopted is noted first and tied to its wsi at the
- * wsi's first callback (SERVER_NEW_CLIENT_INSTANTIATED), found by fd:
- * from then on every callback, failures included, reaches it.
+ * Subprotocols: the first one a client offers in Sec-WebSocket-Protocol
+ * is accepted and echoed, whatever it is (the server speaks one protocol;
+ * the official SDKs offer none, some clients insist on one); an offer
+ * with no valid token is refused (400).
  */
 #include <ctype.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <libwebsockets.h>
 
 #include "server/httpd.h"
-#include "client/lws.h"
 #include "runtime/runtime.h"
 #include "client/websocket.h"
+#include "client/ws_raw.h"
 
-#define MAX_SUBPROTOS	64
-#define NAME_MAX_LEN	64
-#define RX_BUFFER	16384
+#define TOKEN_MAX	64
 
-static int server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
-			void *user, void *in, size_t len);
-
-/* the protocol table of every runtime's server vhost (the names only
- * grow, from the loop's thread) */
-static char names[1 + MAX_SUBPROTOS][NAME_MAX_LEN];
-static struct lws_protocols protocols[1 + MAX_SUBPROTOS + 1];
-static int nslots;		/* spare slots named so far */
-
-/* the connection being adopted on this thread, until its wsi shows up */
-static _Thread_local struct {
-	ws_conn	*conn;
-	int	fd;
-} adopting;
-
-static void
-protocols_init(void)
+/* the one value of header `name`; NULL when absent, *twice when repeated */
+static const char *
+header(char *const *names, char *const *values, int n, const char *name,
+       int *twice)
 {
+	const char *v = NULL;
 	int i;
 
-	if (protocols[0].callback)
-		return;
-	snprintf(names[0], sizeof(names[0]), "oclua-ws-server");
-	for (i = 0; i <= MAX_SUBPROTOS; i++) {
-		if (i)
-			snprintf(names[i], sizeof(names[i]), "unused slot %d",
-				 i);
-		protocols[i].name = names[i];
-		protocols[i].callback = server_ws_cb;
-		protocols[i].rx_buffer_size = RX_BUFFER;
-	}
-	/* protocols[1 + MAX_SUBPROTOS] stays zero: the terminator */
+	*twice = 0;
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name)) {
+			if (v)
+				*twice = 1;
+			else
+				v = values[i];
+		}
+	return v;
 }
 
+/* a Sec-WebSocket-Key that decodes to 16 bytes: 22 base64 digits, "=="
+ * (4.2.1 item 5) */
 static int
-server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-	     void *in, size_t len)
+key_ok(const char *key)
 {
-	if (adopting.conn && wsi && reason != LWS_CALLBACK_PROTOCOL_INIT &&
-	    reason != LWS_CALLBACK_PROTOCOL_DESTROY &&
-	    !lws_get_opaque_user_data(wsi) &&
-	    (int)lws_get_socket_fd(wsi) == adopting.fd) {
-		ocl_ws_bind(adopting.conn, wsi);
-		adopting.conn = NULL;
-	}
-	return ocl_ws_callback(wsi, reason, user, in, len);
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	return strlen(key) == 24 && strspn(key, b64) == 22 &&
+	       !strcmp(key + 22, "==");
 }
 
-/* the first usable token of a Sec-WebSocket-Protocol list into out */
+/* the first token of a Sec-WebSocket-Protocol list into out (RFC 7230
+ * 3.2.6 token characters); -1 when there is none */
 static int
 first_subprotocol(const char *list, char *out, size_t size)
 {
@@ -110,8 +83,7 @@ first_subprotocol(const char *list, char *out, size_t size)
 			if (!isalnum((unsigned char)*k) &&
 			    !strchr("-._~!#$%&'*+^`|", *k))
 				ok = 0;
-		/* lws would read an all-digit token as a number */
-		if (!ok || strspn(t, "0123456789") >= (size_t)(e - t))
+		if (!ok)
 			continue;
 		memcpy(out, t, (size_t)(e - t));
 		out[e - t] = '\0';
@@ -120,77 +92,75 @@ first_subprotocol(const char *list, char *out, size_t size)
 	return -1;
 }
 
-/* make sure a vhost protocol is called `name` */
+/* push a refusal: status, headers, body; returns the status */
 static int
-name_slot(const char *name)
+refuse(lua_State *L, int status, const char *why)
 {
-	int i;
-
-	for (i = 0; i <= nslots; i++)
-		if (!strcmp(names[i], name))
-			return 0;
-	if (nslots == MAX_SUBPROTOS)
-		return -1;
-	nslots++;
-	snprintf(names[nslots], sizeof(names[nslots]), "%s", name);
-	return 0;
-}
-
-static struct lws_vhost *
-server_vhost(lua_State *L, oclua_runtime *rt)
-{
-	struct lws_context_creation_info vi;
-	struct lws_context *ctx = ocl_lws_context(L, rt);
-
-	if (rt->lws->server)
-		return rt->lws->server;
-	protocols_init();
-	memset(&vi, 0, sizeof(vi));
-	vi.vhost_name = "oclua-server";
-	vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-	vi.protocols = protocols;
-	rt->lws->server = lws_create_vhost(ctx, &vi);
-	if (!rt->lws->server)
-		luaL_error(L, "cannot create the WebSocket server vhost");
-	return rt->lws->server;
-}
-
-struct ws_conn *
-ocl_httpd_ws_prepare(lua_State *L, const char *offered)
-{
-	oclua_runtime *rt = ocl_rt(L);
-	char name[NAME_MAX_LEN];
-
-	server_vhost(L, rt);
-	if (offered) {
-		if (first_subprotocol(offered, name, sizeof(name)))
-			luaL_error(L, "no usable WebSocket subprotocol in '%s'",
-				   offered);
-		if (name_slot(name))
-			luaL_error(L, "too many different WebSocket "
-				   "subprotocols");
+	lua_pushinteger(L, status);
+	lua_createtable(L, 0, 3);
+	lua_pushliteral(L, "application/json");
+	lua_setfield(L, -2, "Content-Type");
+	if (status == 426) {		/* RFC 6455 4.4, RFC 7231 6.5.15 */
+		lua_pushliteral(L, "13");
+		lua_setfield(L, -2, "Sec-WebSocket-Version");
+		lua_pushliteral(L, "websocket");
+		lua_setfield(L, -2, "Upgrade");
 	}
-	return ocl_ws_push(L, rt);
+	lua_pushfstring(L, "{\"error\":\"%s\"}", why);
+	return status;
 }
 
 int
-ocl_httpd_ws_handover(lua_State *L, struct ws_conn *c, int fd,
-		      const char *head, size_t len)
+ocl_httpd_ws_prepare(lua_State *L, int minor, char *const *names,
+		     char *const *values, int n)
 {
-	oclua_runtime *rt = ocl_rt(L);
-	struct lws *wsi;
+	const char *key, *version, *offered;
+	char accept[29], proto[TOKEN_MAX];
+	int twice;
+	luaL_Buffer b;
 
-	ocl_ws_connecting(c, NULL);
-	adopting.conn = c;
-	adopting.fd = fd;
-	/* on failure lws closes the fd itself */
-	wsi = lws_adopt_socket_vhost_readbuf(rt->lws->server, fd, head, len);
-	if (adopting.conn) {		/* no callback reached a wsi */
-		adopting.conn = NULL;
-		if (wsi)
-			ocl_ws_bind(c, wsi);
-		else
-			ocl_ws_failed(c, "WebSocket handshake failed");
+	if (minor < 1)
+		return refuse(L, 400, "a WebSocket handshake needs HTTP/1.1");
+	if (!header(names, values, n, "host", &twice) || twice)
+		return refuse(L, 400, "a WebSocket handshake needs one Host "
+			      "header");
+	version = header(names, values, n, "sec-websocket-version", &twice);
+	if (!version || twice)
+		return refuse(L, 400, "a WebSocket handshake needs one "
+			      "Sec-WebSocket-Version header (13)");
+	if (strcmp(version, "13"))
+		return refuse(L, 426, "unsupported Sec-WebSocket-Version: "
+			      "this server speaks 13 (RFC 6455)");
+	key = header(names, values, n, "sec-websocket-key", &twice);
+	if (!key || twice || !key_ok(key))
+		return refuse(L, 400, "a WebSocket handshake needs one "
+			      "Sec-WebSocket-Key: 16 bytes in base64");
+	offered = header(names, values, n, "sec-websocket-protocol", &twice);
+	if (offered && first_subprotocol(offered, proto, sizeof(proto)))
+		return refuse(L, 400, "no usable subprotocol in "
+			      "Sec-WebSocket-Protocol");
+	ws_raw_accept_value(key, strlen(key), accept);
+	ocl_ws_push(L, ocl_rt(L));
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, "HTTP/1.1 101 Switching Protocols\r\n"
+		       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		       "Sec-WebSocket-Accept: ");
+	luaL_addstring(&b, accept);
+	if (offered) {
+		luaL_addstring(&b, "\r\nSec-WebSocket-Protocol: ");
+		luaL_addstring(&b, proto);
 	}
-	return ocl_ws_wait_open(L, c);
+	luaL_addstring(&b, "\r\n\r\n");
+	luaL_pushresult(&b);
+	return 0;
+}
+
+int
+ocl_httpd_ws_handover(lua_State *L, int conn, int fd)
+{
+	size_t alen, rlen;
+	const char *answer = lua_tolstring(L, conn + 1, &alen);
+	const char *rest = lua_tolstring(L, conn + 2, &rlen);
+
+	return ocl_ws_accept(L, conn, fd, answer, alen, rest, rlen);
 }

@@ -250,6 +250,7 @@ function M.websocket(reg, req, path)
   local sb = sandbox_of(reg, id, true)
   local s = session_of(sb, sid)
   local ws = req:accept_websocket()
+  if not ws then return end	-- a bad handshake, answered 400 or 426
   s:attach(ws)
 end
 
