@@ -136,9 +136,10 @@ build/fuzz/%: fuzz/%.c build/fuzz/liboclua.a
 		-fsanitize=fuzzer -o $@ $< build/fuzz/liboclua.a \
 		$(CORE_LIBS) $(NET_LIBS)
 
-# every target for FUZZ_TIME seconds, growing its corpus
+# every target for FUZZ_TIME seconds (or FUZZ_RUNS executions), growing
+# its corpus
 fuzz: $(FUZZ_BIN)
-	@sh scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_BIN)
+	@FUZZ_RUNS=$(FUZZ_RUNS) sh scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_BIN)
 
 # the specs, then the official SDK's compatibility suite (scripts/compat)
 test: oclua build/oclua-testpeer build/embed-host $(FUZZ_BIN)
@@ -183,4 +184,4 @@ install: oclua $(B)/liboclua.a
 clean:
 	rm -rf build oclua oclua-san
 
--include $(wildcard $(B)/*.d $(B)/*/*.d build/fuzz/lib/*/*.d)
+-include $(wildcard $(B)/*.d $(B)/*/*.d build/fuzz/*.d build/fuzz/lib/*/*.d)

@@ -15,7 +15,9 @@ for bin in "$@"; do
 	log=build/fuzz/$name.log
 	dict=""
 	[ -f "fuzz/$name.dict" ] && dict="-dict=fuzz/$name.dict"
-	"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+	bound="-max_total_time=$secs"
+	[ -n "${FUZZ_RUNS:-}" ] && bound="-runs=$FUZZ_RUNS"
+	"$bin" $bound -print_final_stats=1 -timeout=10 \
 		-rss_limit_mb=4096 $dict \
 		-artifact_prefix="build/fuzz/crash-$name-" "$corpus" >"$log" 2>&1
 	rc=$?

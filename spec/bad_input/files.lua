@@ -66,9 +66,9 @@ return {
     '"path query parameter is required"'),
   case("write: an empty path", "PUT", function() return "path=" end, 400,
     '"path query parameter is required"', { body = "x" }),
-  -- (refused by httpd.c before any route sees it)
+  -- (refused by http1.c before any route sees it)
   case("write: a NUL in the path", "PUT", at("a%00b"), 400,
-    "invalid request target or percent%-encoding", { body = "x" }),
+    "invalid percent%-encoding in the request%-target", { body = "x" }),
   case("write: invalid UTF-8 in the path", "PUT", at("%FF%FE"), 400,
     "path must be valid UTF%-8", { body = "x" }),
   case("read: a 6,000-byte path", "GET", function(dir) return "path=" .. dir .. long end,

@@ -85,7 +85,9 @@ local cases = {
   refused("Sec-WebSocket-Version 8", 426, { ["Sec-WebSocket-Version"] = "8" }),
   refused("no Sec-WebSocket-Version", 400,
     { ["Sec-WebSocket-Version"] = false }),
-  refused("an upgrade over HTTP/1.0", 400, nil, "HTTP/1.0"),
+  -- Upgrade is ignored in HTTP/1.0 (RFC 9110 7.8): a plain GET of the
+  -- session's route, which answers 426 naming what it takes
+  refused("an upgrade over HTTP/1.0", 426, nil, "HTTP/1.0"),
   refused("a Sec-WebSocket-Protocol with no token", 400,
     { ["Sec-WebSocket-Protocol"] = "@@, ((" }),
 

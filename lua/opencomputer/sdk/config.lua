@@ -11,6 +11,7 @@
 -- its sandboxes) when this process exits.
 
 local core = require("opencomputer.core")
+local random = require("opencomputer.runtime.random")
 
 local M = {}
 
@@ -37,12 +38,6 @@ function M.api_base(url)
   return url
 end
 
-local function random_key()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local b = f:read(24)
-  f:close()
-  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
 
 --- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
 -- as a child process; its URL and the process once it listens.
@@ -83,7 +78,7 @@ local function start_local()
     error("the local sandbox server could not be started (see above)", 0)
   end
   starting = require("opencomputer.runtime.task").condition()
-  local key = random_key()
+  local key = random.hex(24)
   local env = { "OCLUA_SERVE_API_KEY=" .. key }
   for _, kv in ipairs(core.environ()) do
     if not kv:find("^OCLUA_SERVE_API_KEY=") then env[#env + 1] = kv end

@@ -8,6 +8,7 @@
 -- bytes of each stream so that a marker split across chunks never leaks.
 
 local client = require("opencomputer.client.api")
+local random = require("opencomputer.runtime.random")
 local errors = require("opencomputer.sdk.errors")
 local task = require("opencomputer.runtime.task")
 
@@ -16,12 +17,6 @@ local M = {}
 local Shell = {}
 Shell.__index = Shell
 
-local function token()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local b = f:read(16)
-  f:close()
-  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
 
 function M.open(exec, opts)
   local sh = setmetatable({ exec = exec, state = "idle",
@@ -162,7 +157,7 @@ function Shell:run(cmd, opts)
     errors.raise(errors.ShellBusyError, "a command is already running in this shell",
       { session_id = self.session_id })
   end
-  local tok = token()
+  local tok = random.hex(16)
   local m_out = "\n__OC_" .. tok .. "_DONE__\n"
   local m_err = "\n__OC_" .. tok .. "_EXIT_"
   local run = {

@@ -214,6 +214,11 @@ function M.routes(reg)
     end
   end)
 
+  -- the session's WebSocket (M.websocket), asked for without an upgrade
+  r.add("GET", "/sandboxes/:id/exec/:sid", function(req, p)
+    session_of(sandbox_of(reg, p.id, true), p.sid)
+    http.upgrade_required(req)
+  end)
   r.add("GET", "/sandboxes/:id/exec/:sid/result", function(req, p)
     local sb = sandbox_of(reg, p.id)
     local s = sb.sessions[request.id(p.sid, "exec id")]

@@ -31,9 +31,20 @@ function M.json(req, status, obj)
   req:respond(status, JSON, json.encode(obj))
 end
 
+local UPGRADE = M.headers({ ["Content-Type"] = "application/json",
+  Upgrade = "websocket", Connection = "Upgrade" })
+
 --- Send {"error": message} with `status`.
 function M.fail(req, status, message)
   req:respond(status, JSON, json.encode({ error = message }))
+end
+
+--- Refuse a plain request to a WebSocket-only route: 426 with
+-- `Upgrade: websocket`, which RFC 9110 15.5.22 requires of a 426.
+function M.upgrade_required(req)
+  req:respond(426, UPGRADE, json.encode({ error = "this route is a "
+    .. "WebSocket: send an HTTP/1.1 GET with Upgrade: websocket "
+    .. "(RFC 6455 4.1)" }))
 end
 
 function M.no_content(req)

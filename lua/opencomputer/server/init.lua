@@ -19,23 +19,13 @@
 -- protected. Without the first it always refuses.
 
 local oc = require("opencomputer")
+local random = require("opencomputer.runtime.random")
 local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
 local api = require("opencomputer.server.api")
 local sandbox = require("opencomputer.server.sandbox")
 
 local M = {}
-
-local function random_key()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(24)
-  f:close()
-  return "oclua_" .. (bytes:gsub(".", function(c)
-    return string.format("%02x", c:byte())
-  end))
-end
-
-M.random_key = random_key
 
 local function handle(srv, req)
   local ok, err = pcall(function()
@@ -46,9 +36,6 @@ local function handle(srv, req)
     if path == "/readyz" then return http.json(req, 200, { status = "ready" }) end
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
-    end
-    if req.bad_encoding then
-      return http.fail(req, 400, "invalid percent-encoding in the URL")
     end
     if not http.authorized(req, srv.api_key) then
       return http.fail(req, 401, "missing or invalid API key")
@@ -134,7 +121,7 @@ function M.start(opts)
   for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
-    api_key = opts.api_key or random_key(), registry = reg,
+    api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
     router = api.routes(reg), listener = listener, port = listener:port(),
     data_dir = data_dir, temporary = temporary, warnings = warnings,
   }
