@@ -24,7 +24,8 @@ local function put(ctx, path, body)
 end
 
 -- A case on a fresh directory holding the file "old" (content "old"):
--- `method` on the path `path(dir)` (raw query text) answers `status`
+-- `method` on the path `path(dir)` (raw query text; o.body, o.length
+-- for its framing, or o.chunked: a chunked body's bytes) answers `status`
 -- and `pattern`, and afterwards the directory holds `left` (default
 -- "old\n": nothing new) and "old" still reads "old".
 local function case(name, method, path, status, pattern, o)
@@ -35,9 +36,16 @@ local function case(name, method, path, status, pattern, o)
     send = function(ctx)
       put(ctx, dir .. "/old", "old")
       if o.setup then o.setup(ctx, dir) end
-      return support.raw_request(ctx.host, method, "/api/sandboxes/"
-        .. ctx.sandbox .. "/files" .. (o.route or "") .. "?" .. path(dir),
-        o.body, "application/octet-stream", o.length)
+      local target = "/api/sandboxes/" .. ctx.sandbox .. "/files"
+        .. (o.route or "") .. "?" .. path(dir)
+      if o.chunked then	-- the body as given, framed by the case
+        return method .. " " .. target .. " HTTP/1.1\r\nHost: " .. ctx.host
+          .. "\r\nX-API-Key: " .. support.KEY .. "\r\nContent-Type: "
+          .. "application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+          .. o.chunked
+      end
+      return support.raw_request(ctx.host, method, target, o.body,
+        "application/octet-stream", o.length)
     end,
     check = function(ctx)
       local want = o.left or "old\n"
@@ -114,6 +122,14 @@ return {
   case("write: a body cut short in a new directory leaves no file in it", "PUT",
     at("sub/new"), nil, nil,
     { body = "garbage", length = 1000000, wait = 1, left = "old\nsub\n" }),
+  -- a malformed chunked body after a good first chunk (64 KiB, so the
+  -- upload has begun writing): 400, closed, the old file intact
+  case("write: a malformed chunked body leaves the old file intact", "PUT",
+    at("old"), 400, "chunk", { wait = 5, chunked = "10000\r\n"
+      .. ("x"):rep(0x10000) .. "\r\nzz\r\ngarbage\r\n0\r\n\r\n" }),
+  case("write: a malformed chunked body leaves no new file", "PUT",
+    at("new"), 400, "chunk", { wait = 5, chunked = "10000\r\n"
+      .. ("x"):rep(0x10000) .. "XY1\r\nx\r\n0\r\n\r\n" }),
   { name = "read: a sandbox that does not exist", status = 404, body = "sandbox not found",
     request = { method = "GET", path = "/api/sandboxes/sb-00000000/files?path=/tmp" } },
 }
