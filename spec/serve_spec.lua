@@ -53,6 +53,32 @@ describe("oclua serve", function()
     assert.are.equal(200, status)
   end)
 
+  it("answers a run's 128 MiB of output without holding it as JSON", function()
+    -- NULs are 6 bytes each in JSON: the answer is about 800 MB, which the
+    -- server used to build whole (3 to 5 GB at its peak)
+    local s = support.process()
+    finally(function() s.proc:kill(15); s.proc:wait() end)
+    local id = s.client:create({ timeout = 0 })
+    local function peak_kib()
+      for line in io.lines("/proc/" .. s.proc:pid() .. "/status") do
+        local v = line:match("^VmHWM:%s+(%d+)")
+        if v then return tonumber(v) end
+      end
+    end
+    local before = peak_kib()
+    local out = support.output({ "curl", "-s", "--noproxy", "*", "-o",
+      "/dev/null", "-w", "%{http_code} %{size_download}",
+      "-H", "X-API-Key: " .. support.KEY, "-H", "Content-Type: application/json",
+      "-d", '{"cmd":"sh","args":["-c","head -c 70000000 /dev/zero; ' ..
+      'head -c 70000000 /dev/zero >&2"],"timeout":100}',
+      s.url .. "/api/sandboxes/" .. id .. "/exec/run" })
+    local code, size = out:match("^(%d+) (%d+)$")
+    assert.are.equal("200", code, out)
+    assert.is_true(tonumber(size) > 700e6, out)
+    local grew = (peak_kib() - before) / 1024
+    assert.is_true(grew < 600, string.format("the server's peak grew %.0f MiB", grew))
+  end)
+
   it("keeps sandboxes and files across a restart with --data-dir", function()
     local dir = os.tmpname()
     os.remove(dir)

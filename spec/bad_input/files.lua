@@ -130,6 +130,13 @@ return {
   case("write: a malformed chunked body leaves no new file", "PUT",
     at("new"), 400, "chunk", { wait = 5, chunked = "10000\r\n"
       .. ("x"):rep(0x10000) .. "XY1\r\nx\r\n0\r\n\r\n" }),
+  -- a name made inside the sandbox that is not UTF-8: the listing is
+  -- still valid JSON (RFC 8259 8.1), the name with U+FFFD as Go writes it
+  case("list: a file name that is not UTF-8 gives valid JSON", "GET",
+    function(dir) return "path=" .. q(dir) end, 200, "bad\xEF\xBF\xBD\xEF\xBF\xBD",
+    { route = "/list", left = "bad\xEF\xBF\xBD\xEF\xBF\xBD\nold\n", setup = function(ctx, dir)
+      ctx.run("touch " .. dir .. "/\"$(printf 'bad\\377\\376')\"")
+    end }),
   { name = "read: a sandbox that does not exist", status = 404, body = "sandbox not found",
     request = { method = "GET", path = "/api/sandboxes/sb-00000000/files?path=/tmp" } },
 }

@@ -58,12 +58,40 @@ local function start_session(sb, argv, body, how)
   return s
 end
 
-local function result_of(s)
-  return {
-    exitCode = s.exit_code,
-    stdout = json.valid_utf8(s:output(1)),
-    stderr = json.valid_utf8(s:output(2)),
-  }
+local RESULT_HEADERS = http.headers({ ["Content-Type"] = "application/json" })
+local WRITE_PIECE = 64 * 1024	-- bytes of JSON text per req:write
+
+-- Answer `status` with a session's result, {"exitCode", "stdout",
+-- "stderr"} plus the fields of `extra` (protocol.md 3.6, 3.7, 3.9),
+-- written in pieces as the output is encoded: a run's output (up to
+-- 2 x RUN_OUTPUT_MAX) is never held joined nor encoded whole (64 MiB of
+-- NULs is 384 MiB of JSON). `started`: req:start was already called (the
+-- keepalive mode of exec/run); `stderr_tail` is appended to stderr.
+local function write_result(req, status, s, extra, started, stderr_tail)
+  if not started then req:start(status, RESULT_HEADERS) end
+  local pending, size = {}, 0
+  local function write(text)
+    pending[#pending + 1] = text
+    size = size + #text
+    if size >= WRITE_PIECE then
+      req:write(table.concat(pending))
+      pending, size = {}, 0
+    end
+  end
+  local head = json.encode(extra or {})
+  write(head == "{}" and "{" or head:sub(1, -2) .. ",")
+  write('"exitCode":' .. json.encode(s.exit_code))
+  for _, field in ipairs({ { "stdout", 1 }, { "stderr", 2 } }) do
+    write(',"' .. field[1] .. '":"')
+    local w = json.string_writer(write)
+    for bytes in s:pieces(field[2]) do w.add(bytes) end
+    if field[2] == 2 and stderr_tail then w.add(stderr_tail) end
+    w.finish()
+    write('"')
+  end
+  write("}")
+  req:write(table.concat(pending))
+  req:finish()
 end
 
 function M.routes(reg)
@@ -184,20 +212,16 @@ function M.routes(reg)
     local timeout = (b.timeout and b.timeout > 0) and b.timeout or 60
     local s = start_session(sb, run_argv(b), { envs = b.envs, cwd = b.cwd,
       timeout = timeout }, { keep_all = true, unlisted = true })
-    if timeout > 30 then
+    local started = timeout > 30
+    if started then
       -- keepalive mode: 200 at once, a space every 15 s, then the JSON
-      req:start(200, http.headers({ ["Content-Type"] = "application/json" }))
+      req:start(200, RESULT_HEADERS)
       while not s:wait(15) do req:write(" ") end
-      local res = result_of(s)
-      if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end
-      req:write(json.encode(res))
-      req:finish()
     else
       s:wait()
-      local res = result_of(s)
-      if s.timed_out then res.stderr = res.stderr .. "\nProcess timed out" end
-      http.json(req, 200, res)
     end
+    write_result(req, 200, s, nil, started,
+      s.timed_out and "\nProcess timed out" or nil)
   end)
 
   r.add("POST", "/sandboxes/:id/exec/run-async", function(req, p)
@@ -207,7 +231,7 @@ function M.routes(reg)
     local s = start_session(sb, argv, { envs = b.envs, cwd = b.cwd,
       timeout = b.timeout }, { keep_all = true })
     if s:wait(0.4) and not s.truncated then
-      http.json(req, 200, result_of(s))
+      write_result(req, 200, s)
     else
       http.json(req, 202, { execId = s.id, running = true,
         startedAt = exec.rfc3339(s.started_at) })
@@ -225,12 +249,9 @@ function M.routes(reg)
     if not s then http.abort(404, "exec " .. p.sid .. " not found") end
     sb:touch()
     s:wait(0.5)
-    local res = result_of(s)
-    res.running = s.running
-    res.truncated = s.truncated or nil
     local ms = s:duration_ms()
-    res.commandMs = ms > 0 and ms or nil
-    http.json(req, 200, res)
+    write_result(req, 200, s, { running = s.running,
+      truncated = s.truncated or nil, commandMs = ms > 0 and ms or nil })
   end)
 
   -- files -----------------------------------------------------------------

@@ -196,14 +196,18 @@ function Session:duration_ms()
   return math.floor(((self.ended or oc.now()) - self.created) * 1000)
 end
 
---- The retained output of one stream, whole.
-function Session:output(stream)
-  local parts = {}
-  for i = self.first, self.last do
-    local frame = self.chunks[i]
-    if frame:byte(1) == stream then parts[#parts + 1] = frame:sub(2) end
+--- The retained output of one stream (STDOUT, STDERR), piece by piece,
+-- in order: `for bytes in s:pieces(STDOUT) do ... end`. Never joined here:
+-- a run keeps up to 2 x RUN_OUTPUT_MAX.
+function Session:pieces(stream)
+  local i = self.first - 1
+  return function()
+    while i < self.last do
+      i = i + 1
+      local frame = self.chunks[i]
+      if frame and frame:byte(1) == stream then return frame:sub(2) end
+    end
   end
-  return table.concat(parts)
 end
 
 function Session:info()
