@@ -472,10 +472,15 @@ describe("local server: exec sessions over the WebSocket", function()
     assert.are.equal(200, status)	-- folded inline: it finished within 400 ms
     assert.are.same({ exitCode = 0, stdout = "quick\n", stderr = "" }, doc)
     status, doc = c:api("POST", "/sandboxes/" .. id .. "/exec/run-async",
-      { body = { cmd = "sh", args = { "-c", "sleep 0.8; echo slow" } } })
+      { body = { cmd = "sh", args = { "-c", "sleep 1.5; echo slow" } } })
     assert.are.equal(202, status)
     assert.is_true(doc.running)
     local eid = doc.execId
+    local res
+    status, doc, res = c:api("GET", "/sandboxes/" .. id .. "/exec/" .. eid .. "/result")
+    assert.is_true(doc.running)
+    -- no exit status yet: the key is absent, not null (protocol.md 3.7)
+    assert.is_nil(res.body:find('"exitCode"', 1, true))
     repeat
       status, doc = c:api("GET", "/sandboxes/" .. id .. "/exec/" .. eid .. "/result")
       assert.are.equal(200, status)

@@ -78,11 +78,14 @@ local function write_result(req, status, s, extra, started, stderr_tail)
       pending, size = {}, 0
     end
   end
+  -- a running session has no exitCode: the key is absent, never null
   local head = json.encode(extra or {})
   write(head == "{}" and "{" or head:sub(1, -2) .. ",")
-  write('"exitCode":' .. json.encode(s.exit_code))
-  for _, field in ipairs({ { "stdout", 1 }, { "stderr", 2 } }) do
-    write(',"' .. field[1] .. '":"')
+  if s.exit_code ~= nil then
+    write('"exitCode":' .. json.encode(s.exit_code) .. ",")
+  end
+  for i, field in ipairs({ { "stdout", 1 }, { "stderr", 2 } }) do
+    write((i > 1 and ',"' or '"') .. field[1] .. '":"')
     local w = json.string_writer(write)
     for bytes in s:pieces(field[2]) do w.add(bytes) end
     if field[2] == 2 and stderr_tail then w.add(stderr_tail) end
