@@ -248,10 +248,14 @@ function M.routes(reg)
 end
 
 --- The WebSocket route: GET /sandboxes/:id/exec/:sid. Checks happen
--- before the upgrade, so failures are plain HTTP answers.
-function M.websocket(reg, req, path)
-  local id, sid = path:match("^/sandboxes/([^/]+)/exec/([^/]+)$")
-  if not id then http.abort(404, "not found") end
+-- before the upgrade, so failures are plain HTTP answers. `segs`: the
+-- path's segments after "api" (http.segments).
+function M.websocket(reg, req, segs)
+  local id, sid = segs[2], segs[4]
+  if #segs ~= 4 or segs[1] ~= "sandboxes" or segs[3] ~= "exec"
+      or id == "" or sid == "" then
+    http.abort(404, "not found")
+  end
   local sb = sandbox_of(reg, id, true)
   local s = session_of(sb, sid)
   local ws = req:accept_websocket()

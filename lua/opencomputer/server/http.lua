@@ -109,33 +109,53 @@ function M.authorized(req, key)
   return given ~= nil and same_secret(given, key)
 end
 
+--- The segments of a request's raw (still percent-encoded) path, split
+-- at "/" and then each decoded (httpd checked the escapes): an encoded
+-- "/" ("%2F") is a character of its segment, never a separator, so
+-- "/api/sandboxes/ID%2Ffiles" names the sandbox "ID/files". "/" is {""}.
+function M.segments(raw_path)
+  local segs = {}
+  for seg in (raw_path:sub(2) .. "/"):gmatch("([^/]*)/") do
+    segs[#segs + 1] = seg:gsub("%%(%x%x)", function(h)
+      return string.char(tonumber(h, 16))
+    end)
+  end
+  return segs
+end
+
 -- Routes: {method, pattern, handler}; ":name" segments are captured.
+-- Requests are matched by their segments (M.segments), after "/api".
 function M.router()
   local routes = {}
   local r = {}
   function r.add(method, pattern, handler)
-    local names, lpat = {}, {}
-    for seg in pattern:gmatch("[^/]+") do
-      if seg:sub(1, 1) == ":" then
-        names[#names + 1] = seg:sub(2)
-        lpat[#lpat + 1] = "([^/]+)"
-      else
-        lpat[#lpat + 1] = seg:gsub("%p", "%%%0")
+    local segs = {}
+    for seg in pattern:gmatch("[^/]+") do segs[#segs + 1] = seg end
+    routes[#routes + 1] = { method = method, segs = segs, handler = handler }
+  end
+  -- the params of `segs` on `rt` ({name = segment}), or nil
+  local function params_of(rt, segs)
+    if #segs ~= #rt.segs then return nil end
+    local params = {}
+    for i, want in ipairs(rt.segs) do
+      if want:sub(1, 1) == ":" then
+        if segs[i] == "" then return nil end
+        params[want:sub(2)] = segs[i]
+      elseif want ~= segs[i] then
+        return nil
       end
     end
-    routes[#routes + 1] = { method = method, names = names,
-      pat = "^/" .. table.concat(lpat, "/") .. "$", handler = handler }
+    return params
   end
-  -- the handler and params for a request, or nil and 404/405
-  function r.match(method, path)
+  -- the handler and params for a request's segments (after "api"), or
+  -- nil and 404/405
+  function r.match(method, segs)
     local path_known = false
     for _, rt in ipairs(routes) do
-      local caps = { path:match(rt.pat) }
-      if caps[1] or (#rt.names == 0 and path:match(rt.pat)) then
+      local params = params_of(rt, segs)
+      if params then
         path_known = true
         if rt.method == method or (method == "HEAD" and rt.method == "GET") then
-          local params = {}
-          for i, n in ipairs(rt.names) do params[n] = caps[i] end
           return rt.handler, params
         end
       end

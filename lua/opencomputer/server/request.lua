@@ -65,6 +65,11 @@ local LBRACE, RBRACE, LBRACKET, RBRACKET = ("{}[]"):byte(1, 4)
 -- this file), and duplicate keys; raises invalid().
 local function scan(text)
   if not utf8.len(text) then invalid("the body is not valid UTF-8") end
+  -- cjson reads the text as a C string: a NUL would end it there
+  local nul = text:find("\0", 1, true)
+  if nul then
+    invalid("a NUL byte (at byte " .. nul - 1 .. ") is not allowed in JSON")
+  end
   local i, n = 1, #text
   local stack = {}	-- per open container: a set of keys, or false (array)
   local key_next = false
