@@ -81,6 +81,20 @@ return {
   create("an overlong UTF-8 encoding", '{"metadata":{"k":"\xc0\xaf"}}', "not valid UTF%-8"),
   create("a body that is not JSON, as text/plain", "a=b",
     "Content%-Type must be application.*json", 400, "text/plain"),
+  -- a body announced larger than 1 MiB: 413 at once from Content-Length,
+  -- without a 100 Continue and without waiting for the body
+  { name = "create: Content-Length 2000000 with Expect: 100-continue",
+    status = 413, body = "at most 1 MiB", wait = 1,
+    request = { method = "POST", path = "/api/sandboxes", headers = {
+      ["Content-Length"] = "2000000", Expect = "100-continue" } } },
+  { name = "create: Content-Length 2000000 and no body sent", status = 413,
+    body = "at most 1 MiB", wait = 1,
+    request = { method = "POST", path = "/api/sandboxes",
+      headers = { ["Content-Length"] = "2000000" } } },
+  { name = "timeout: Content-Length 2000000 and no body sent", status = 413,
+    body = "at most 1 MiB", wait = 1,
+    request = { method = "POST", path = "/api/sandboxes/{SANDBOX}/timeout",
+      headers = { ["Content-Length"] = "2000000" } } },
   -- numbers out of range, or not whole
   create("timeout 1e308", '{"timeout":1e308}',
     "timeout must be an integer from %-2147483647 to 2147483647, not 1e%+308"),

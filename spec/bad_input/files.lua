@@ -122,6 +122,8 @@ return {
   case("write: a body cut short in a new directory leaves no file in it", "PUT",
     at("sub/new"), nil, nil,
     { body = "garbage", length = 1000000, wait = 1, left = "old\nsub\n" }),
+  case("write: Content-Length over 2 GiB is refused at once", "PUT", at("new"),
+    413, "larger than 2 GiB", { length = 3 * 1024 * 1024 * 1024, wait = 1 }),
   -- a malformed chunked body after a good first chunk (64 KiB, so the
   -- upload has begun writing): 400, closed, the old file intact
   case("write: a malformed chunked body leaves the old file intact", "PUT",

@@ -109,6 +109,8 @@ end
 -- leaves the old file as it was and nothing new (protocol.md 5).
 function M.write(req, sb)
   local path = path_of(req)
+  local too_large = "file larger than 2 GiB"
+  http.limit_body(req, MAX_FILE, too_large)
   local root <close> = root_of(sb)
   local f <close>, err, code = root:open(path, "w")	-- closed: discarded
   if not f then http.fail_errno(err, code) end
@@ -117,7 +119,7 @@ function M.write(req, sb)
     local chunk = req:read()
     if not chunk then break end
     total = total + #chunk
-    if total > MAX_FILE then http.abort(413, "file larger than 2 GiB") end
+    if total > MAX_FILE then http.abort(413, too_large) end
     local done, werr, wcode = f:write(chunk)
     if not done then http.fail_errno(werr, wcode) end
   end

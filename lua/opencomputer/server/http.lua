@@ -85,6 +85,14 @@ function M.fail_errno(message, code)
   M.abort(ERRNO_STATUS[code] or 500, message)
 end
 
+--- Refuse at once (413 `message`, before any 100 Continue: httpd sends
+-- one on the first req:read()) a body whose Content-Length announces
+-- more than `max` bytes; a chunked body is counted as it is read.
+function M.limit_body(req, max, message)
+  local length = tonumber(req.headers["content-length"])
+  if length and length > max then M.abort(413, message) end
+end
+
 function M.is_answer(err)
   return getmetatable(err) == Answer
 end

@@ -365,14 +365,14 @@ M.schemas = {
 -- answers: 413 for a body too large, 400 for anything invalid.
 function M.body(req, name)
   local schema = (assert(M.schemas[name], name))
+  local too_large = "request body too large (at most 1 MiB of JSON)"
+  http.limit_body(req, M.MAX_BODY, too_large)
   local parts, size = {}, 0
   while true do
     local chunk = req:read()
     if not chunk then break end
     size = size + #chunk
-    if size > M.MAX_BODY then
-      http.abort(413, "request body too large (at most 1 MiB of JSON)")
-    end
+    if size > M.MAX_BODY then http.abort(413, too_large) end
     parts[#parts + 1] = chunk
   end
   local body = table.concat(parts)
