@@ -45,7 +45,7 @@ end
 
 -- `how`: exec.start's keep_all, wait_for_client and unlisted
 local function start_session(sb, argv, body, how)
-  local ok, s = pcall(exec.start, sb, argv, {
+  local ok, s, err, code = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
     keep_all = how.keep_all, wait_for_client = how.wait_for_client,
@@ -55,6 +55,7 @@ local function start_session(sb, argv, body, how)
     http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
       .. tostring(s):gsub("^.-: ", ""))
   end
+  if not s then http.fail_errno("cannot start " .. argv[1] .. ": " .. err, code) end
   return s
 end
 

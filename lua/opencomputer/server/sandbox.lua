@@ -364,7 +364,7 @@ function Sandbox:environment(env)
 end
 
 --- Start argv in the sandbox as the sandbox user; a process object (see
--- src/sandbox/box.c).
+-- src/sandbox/box.c), or nil, a message and the errno name.
 function Sandbox:spawn(argv, env, cwd)
   self:touch()
   return self.box:spawn(argv, self:environment(env), cwd or M.USER.home,
