@@ -381,6 +381,23 @@ describe("the files API of a sandbox", function()
       assert.are.equal(tostring(#version.body), hres.headers["content-length"])
     end)
 
+    it("an upload into a sandbox deleted mid-upload answers 404", function()
+      local other = c:create({ timeout = 0 })
+      local host = c.url:match("^http://(.*)$")
+      local upload = oc.spawn(function()
+        -- the head and half the body; the rest after the delete
+        local head = support.raw_request(host, "PUT", "/api/sandboxes/"
+          .. other .. "/files?path=/tmp/late", "", "application/octet-stream", 8)
+        return support.output({ "bash", "-c", "exec 3<>/dev/tcp/" .. host:gsub(":", "/")
+          .. ' && printf %s "$1" >&3 && printf 1234 >&3 && sleep 1.5 && '
+          .. "printf 5678 >&3 && timeout 5 head -1 <&3", "bash", head })
+      end)
+      oc.sleep(0.5)
+      assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. other)))
+      assert.matches("^HTTP/1.1 404", upload:wait())
+      answers()
+    end)
+
     it("regular files still stream with their size; HEAD agrees", function()
       local blob = ("0123456789abcdef"):rep(65536)	-- 1 MiB
       assert.are.equal(204, (put("/home/sandbox/big", blob)))

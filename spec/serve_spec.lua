@@ -146,6 +146,47 @@ describe("oclua serve", function()
     assert.is_truthy(io.open(meta), "the bad record was removed")
   end)
 
+  it("skips a record whose template_dir is not its own, and both records of one uid slot", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local s1 = support.process({ "--data-dir", dir })
+    local good = s1.client:create({ timeout = 0 })
+    local ids = {}
+    for i = 1, 3 do
+      ids[i] = s1.client:create({ timeout = 0 })
+      assert.are.equal(200, (s1.client:api("POST", "/sandboxes/" .. ids[i] .. "/hibernate")))
+    end
+    local function edit(id, fn)
+      local meta = dir .. "/sandboxes/" .. id .. "/meta.json"
+      local f = assert(io.open(meta))
+      local text = f:read("a")
+      f:close()
+      f = assert(io.open(meta, "w"))
+      f:write(fn(text))
+      f:close()
+      return text
+    end
+    -- the root's lower layer edited to be the host's /
+    edit(ids[1], function(t) return (t:gsub('"template_dir":"[^"]*"', '"template_dir":"/"')) end)
+    -- two records naming one uid slot
+    local slot = edit(ids[2], function(t) return t end):match('"slot":(%d+)')
+    edit(ids[3], function(t) return (t:gsub('"slot":%d+', '"slot":' .. slot)) end)
+    s1.proc:kill(15)
+    assert.are.equal(0, s1.proc:wait())
+
+    local s2 = support.process({ "--data-dir", dir })
+    finally(function() s2.proc:kill(15); s2.proc:wait() end)
+    local status, list = s2.client:api("GET", "/sandboxes")
+    assert.are.equal(200, status)
+    assert.are.equal(1, #list)
+    assert.are.equal(good, list[1].sandboxID)
+    for _, id in ipairs(ids) do
+      assert.are.equal(404, (s2.client:api("GET", "/sandboxes/" .. id)))
+    end
+    assert.are.equal("ok\n", s2.client:run(good, "echo ok").stdout)
+  end)
+
   it("removes the sandboxes of a server without --data-dir when it stops", function()
     local s = support.process()
     local id = s.client:create({})

@@ -91,6 +91,10 @@ return {
     400, "path must be at most 4095 bytes long"),
   case("write: a name of 300 bytes (ENAMETOOLONG)", "PUT", at(name300), 400,
     "File name too long", { body = "x" }),
+  case("mkdir: an existing file (EEXIST)", "POST", at("old"), 409, "File exists",
+    { route = "/mkdir" }),
+  case("mkdir: under an existing file (ENOTDIR)", "POST", at("old/d"), 400,
+    "Not a directory", { route = "/mkdir" }),
   case("mkdir: a name of 300 bytes", "POST", at(name300), 400, "File name too long",
     { route = "/mkdir" }),
   case("read: a missing file (ENOENT)", "GET", at("missing"), 404, "No such file"),
@@ -122,6 +126,8 @@ return {
   case("write: a body cut short in a new directory leaves no file in it", "PUT",
     at("sub/new"), nil, nil,
     { body = "garbage", length = 1000000, wait = 1, left = "old\nsub\n" }),
+  case("write: Content-Length over 2 GiB is refused at once", "PUT", at("new"),
+    413, "larger than 2 GiB", { length = 3 * 1024 * 1024 * 1024, wait = 1 }),
   -- a malformed chunked body after a good first chunk (64 KiB, so the
   -- upload has begun writing): 400, closed, the old file intact
   case("write: a malformed chunked body leaves the old file intact", "PUT",

@@ -9,6 +9,8 @@
  *                          network=, host_loopback=}
  *                                        yields until the sandbox is up
  *     proc = box:spawn(argv, env_list, cwd, uid, gid)             yields
+ *                         or nil, a message and the errno name (err.h)
+ *                         when the command cannot start (its cwd, exec)
  *     box:root() -> fd    the sandbox's root directory (O_PATH), opened
  *                         at boot: nothing is ever resolved through the
  *                         init's PID again; the box owns it
@@ -62,6 +64,7 @@
 #include "sandbox/box.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/disk.h"
+#include "sandbox/err.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/slirp.h"
 
@@ -1063,8 +1066,12 @@ spawn_k(lua_State *L, int status, lua_KContext ctx)
 		p->task = ocl_task_pin(L);
 		return ocl_suspend(L, ctx, spawn_k);
 	}
-	if (p->state == P_FAILED)
-		return luaL_error(L, "%s: %s", p->what, strerror(p->err));
+	if (p->state == P_FAILED) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", p->what, strerror(p->err));
+		lua_pushstring(L, sandbox_errno_name(p->err));
+		return 3;
+	}
 	if (p->state != P_RUNNING)
 		return luaL_error(L, "the sandbox stopped");
 	lua_pushinteger(L, p->pid);

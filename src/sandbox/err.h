@@ -14,4 +14,10 @@
 int sandbox_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The name of errno value `e` ("ENOENT", "EACCES", ...): the code the
+ * engine's Lua calls return beside a message, for the server's one table
+ * of statuses (lua/opencomputer/server/http.lua); "EIO" for one it does
+ * not name. */
+const char *sandbox_errno_name(int e);
+
 #endif

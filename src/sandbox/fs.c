@@ -27,7 +27,9 @@
  *     root:open(path, "r" | "w") -> file
  *     root:stat(path) -> {is_dir=, size=}
  *     root:list(path) -> {{name=, is_dir=, size=}, ...} in name order
- *     root:mkdir(path)        with parents; an existing dir is fine
+ *     root:mkdir(path)        with parents; an existing dir is fine, an
+ *                             existing file EEXIST (a file on the way:
+ *                             ENOTDIR)
  *     root:remove(path)       recursive; a missing path is fine
  *     root:close()
  *     file:read(n) -> bytes, or nil at the end;  file:write(s)
@@ -65,6 +67,7 @@
 #include <linux/openat2.h>
 
 #include "runtime/runtime.h"
+#include "sandbox/err.h"
 #include "sandbox/sandbox.h"
 
 #define ROOT_MT		"oclua.fs_root"
@@ -305,24 +308,12 @@ check_regular(const struct stat *st)
 	return -1;
 }
 
-static const struct { int e; const char *name; } errno_names[] = {
-	{ ENOENT, "ENOENT" }, { ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" },
-	{ EEXIST, "EEXIST" }, { ELOOP, "ELOOP" }, { EACCES, "EACCES" },
-	{ EPERM, "EPERM" }, { EROFS, "EROFS" }, { EXDEV, "EXDEV" },
-	{ ENOSPC, "ENOSPC" }, { EDQUOT, "EDQUOT" }, { EFBIG, "EFBIG" },
-	{ ENAMETOOLONG, "ENAMETOOLONG" }, { EINVAL, "EINVAL" },
-	{ EBUSY, "EBUSY" }, { ENOTEMPTY, "ENOTEMPTY" }, { EAGAIN, "EAGAIN" },
-	{ ENOMEM, "ENOMEM" }, { EMFILE, "EMFILE" }, { ENFILE, "ENFILE" },
-	{ ETXTBSY, "ETXTBSY" }, { EBADF, "EBADF" }
-};
-
 /* nil, a message naming `path` and the code of errno */
 static int
 fail(lua_State *L, const char *path)
 {
-	const char *code = "EIO";
 	int e = errno;
-	size_t i;
+	const char *code = sandbox_errno_name(e);
 
 	lua_pushnil(L);
 	if (e == E_NOTREG) {
@@ -337,10 +328,6 @@ fail(lua_State *L, const char *path)
 		lua_pushfstring(L, "%s: not ready (it would block)", path);
 	} else
 		lua_pushfstring(L, "%s: %s", path, strerror(e));
-	for (i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++) {
-		if (errno_names[i].e == e)
-			code = errno_names[i].name;
-	}
 	lua_pushstring(L, code);
 	return 3;
 }
@@ -817,6 +804,21 @@ root_list(lua_State *L)
 	free_entries(es);
 	return 1;
 }
+/* after ENOTDIR from make_dirs: EEXIST when `path` itself is there and
+ * not a directory (as mkdir -p says), ENOTDIR kept when a directory on
+ * the way is not one */
+static void
+exists_as_file(const fs_root *r, const char *path)
+{
+	int fd = open_in(r->fd, path, O_PATH);
+
+	if (fd >= 0) {
+		close(fd);
+		errno = EEXIST;
+	} else {
+		errno = ENOTDIR;
+	}
+}
 
 static int
 root_mkdir(lua_State *L)
@@ -831,6 +833,8 @@ root_mkdir(lua_State *L)
 	fd = make_dirs(r, path);
 	if (fd >= 0 && check_writable(r, fd))	/* an existing one there */
 		fd = close_keep_errno(fd);
+	if (fd < 0 && errno == ENOTDIR)
+		exists_as_file(r, path);
 	as_server(&c);
 	if (fd < 0)
 		return fail(L, path);

@@ -45,7 +45,7 @@ end
 
 -- `how`: exec.start's keep_all, wait_for_client and unlisted
 local function start_session(sb, argv, body, how)
-  local ok, s = pcall(exec.start, sb, argv, {
+  local ok, s, err, code = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
     keep_all = how.keep_all, wait_for_client = how.wait_for_client,
@@ -55,6 +55,7 @@ local function start_session(sb, argv, body, how)
     http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
       .. tostring(s):gsub("^.-: ", ""))
   end
+  if not s then http.fail_errno("cannot start " .. argv[1] .. ": " .. err, code) end
   return s
 end
 
@@ -272,10 +273,14 @@ function M.routes(reg)
 end
 
 --- The WebSocket route: GET /sandboxes/:id/exec/:sid. Checks happen
--- before the upgrade, so failures are plain HTTP answers.
-function M.websocket(reg, req, path)
-  local id, sid = path:match("^/sandboxes/([^/]+)/exec/([^/]+)$")
-  if not id then http.abort(404, "not found") end
+-- before the upgrade, so failures are plain HTTP answers. `segs`: the
+-- path's segments after "api" (http.segments).
+function M.websocket(reg, req, segs)
+  local id, sid = segs[2], segs[4]
+  if #segs ~= 4 or segs[1] ~= "sandboxes" or segs[3] ~= "exec"
+      or id == "" or sid == "" then
+    http.abort(404, "not found")
+  end
   local sb = sandbox_of(reg, id, true)
   local s = session_of(sb, sid)
   local ws = req:accept_websocket()

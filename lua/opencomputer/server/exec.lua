@@ -74,11 +74,13 @@ end
 -- (exec/run's one-shot session: not in sb.sessions, so not listed, not
 -- addressable, and gone once its answer is sent; no client can write
 -- its stdin, so its process reads end-of-file at once, as it would with
--- stdin on /dev/null).
+-- stdin on /dev/null). Nil, a message and the errno name when the
+-- command cannot start (its cwd or executable).
 function M.start(sb, argv, opts)
   local id
   repeat id = new_id() until not sb.sessions[id]
-  local proc = sb:spawn(argv, opts.env, opts.cwd)
+  local proc, err, code = sb:spawn(argv, opts.env, opts.cwd)
+  if not proc then return nil, err, code end
   if opts.unlisted then proc:close_stdin() end
   started = started + 1
   local s = setmetatable({

@@ -48,6 +48,15 @@ local function root_of(sb)
   return root
 end
 
+-- Raise 404 when `sb` was deleted since the route found it: a body read
+-- or an answer written yields, and a DELETE may come meanwhile (its
+-- files are gone; what is open in it is no longer the sandbox's).
+local function still_there(sb)
+  if sb.deleted then
+    http.abort(404, "sandbox not found (deleted during the request)")
+  end
+end
+
 -- the whole of a file whose size the kernel does not know (procfs and
 -- its kin report 0 or a page), read before answering
 local function read_whole(f, path)
@@ -79,13 +88,15 @@ function M.read(req, sb)
     return
   end
   -- a regular file: streamed, never past the size it had (a file cut
-  -- short meanwhile ends the connection early: finish() sees to it)
+  -- short meanwhile, or the sandbox deleted, ends the connection early:
+  -- finish() sees to it)
   req:start(200, headers, size)
   if req.method == "HEAD" then req:finish(); return end
   local left = size
   while left > 0 do
     local chunk = f:read(math.min(CHUNK, left))
-    if not chunk then break end
+    -- deleted meanwhile: ended short, so the client sees a failure
+    if not chunk or sb.deleted then break end
     left = left - #chunk
     req:write(chunk)
   end
@@ -98,6 +109,8 @@ end
 -- leaves the old file as it was and nothing new (protocol.md 5).
 function M.write(req, sb)
   local path = path_of(req)
+  local too_large = "file larger than 2 GiB"
+  http.limit_body(req, MAX_FILE, too_large)
   local root <close> = root_of(sb)
   local f <close>, err, code = root:open(path, "w")	-- closed: discarded
   if not f then http.fail_errno(err, code) end
@@ -106,10 +119,11 @@ function M.write(req, sb)
     local chunk = req:read()
     if not chunk then break end
     total = total + #chunk
-    if total > MAX_FILE then http.abort(413, "file larger than 2 GiB") end
+    if total > MAX_FILE then http.abort(413, too_large) end
     local done, werr, wcode = f:write(chunk)
     if not done then http.fail_errno(werr, wcode) end
   end
+  still_there(sb)	-- a file committed into a deleted sandbox is lost
   local done, cerr, ccode = f:commit()
   if not done then http.fail_errno(cerr, ccode) end
   http.no_content(req)

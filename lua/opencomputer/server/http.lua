@@ -73,7 +73,7 @@ end
 local ERRNO_STATUS = {
   ENOENT = 404, ELOOP = 404,	-- a symlink loop names nothing
   ENOTDIR = 400, EISDIR = 400, ENOTREG = 400, ENAMETOOLONG = 400,
-  EINVAL = 400,
+  EINVAL = 400, ENOEXEC = 400,	-- not a program the kernel can run
   EACCES = 403, EPERM = 403, EROFS = 403, EREFUSED = 403, EXDEV = 403,
   EEXIST = 409, EBUSY = 409, ENOTEMPTY = 409, ETXTBSY = 409,
   EFBIG = 413, ENOSPC = 507, EDQUOT = 507,
@@ -83,6 +83,14 @@ local ERRNO_STATUS = {
 -- name `code` (500 for one not in the table).
 function M.fail_errno(message, code)
   M.abort(ERRNO_STATUS[code] or 500, message)
+end
+
+--- Refuse at once (413 `message`, before any 100 Continue: httpd sends
+-- one on the first req:read()) a body whose Content-Length announces
+-- more than `max` bytes; a chunked body is counted as it is read.
+function M.limit_body(req, max, message)
+  local length = tonumber(req.headers["content-length"])
+  if length and length > max then M.abort(413, message) end
 end
 
 function M.is_answer(err)
@@ -109,33 +117,53 @@ function M.authorized(req, key)
   return given ~= nil and same_secret(given, key)
 end
 
+--- The segments of a request's raw (still percent-encoded) path, split
+-- at "/" and then each decoded (httpd checked the escapes): an encoded
+-- "/" ("%2F") is a character of its segment, never a separator, so
+-- "/api/sandboxes/ID%2Ffiles" names the sandbox "ID/files". "/" is {""}.
+function M.segments(raw_path)
+  local segs = {}
+  for seg in (raw_path:sub(2) .. "/"):gmatch("([^/]*)/") do
+    segs[#segs + 1] = seg:gsub("%%(%x%x)", function(h)
+      return string.char(tonumber(h, 16))
+    end)
+  end
+  return segs
+end
+
 -- Routes: {method, pattern, handler}; ":name" segments are captured.
+-- Requests are matched by their segments (M.segments), after "/api".
 function M.router()
   local routes = {}
   local r = {}
   function r.add(method, pattern, handler)
-    local names, lpat = {}, {}
-    for seg in pattern:gmatch("[^/]+") do
-      if seg:sub(1, 1) == ":" then
-        names[#names + 1] = seg:sub(2)
-        lpat[#lpat + 1] = "([^/]+)"
-      else
-        lpat[#lpat + 1] = seg:gsub("%p", "%%%0")
+    local segs = {}
+    for seg in pattern:gmatch("[^/]+") do segs[#segs + 1] = seg end
+    routes[#routes + 1] = { method = method, segs = segs, handler = handler }
+  end
+  -- the params of `segs` on `rt` ({name = segment}), or nil
+  local function params_of(rt, segs)
+    if #segs ~= #rt.segs then return nil end
+    local params = {}
+    for i, want in ipairs(rt.segs) do
+      if want:sub(1, 1) == ":" then
+        if segs[i] == "" then return nil end
+        params[want:sub(2)] = segs[i]
+      elseif want ~= segs[i] then
+        return nil
       end
     end
-    routes[#routes + 1] = { method = method, names = names,
-      pat = "^/" .. table.concat(lpat, "/") .. "$", handler = handler }
+    return params
   end
-  -- the handler and params for a request, or nil and 404/405
-  function r.match(method, path)
+  -- the handler and params for a request's segments (after "api"), or
+  -- nil and 404/405
+  function r.match(method, segs)
     local path_known = false
     for _, rt in ipairs(routes) do
-      local caps = { path:match(rt.pat) }
-      if caps[1] or (#rt.names == 0 and path:match(rt.pat)) then
+      local params = params_of(rt, segs)
+      if params then
         path_known = true
         if rt.method == method or (method == "HEAD" and rt.method == "GET") then
-          local params = {}
-          for i, n in ipairs(rt.names) do params[n] = caps[i] end
           return rt.handler, params
         end
       end

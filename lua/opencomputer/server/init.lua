@@ -29,23 +29,25 @@ local M = {}
 
 local function handle(srv, req)
   local ok, err = pcall(function()
-    local path = req.path
-    if path == "/health" or path == "/healthz" then
-      return http.json(req, 200, { status = path == "/health" and "ok" or "alive" })
+    -- routed on the raw path, segment by segment (http.segments)
+    local segs = http.segments(req.raw_path)
+    local only = #segs == 1 and segs[1]
+    if only == "health" or only == "healthz" then
+      return http.json(req, 200, { status = only == "health" and "ok" or "alive" })
     end
-    if path == "/readyz" then return http.json(req, 200, { status = "ready" }) end
+    if only == "readyz" then return http.json(req, 200, { status = "ready" }) end
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
     end
     if not http.authorized(req, srv.api_key) then
       return http.fail(req, 401, "missing or invalid API key")
     end
-    local rel = path:match("^/api(/.*)$")
-    if req.upgrade then
-      return api.websocket(srv.registry, req, rel or path)
-    end
-    if not rel then return http.fail(req, 404, "not found") end
-    local handler, params = srv.router.match(req.method, rel)
+    -- a WebSocket is also served without "/api" (as it always was)
+    local under_api = segs[1] == "api"
+    if under_api then table.remove(segs, 1) end
+    if req.upgrade then return api.websocket(srv.registry, req, segs) end
+    if not under_api then return http.fail(req, 404, "not found") end
+    local handler, params = srv.router.match(req.method, segs)
     if not handler then
       return http.fail(req, params, params == 405 and "method not allowed"
         or "not found")

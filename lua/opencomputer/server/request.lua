@@ -61,13 +61,41 @@ local QUOTE, BACKSLASH, MINUS, COMMA = ("\"\\-,"):byte(1, 4)
 local DIGIT_0, DIGIT_9 = ("09"):byte(1, 2)
 local LBRACE, RBRACE, LBRACKET, RBRACKET = ("{}[]"):byte(1, 4)
 
+-- The name of a field in messages: `key` (a string: an object's key; an
+-- integer: a list's index, from 1) in the field `parent` (nil: the body):
+-- timeout, metadata["k"], args[0].
+local function field(parent, key)
+  if type(key) == "number" then
+    return string.format("%s[%d]", parent or "", key - 1)
+  end
+  return parent and string.format("%s[%q]", parent, key) or key
+end
+
 -- Check what cjson lets through and RFC 8259 does not (see the head of
--- this file), and duplicate keys; raises invalid().
+-- this file), duplicate keys, and that each string is UTF-8 (its field
+-- named); raises invalid(). Returns the source text of each integer
+-- written without a fraction or exponent, by field name: cjson makes it a
+-- double, which holds integers exactly only up to 2^53.
 local function scan(text)
-  if not utf8.len(text) then invalid("the body is not valid UTF-8") end
+  -- cjson reads the text as a C string: a NUL would end it there
+  local nul = text:find("\0", 1, true)
+  if nul then
+    invalid("a NUL byte (at byte offset " .. nul - 1 .. ") is not allowed "
+      .. "in JSON")
+  end
+  local integers = {}
   local i, n = 1, #text
-  local stack = {}	-- per open container: a set of keys, or false (array)
+  -- per open container: {name, keys = set (an object) or nil (a list),
+  -- at = the current key, or the index of the current item}
+  local stack = {}
   local key_next = false
+  -- the name of the value starting now (a list counts it as its next item)
+  local function value_name()
+    local top = stack[#stack]
+    if not top then return nil end
+    if not top.keys then top.at = top.at + 1 end
+    return field(top.name, top.at)
+  end
   while i <= n do
     local s = text:find("[^ \t\n\r]", i)
     if not s then break end
@@ -97,26 +125,41 @@ local function scan(text)
         end
       end
       local top = stack[#stack]
+      local raw = text:sub(s, e)
       if top and key_next then
-        local raw = text:sub(s, e)
+        if not utf8.len(raw) then
+          invalid("a key " .. (top.name and "of " .. top.name .. " " or "")
+            .. "must be valid UTF-8")
+        end
         local key = raw:sub(2, -2)
         if raw:find("\\", 1, true) then
           local ok, decoded = pcall(cjson.decode, raw)
           key = ok and decoded or invalid("a key holds a bad \\u escape")
         end
-        if top[key] then invalid(string.format("key %q appears twice", key)) end
-        top[key] = true
+        if top.keys[key] then invalid(string.format("key %q appears twice", key)) end
+        top.keys[key] = true
+        top.at = key
         key_next = false
+      else
+        local name = value_name()
+        if not utf8.len(raw) then
+          invalid((name or "the body") .. " must be valid UTF-8")
+        end
       end
       i = e + 1
     elseif c == MINUS or (c >= DIGIT_0 and c <= DIGIT_9) then
+      local name = value_name()
       i = number_end(text, s) or invalid("a number is not written as "
         .. "RFC 8259 allows: " .. text:match("^[^ \t\n\r,%]}]*", s):sub(1, 24))
+      local literal = text:sub(s, i - 1)
+      if name and literal:find("^%-?%d+$") then integers[name] = literal end
     elseif c == LBRACE or c == LBRACKET then
       if #stack >= M.MAX_DEPTH then
         invalid("nested deeper than " .. M.MAX_DEPTH .. " levels")
       end
-      stack[#stack + 1] = c == LBRACE and {} or false
+      local name = value_name()
+      stack[#stack + 1] = { name = name, keys = c == LBRACE and {} or nil,
+        at = 0 }
       key_next = c == LBRACE
       i = s + 1
     elseif c == RBRACE or c == RBRACKET then
@@ -124,27 +167,59 @@ local function scan(text)
       key_next = false
       i = s + 1
     elseif c == COMMA then
-      key_next = stack[#stack] and true or false
+      key_next = stack[#stack] and stack[#stack].keys and true or false
       i = s + 1
     else
+      if text:find("^[tfn]", s) then value_name() end
       i = s + 1	-- ':' and literals: cjson checks them
     end
   end
+  -- bytes outside strings (cjson would call them an invalid token)
+  if not utf8.len(text) then invalid("the body is not valid UTF-8") end
+  return integers
 end
 
 -- cjson gives every number as a float: whole ones become integers (so an
--- exit code prints as 2, not 2.0); one out of a double's range is refused
-local function numbers(v)
+-- exit code prints as 2, not 2.0), and an integer written without a
+-- fraction or exponent is its source text's (`integers`, by field name:
+-- exact where a double is not); one out of a double's range is refused
+local function numbers(v, integers, parent)
   for k, x in pairs(v) do
+    local name = field(parent, k)
     if type(x) == "table" then
-      numbers(x)
+      numbers(x, integers, name)
     elseif type(x) == "number" then
       if x ~= x or x == math.huge or x == -math.huge then
         invalid("a number is out of range")
       end
-      v[k] = math.tointeger(x) or x
+      v[k] = integers[name] and tonumber(integers[name])
+        or math.tointeger(x) or x
     end
   end
+end
+
+-- cjson's words for what it expected and found -> plain ones
+local EXPECTED = {
+  value = "a value", ["object key string"] = "a key (a string)",
+  colon = "':'", ["comma or object end"] = "',' or '}'",
+  ["comma or array end"] = "',' or ']'", ["the end"] = "nothing more",
+}
+local FOUND = {
+  T_OBJ_BEGIN = "'{'", T_OBJ_END = "'}'", T_ARR_BEGIN = "'['",
+  T_ARR_END = "']'", T_STRING = "a string", T_NUMBER = "a number",
+  T_BOOLEAN = "true or false", T_NULL = "null", T_COLON = "':'",
+  T_COMMA = "','", T_END = "the end of the body",
+  ["invalid token"] = "an invalid token",
+}
+
+-- a cjson decoding error in plain words, with the byte offset
+local function decode_error(err)
+  err = tostring(err):gsub("^.-: ", "")
+  local expected, found, at =
+    err:match("^Expected (.-) but found (.-) at character (%d+)$")
+  if not expected then return err end
+  return string.format("expected %s but found %s (at byte offset %d)",
+    EXPECTED[expected] or expected, FOUND[found] or found, tonumber(at) - 1)
 end
 
 --- Decode a request body that must be one JSON object; raises invalid().
@@ -152,10 +227,10 @@ function M.decode(text)
   if not text:find("^[ \t\n\r]*{") then
     invalid("expected a JSON object")
   end
-  scan(text)
+  local integers = scan(text)
   local ok, doc = pcall(cjson.decode, text)
-  if not ok then invalid((tostring(doc):gsub("^.-: ", ""))) end
-  numbers(doc)
+  if not ok then invalid(decode_error(doc)) end
+  numbers(doc, integers)
   return doc
 end
 
@@ -360,14 +435,14 @@ M.schemas = {
 -- answers: 413 for a body too large, 400 for anything invalid.
 function M.body(req, name)
   local schema = (assert(M.schemas[name], name))
+  local too_large = "request body too large (at most 1 MiB of JSON)"
+  http.limit_body(req, M.MAX_BODY, too_large)
   local parts, size = {}, 0
   while true do
     local chunk = req:read()
     if not chunk then break end
     size = size + #chunk
-    if size > M.MAX_BODY then
-      http.abort(413, "request body too large (at most 1 MiB of JSON)")
-    end
+    if size > M.MAX_BODY then http.abort(413, too_large) end
     parts[#parts + 1] = chunk
   end
   local body = table.concat(parts)

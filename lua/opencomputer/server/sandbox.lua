@@ -129,6 +129,7 @@ function M.registry(data_dir, template_base, o)
     host_loopback = o.host_loopback == true, disk = o.disk ~= false,
   }
   os.execute("mkdir -p '" .. reg.dir .. "'")
+  reg.template_base = template_base
   reg.template = core.box_template(template_base)
   return setmetatable(reg, { __index = M })
 end
@@ -208,9 +209,8 @@ local RECORD = {
   network = request.boolean,
 }
 
--- the record in DATA/sandboxes/<id>/meta.json, checked; or nil, why not
--- and the uid slot it names, if that is a free one
-local function read_record(reg, id)
+-- the JSON of DATA/sandboxes/<id>/meta.json, or nil and why not
+local function decode_record(reg, id)
   local f = io.open(reg.dir .. "/" .. id .. "/meta.json")
   if not f then return nil, "no meta.json" end
   local text = f:read("a")
@@ -220,13 +220,29 @@ local function read_record(reg, id)
     return nil, "meta.json: " .. (doc.message or tostring(doc))
       :gsub("^invalid request body: ", "")
   end
+  return doc
+end
+
+-- the record in DATA/sandboxes/<id>/meta.json, checked; or nil, why not
+-- and the uid slot it names, if it names a valid one (M.load sees to
+-- slots named twice)
+local function read_record(reg, id)
+  local doc, why = decode_record(reg, id)
+  if not doc then return nil, why end
   local slot = math.type(doc.slot) == "integer" and doc.slot >= 0
-    and doc.slot < M.SLOTS and not reg.slots[doc.slot] and doc.slot or nil
+    and doc.slot < M.SLOTS and doc.slot or nil
   local checked, err = pcall(request.check, doc, RECORD, "meta.json")
   if not checked then return nil, err.message or tostring(err), slot end
   if doc.id ~= id then return nil, "meta.json is of " .. doc.id, slot end
-  if not slot then
-    return nil, "its uid slot " .. doc.slot .. " is another sandbox's"
+  -- the lower layer of its root: a template this server made
+  -- (core.box_template: TEMPLATES/t-VERSION-STAMP, holding root/)
+  local base = reg.template_base .. "/"
+  local root = io.open(doc.template_dir .. "/root/.")
+  if root then root:close() end
+  if doc.template_dir:sub(1, #base) ~= base or not root
+      or not doc.template_dir:sub(#base + 1):find("^t%-%d+%-%d+$") then
+    return nil, "meta.json: template_dir must be a template in " .. base
+      .. " (t-VERSION-STAMP, holding root/), not " .. doc.template_dir, slot
   end
   return doc
 end
@@ -234,12 +250,39 @@ end
 --- Sandboxes left on disk by an earlier run come back hibernated. A
 -- directory whose record cannot be read or is not valid is skipped: not
 -- listed, left on disk as it is, its uid slot kept from new sandboxes
--- (its files carry those uids). A list of messages saying which and why.
+-- (its files carry those uids). Two records naming the same uid slot
+-- are both skipped (which one owns the uids cannot be told). A list of
+-- messages saying which and why.
 function M.load(reg)
   local skipped = {}
   local p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
-  for id in p:lines() do
-    local doc, why, slot = read_record(reg, id)
+  local ids = {}
+  for id in p:lines() do ids[#ids + 1] = id end
+  p:close()
+  local claims = {}	-- slot -> the ids whose records name it
+  for _, id in ipairs(ids) do
+    local doc = decode_record(reg, id)
+    local slot = doc and math.type(doc.slot) == "integer" and doc.slot
+    if slot then
+      claims[slot] = claims[slot] or {}
+      table.insert(claims[slot], id)
+    end
+  end
+  local twice = {}	-- ids whose slot another record names too
+  for slot, claimed in pairs(claims) do
+    if #claimed > 1 then
+      reg.slots[slot] = true
+      for _, id in ipairs(claimed) do
+        twice[id] = true
+        skipped[#skipped + 1] = "skipped " .. reg.dir .. "/" .. id .. ": "
+          .. "its uid slot " .. slot .. " is named by "
+          .. table.concat(claimed, " and ")
+      end
+    end
+  end
+  for _, id in ipairs(ids) do
+    local doc, why, slot
+    if not twice[id] then doc, why, slot = read_record(reg, id) end
     if doc then
       local sb = setmetatable(doc, Sandbox)
       sb.dir, sb.registry = reg.dir .. "/" .. id, reg
@@ -249,12 +292,11 @@ function M.load(reg)
       sb.last_activity = oc.now()
       sb.status = "hibernated"
       reg.by_id[id] = sb
-    else
+    elseif why then
       if slot then reg.slots[slot] = true end
       skipped[#skipped + 1] = "skipped " .. reg.dir .. "/" .. id .. ": " .. why
     end
   end
-  p:close()
   return skipped
 end
 
@@ -364,7 +406,7 @@ function Sandbox:environment(env)
 end
 
 --- Start argv in the sandbox as the sandbox user; a process object (see
--- src/sandbox/box.c).
+-- src/sandbox/box.c), or nil, a message and the errno name.
 function Sandbox:spawn(argv, env, cwd)
   self:touch()
   return self.box:spawn(argv, self:environment(env), cwd or M.USER.home,
