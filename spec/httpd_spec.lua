@@ -700,7 +700,7 @@ describe("core.http_listen timeouts and connection cap", function()
   it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
     -- 60 connections that send nothing, then (once `go` exists) 240
     -- more: the 60th reads its answer; the 300th, past a quarter more
-    -- than the cap, was closed unanswered
+    -- than the cap, too, though it was closed at once
     local go = os.tmpname()
     os.remove(go)
     local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1; fds+=($fd)"
@@ -708,7 +708,7 @@ describe("core.http_listen timeouts and connection cap", function()
       .. "$(seq 60); do " .. open .. "; done; echo opened; while [ ! -e "
       .. go .. " ]; do sleep 0.01; done; for i in $(seq 240); do " .. open
       .. '; done; timeout 3 cat <&${fds[59]}; echo; echo "last: '
-      .. '$(timeout 3 cat <&${fds[299]} | wc -c)"; sleep 2' })
+      .. '$(timeout 3 head -1 <&${fds[299]})"; sleep 2' })
     assert.are.equal("opened", proc:read_line())
     local res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
       { raise = false })
@@ -721,7 +721,7 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line())
     local line
     repeat line = proc:read_line() until not line or line:match("^last: ")
-    assert.are.equal("last: 0", line)
+    assert.are.equal("last: HTTP/1.1 503 Service Unavailable\r", line)
     -- the idle ones are closed after 1 s, the refused ones sooner (until
     -- then a new one is refused, or closed unanswered)
     local t0 = oc.now()
@@ -734,6 +734,35 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.are.equal(200, res.status)
     assert.is_true(oc.now() - t0 < 3, (oc.now() - t0) .. " s")
     proc:kill()
+    proc:wait()
+  end)
+
+  it("answers 503, not a reset, to every request sent on a connection over the cap", function()
+    -- cap 2: 2 idle connections, then 20 that each send a whole request
+    -- while this process (the server's loop) sleeps, so that each request
+    -- is there before its connection is accepted: the first 8 get the
+    -- lingering 503, the rest (past 2 + 2/4 + 8) the one closed at once
+    local s2 = core.http_listen("127.0.0.1", 0, { max_connections = 2 })
+    serve(s2)
+    local go = os.tmpname()
+    os.remove(go)
+    finally(function() os.remove(go); s2:close() end)
+    local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. s2:port()
+      .. " || exit 1; fds+=($fd)"
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in 1 2; do "
+      .. open .. "; done; echo opened; while [ ! -e " .. go .. " ]; do sleep "
+      .. "0.01; done; for i in $(seq 20); do " .. open .. [[; printf ]]
+      .. [['GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n' >&$fd; done; ]]
+      .. [[for i in $(seq 2 21); do echo "$(timeout 3 head -1 <&${fds[$i]})"; ]]
+      .. "done" })
+    assert.are.equal("opened", proc:read_line())
+    oc.sleep(0.3)		-- the 2 are accepted
+    assert(io.open(go, "w")):close()
+    os.execute("sleep 1")	-- blocks the loop: the 20 wait to be accepted
+    for i = 1, 20 do
+      assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line(),
+        "connection " .. i)
+    end
     proc:wait()
   end)
 

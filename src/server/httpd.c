@@ -58,7 +58,8 @@
  *   past it is accepted, answered `503` with `Retry-After: 1` and
  *   `Connection: close`, and closed, so the server keeps descriptors for
  *   its sandboxes and for /health. Past a quarter more (refused ones
- *   linger a moment), a new connection is closed at once, unanswered.
+ *   linger a moment), a new connection gets the same 503 but is closed
+ *   at once, with no lingering (conn_shed).
  *
  * Choices where the contract is silent:
  * - `Expect: 100-continue` is answered when the handler first calls read()
@@ -97,6 +98,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <http_parser.h>
 
 #include "runtime/buf.h"
@@ -120,6 +122,8 @@
 #define LINGER_TIMEOUT	5000	/* ms of draining after our FIN, at most */
 #define FD_RESERVE	256	/* descriptors kept from connections */
 #define RETRY_AFTER	1	/* s, in the 503 to a connection over the cap */
+#define ERROR_MAX	768	/* bytes of an error response C composes */
+#define SHED_DRAIN	READ_SIZE	/* bytes read off a shed connection */
 
 /* the timeout that applies to a connection (conn_phase) */
 enum { T_NONE, T_IDLE, T_HEAD, T_BODY, T_LINGER, T_COUNT };
@@ -462,28 +466,49 @@ send_bytes(hconn *c, const char *p, size_t n)
 	return send_pieces(c, &b, 1);
 }
 
-/* a JSON error answer C gives by itself, with `extra` header lines; the
- * connection closes after it */
-static void
-send_error(hconn *c, int status, const char *msg, const char *id,
-	   const char *extra)
+/* a JSON error answer C gives by itself, with `extra` header lines and
+ * `Connection: close`, in out[ERROR_MAX]: its length (0: too long) */
+static size_t
+error_response(char *out, int status, const char *msg, const char *id,
+	       const char *extra)
 {
-	char out[768], rid[ID_MAX + 1];
+	char rid[ID_MAX + 1];
 	int n;
 
 	if (!id) {
 		new_request_id(rid, sizeof(rid));
 		id = rid;
 	}
-	n = snprintf(out, sizeof(out), "HTTP/1.1 %d %s\r\n"
+	n = snprintf(out, ERROR_MAX, "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: application/json\r\n"
 		     "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s"
 		     "Connection: close\r\n\r\n{\"error\":\"%s\"}", status,
 		     reason(status), strlen(msg) + 12, id, extra ? extra : "",
 		     msg);
-	if (n > 0 && (size_t)n < sizeof(out))
-		send_bytes(c, out, (size_t)n);
+	return n > 0 && n < ERROR_MAX ? (size_t)n : 0;
+}
+
+/* send error_response(); the connection closes after it */
+static void
+send_error(hconn *c, int status, const char *msg, const char *id,
+	   const char *extra)
+{
+	char out[ERROR_MAX];
+	size_t n = error_response(out, status, msg, id, extra);
+
+	if (n)
+		send_bytes(c, out, n);
 	c->close_after = 1;
+}
+
+/* the 503 to a connection over the cap, in out[ERROR_MAX]: its length */
+static size_t
+refusal(char *out)
+{
+	char extra[40];
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", RETRY_AFTER);
+	return error_response(out, 503, "too many connections", NULL, extra);
 }
 
 /* ------------------------------------------------------------------ */
@@ -883,7 +908,10 @@ static const http1_settings settings = { on_head, on_body, on_end };
 
 /* the request cannot go on (malformed, timed out): `status` with `msg`
  * and close, without involving Lua; a handler reading its body gets
- * `why` and `msg` from read() */
+ * `why` and `msg` from read(). The close is graceful (conn_linger), so
+ * the client reads the answer rather than a reset, except when a
+ * response has begun: it is cut short, and a reset says so where a FIN
+ * could pass for the end of a body delimited by the close. */
 static void
 conn_fail(hconn *c, int status, const char *why, const char *msg)
 {
@@ -901,7 +929,7 @@ conn_fail(hconn *c, int status, const char *why, const char *msg)
 		req_detach(r, why);
 	}
 	if (c->discarding) {	/* its request was answered already */
-		conn_close(c);
+		conn_linger(c);
 		return;
 	}
 	send_error(c, status, msg, id, NULL);
@@ -966,15 +994,42 @@ conn_parse(hconn *c)
 	conn_sync_reading(c);
 }
 
-/* over the cap: 503 at once, and close */
+/* over the cap: 503 at once, and close gracefully */
 static void
 conn_refuse(hconn *c)
 {
-	char extra[40];
+	char out[ERROR_MAX];
+	size_t n = refusal(out);
 
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", RETRY_AFTER);
-	send_error(c, 503, "too many connections", NULL, extra);
+	if (n)
+		send_bytes(c, out, n);
 	conn_linger(c);
+}
+
+/* far over the cap (a flood): the same 503, but no descriptor is held
+ * for it. The answer goes straight into the socket buffer (it is far
+ * smaller than any), our FIN follows, and the bytes the client has sent
+ * by now (its request, usually: it was waiting in the accept queue) are
+ * read off, at most SHED_DRAIN, so that the close is not a reset that
+ * destroys the answer (RFC 9112 9.6, RFC 9293 3.10.7.4). Bytes that
+ * arrive after the close still draw a reset: the price of not lingering. */
+static void
+conn_shed(hconn *c)
+{
+	char out[ERROR_MAX], sink[4096];
+	uv_buf_t b = uv_buf_init(out, (unsigned)refusal(out));
+	uv_os_fd_t fd;
+	size_t drained = 0;
+	ssize_t got;
+
+	if (b.len &&
+	    uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)b.len &&
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+	    shutdown(fd, SHUT_WR) == 0)
+		while (drained < SHED_DRAIN &&
+		       (got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+			drained += (size_t)got;
+	conn_close(c);
 }
 
 static void
@@ -1003,7 +1058,7 @@ on_connection(uv_stream_t *ls, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	if (s->nconns > s->max_conns + s->max_conns / 4 + 8)
-		conn_close(c);	/* a flood: no descriptor to spare for a 503 */
+		conn_shed(c);
 	else if (s->nconns > s->max_conns)
 		conn_refuse(c);
 	else
