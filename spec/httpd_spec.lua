@@ -697,6 +697,18 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.matches("request body timed out", seen.truncated.err)
   end)
 
+  it("counts chunk-size lines, extensions and trailers as body progress", function()
+    -- 13 bytes of framing, one every 0.25 s: over 3 s, each within the
+    -- 0.5 s body timeout
+    local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. p
+      .. [[; printf 'PUT /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n]]
+      .. [[Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n' >&3; ]]
+      .. [[for c in 0 ';' e '\r' '\n' X : ' ' 1 '\r' '\n' '\r' '\n'; do ]]
+      .. [[printf "$c" >&3; sleep 0.25; done; timeout 3 cat <&3]] })
+    assert.matches("^HTTP/1.1 200 OK\r\n", out)
+    assert.matches('"body":"abc"', out)
+  end)
+
   it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
     -- 60 connections that send nothing, then (once `go` exists) 240
     -- more: the 60th reads its answer; the 300th, past a quarter more

@@ -45,8 +45,10 @@
  * - header_timeout (HEAD_TIMEOUT, 10 s): a head must be complete within
  *   this time of its first byte, else 408 and close.
  * - body_timeout (BODY_TIMEOUT, 60 s): a body still to come must move
- *   (a byte) within this time, else 408 (or a plain close once the
- *   response has begun) and read() raises "request body timed out".
+ *   (a byte, of data or of chunked framing: sizes, extensions, trailer
+ *   fields, RFC 9112 7.1) within this time, else 408 (or a plain close
+ *   once the response has begun) and read() raises "request body timed
+ *   out".
  *   No timeout runs while the handler has the request and waits for
  *   nothing from the client, nor while its body is held back because the
  *   handler reads slowly.
@@ -863,7 +865,6 @@ on_body(http1 *h, const char *at, size_t n)
 	hreq *r = c->req;
 	chunk *ch;
 
-	c->since = uv_now(c->srv->rt->loop);	/* the body moves */
 	if (!r || r->complete) {	/* nobody will read it */
 		c->dropped += n;
 		return 0;
@@ -976,6 +977,8 @@ conn_parse(hconn *c)
 		if (c->h1.state == H1_DONE || c->h1.state == H1_UPGRADED)
 			break;
 		n = http1_execute(&c->h1, c->in.p, c->in.len);
+		if (n && c->phase == T_BODY)	/* data or chunked framing */
+			c->since = uv_now(c->srv->rt->loop);
 		conn_consume(c, n);
 		if (c->state != C_OPEN)
 			return;
