@@ -100,6 +100,18 @@ routes["/big"] = function(req)
   seen.big = { secs = oc.now() - t0, ticks = ticks }
 end
 
+-- 64 MiB streamed to a client that does not read them (send_timeout)
+routes["/stuck"] = function(req)
+  local t0 = oc.now()
+  seen.stuck = nil
+  local ok, err = pcall(function()
+    req:start(200, {}, 64 * MiB)
+    for i = 0, 63 do req:write(peer.pattern(i * MiB, MiB)) end
+    req:finish()
+  end)
+  seen.stuck = { ok = ok, err = err, secs = oc.now() - t0 }
+end
+
 routes["/truncated"] = function(req)
   seen.reading = true
   local ok, err = pcall(read_all, req)
@@ -654,7 +666,8 @@ describe("core.http_listen timeouts and connection cap", function()
   local s, p
   setup(function()
     s = core.http_listen("127.0.0.1", 0, { header_timeout = 0.5,
-      idle_timeout = 1, body_timeout = 0.5, max_connections = 50 })
+      idle_timeout = 1, body_timeout = 0.5, send_timeout = 0.5,
+      max_connections = 50 })
     p = s:port()
     serve(s)
   end)
@@ -662,6 +675,7 @@ describe("core.http_listen timeouts and connection cap", function()
 
   it("refuses bad options", function()
     for _, opts in ipairs({ { idle_timeout = -1 }, { header_timeout = "x" },
+      { send_timeout = -1 },
       { max_connections = 0 }, { max_connections = 1.5 } }) do
       local ok, err = pcall(core.http_listen, "127.0.0.1", 0, opts)
       assert.is_false(ok)
@@ -707,6 +721,20 @@ describe("core.http_listen timeouts and connection cap", function()
       .. [[printf "$c" >&3; sleep 0.25; done; timeout 3 cat <&3]] })
     assert.matches("^HTTP/1.1 200 OK\r\n", out)
     assert.matches('"body":"abc"', out)
+  end)
+
+  it("closes a connection whose client takes none of a response for the send timeout", function()
+    local proc = core.process_spawn({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"
+      .. p .. [[; printf 'GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n' >&3; sleep 10]] })
+    local t0 = oc.now()
+    while not seen.stuck and oc.now() - t0 < 5 do oc.sleep(0.05) end
+    proc:kill()
+    proc:wait()
+    assert.is_table(seen.stuck, "the response still waits for the client")
+    assert.is_false(seen.stuck.ok)
+    assert.matches("client closed the connection", seen.stuck.err)
+    assert.is_true(seen.stuck.secs > 0.4 and seen.stuck.secs < 3,
+      seen.stuck.secs .. " s")
   end)
 
   it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()

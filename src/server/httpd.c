@@ -9,8 +9,9 @@
  *
  *     srv = core.http_listen(host, port [, opts])
  *                              raises when it cannot listen; opts:
- *                              header_timeout, idle_timeout, body_timeout
- *                              (seconds, 0: none), max_connections
+ *                              header_timeout, idle_timeout, body_timeout,
+ *                              send_timeout (seconds, 0: none),
+ *                              max_connections
  *     srv:port() ; srv:close()
  *     req = srv:accept()       yields for the next request (head parsed);
  *                              nil once the server is closed
@@ -52,6 +53,10 @@
  *   No timeout runs while the handler has the request and waits for
  *   nothing from the client, nor while its body is held back because the
  *   handler reads slowly.
+ * - send_timeout (SEND_TIMEOUT, 60 s): queued response bytes the client
+ *   takes none of (the socket buffer stays full) for this time close the
+ *   connection; the handler's write() raises. Checked every quarter of
+ *   it, so the close comes within 1.25 times the timeout.
  * - A closing connection drains what the client still sends for at most
  *   LINGER_TIMEOUT (5 s, less when idle_timeout is less).
  * - max_connections (default: half of the descriptors the soft
@@ -121,6 +126,7 @@
 #define HEAD_TIMEOUT	10000	/* ms from a head's first byte to its end */
 #define IDLE_TIMEOUT	30000	/* ms without a request on a connection */
 #define BODY_TIMEOUT	60000	/* ms without a byte of an awaited body */
+#define SEND_TIMEOUT	60000	/* ms without a byte of a response taken */
 #define LINGER_TIMEOUT	5000	/* ms of draining after our FIN, at most */
 #define FD_RESERVE	256	/* descriptors kept from connections */
 #define RETRY_AFTER	1	/* s, in the 503 to a connection over the cap */
@@ -148,6 +154,7 @@ struct server {
 	int		nconns;		/* in conns */
 	int		max_conns;	/* more get 503 */
 	uint64_t	timeout[T_COUNT];	/* ms for each phase; 0: none */
+	uint64_t	send_ms;	/* send_timeout; 0: none */
 };
 
 enum { C_OPEN, C_LINGER, C_DEAD };
@@ -157,9 +164,10 @@ struct hconn {
 	hconn		*next;
 	uv_tcp_t	tcp;
 	uv_timer_t	timer;		/* the phase's timeout */
+	uv_timer_t	send_timer;	/* runs while output is queued */
 	uv_shutdown_t	shut;
 	http1		h1;
-	int		handles;	/* tcp and timer until closed */
+	int		handles;	/* tcp and the timers until closed */
 	int		state;		/* C_OPEN, C_LINGER (shut down), C_DEAD */
 	int		phase;		/* T_*: which timeout runs */
 	uint64_t	since;		/* loop ms when the phase (or body
@@ -170,6 +178,9 @@ struct hconn {
 	int		discarding;	/* dropping a finished request's body */
 	uint64_t	dropped;	/* bytes discarded or drained */
 	size_t		out_pending;	/* bytes handed to uv_write */
+	uint64_t	out_total;	/* ... ever */
+	uint64_t	sent;		/* bytes the socket had taken at */
+	uint64_t	sent_at;	/* this loop ms */
 	hreq		*req;		/* the request being read or answered */
 	buf		in;		/* read, not yet parsed */
 };
@@ -423,6 +434,45 @@ written(uv_write_t *w, int status)
 		conn_drained(c);
 }
 
+/* bytes of output the socket has taken so far (written ones, and the
+ * taken part of a write under way) */
+static uint64_t
+conn_sent(const hconn *c)
+{
+	return c->out_total -
+	       uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+/* send_timer, every quarter of send_timeout while output is queued: a
+ * client that takes no byte of it for send_timeout is dropped */
+static void
+conn_send_check(uv_timer_t *t)
+{
+	hconn *c = t->data;
+	uint64_t now = uv_now(c->srv->rt->loop), sent = conn_sent(c);
+
+	if (!c->out_pending)
+		uv_timer_stop(t);
+	else if (sent != c->sent) {
+		c->sent = sent;
+		c->sent_at = now;
+	} else if (now - c->sent_at >= c->srv->send_ms)
+		conn_close(c);
+}
+
+/* output was queued: watch that it moves */
+static void
+conn_watch_send(hconn *c)
+{
+	uint64_t tick = c->srv->send_ms / 4 + 1;
+
+	if (!c->srv->send_ms || uv_is_active((uv_handle_t *)&c->send_timer))
+		return;
+	c->sent = conn_sent(c);
+	c->sent_at = uv_now(c->srv->rt->loop);
+	uv_timer_start(&c->send_timer, conn_send_check, tick, tick);
+}
+
 /* queue the concatenation of `n` pieces in one write */
 static int
 send_pieces(hconn *c, const uv_buf_t *piece, int n)
@@ -457,6 +507,8 @@ send_pieces(hconn *c, const uv_buf_t *piece, int n)
 		return -1;
 	}
 	c->out_pending += len;
+	c->out_total += len;
+	conn_watch_send(c);
 	return 0;
 }
 
@@ -531,7 +583,7 @@ conn_unlink(hconn *c)
 
 static void server_maybe_free(server *s);
 
-/* the socket's or the timer's close callback: freed after both */
+/* the socket's or a timer's close callback: freed after all three */
 static void
 conn_handle_closed(uv_handle_t *h)
 {
@@ -557,6 +609,7 @@ conn_close(hconn *c)
 	if (c->req)
 		req_detach(c->req, "client closed the connection");
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->send_timer, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
@@ -1049,8 +1102,9 @@ on_connection(uv_stream_t *ls, int status)
 	c->srv = s;
 	uv_tcp_init(s->rt->loop, &c->tcp);
 	uv_timer_init(s->rt->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles = 2;
+	uv_timer_init(s->rt->loop, &c->send_timer);
+	c->tcp.data = c->timer.data = c->send_timer.data = c;
+	c->handles = 3;
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
@@ -1203,6 +1257,7 @@ listen_options(lua_State *L, server *s)
 	s->timeout[T_HEAD] = opt_timeout(L, "header_timeout", HEAD_TIMEOUT);
 	s->timeout[T_IDLE] = opt_timeout(L, "idle_timeout", IDLE_TIMEOUT);
 	s->timeout[T_BODY] = opt_timeout(L, "body_timeout", BODY_TIMEOUT);
+	s->send_ms = opt_timeout(L, "send_timeout", SEND_TIMEOUT);
 	s->timeout[T_LINGER] = s->timeout[T_IDLE] &&
 			       s->timeout[T_IDLE] < LINGER_TIMEOUT ?
 			       s->timeout[T_IDLE] : LINGER_TIMEOUT;
@@ -1219,7 +1274,7 @@ listen_options(lua_State *L, server *s)
 }
 
 /* core.http_listen(host, port [, opts]) -> server; opts: header_timeout,
- * idle_timeout, body_timeout (seconds), max_connections */
+ * idle_timeout, body_timeout, send_timeout (seconds), max_connections */
 static int
 core_http_listen(lua_State *L)
 {
