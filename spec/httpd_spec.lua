@@ -100,6 +100,18 @@ routes["/big"] = function(req)
   seen.big = { secs = oc.now() - t0, ticks = ticks }
 end
 
+-- 64 MiB streamed to a client that does not read them (send_timeout)
+routes["/stuck"] = function(req)
+  local t0 = oc.now()
+  seen.stuck = nil
+  local ok, err = pcall(function()
+    req:start(200, {}, 64 * MiB)
+    for i = 0, 63 do req:write(peer.pattern(i * MiB, MiB)) end
+    req:finish()
+  end)
+  seen.stuck = { ok = ok, err = err, secs = oc.now() - t0 }
+end
+
 routes["/truncated"] = function(req)
   seen.reading = true
   local ok, err = pcall(read_all, req)
@@ -654,7 +666,8 @@ describe("core.http_listen timeouts and connection cap", function()
   local s, p
   setup(function()
     s = core.http_listen("127.0.0.1", 0, { header_timeout = 0.5,
-      idle_timeout = 1, body_timeout = 0.5, max_connections = 50 })
+      idle_timeout = 1, body_timeout = 0.5, send_timeout = 0.5,
+      max_connections = 50 })
     p = s:port()
     serve(s)
   end)
@@ -662,6 +675,7 @@ describe("core.http_listen timeouts and connection cap", function()
 
   it("refuses bad options", function()
     for _, opts in ipairs({ { idle_timeout = -1 }, { header_timeout = "x" },
+      { send_timeout = -1 },
       { max_connections = 0 }, { max_connections = 1.5 } }) do
       local ok, err = pcall(core.http_listen, "127.0.0.1", 0, opts)
       assert.is_false(ok)
@@ -697,10 +711,36 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.matches("request body timed out", seen.truncated.err)
   end)
 
+  it("counts chunk-size lines, extensions and trailers as body progress", function()
+    -- 13 bytes of framing, one every 0.25 s: over 3 s, each within the
+    -- 0.5 s body timeout
+    local out = run({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" .. p
+      .. [[; printf 'PUT /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n]]
+      .. [[Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n' >&3; ]]
+      .. [[for c in 0 ';' e '\r' '\n' X : ' ' 1 '\r' '\n' '\r' '\n'; do ]]
+      .. [[printf "$c" >&3; sleep 0.25; done; timeout 3 cat <&3]] })
+    assert.matches("^HTTP/1.1 200 OK\r\n", out)
+    assert.matches('"body":"abc"', out)
+  end)
+
+  it("closes a connection whose client takes none of a response for the send timeout", function()
+    local proc = core.process_spawn({ "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"
+      .. p .. [[; printf 'GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n' >&3; sleep 10]] })
+    local t0 = oc.now()
+    while not seen.stuck and oc.now() - t0 < 5 do oc.sleep(0.05) end
+    proc:kill()
+    proc:wait()
+    assert.is_table(seen.stuck, "the response still waits for the client")
+    assert.is_false(seen.stuck.ok)
+    assert.matches("client closed the connection", seen.stuck.err)
+    assert.is_true(seen.stuck.secs > 0.4 and seen.stuck.secs < 3,
+      seen.stuck.secs .. " s")
+  end)
+
   it("answers 503 with Retry-After past max_connections, and serves once idle ones go", function()
     -- 60 connections that send nothing, then (once `go` exists) 240
     -- more: the 60th reads its answer; the 300th, past a quarter more
-    -- than the cap, was closed unanswered
+    -- than the cap, too, though it was closed at once
     local go = os.tmpname()
     os.remove(go)
     local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. p .. " || exit 1; fds+=($fd)"
@@ -708,7 +748,7 @@ describe("core.http_listen timeouts and connection cap", function()
       .. "$(seq 60); do " .. open .. "; done; echo opened; while [ ! -e "
       .. go .. " ]; do sleep 0.01; done; for i in $(seq 240); do " .. open
       .. '; done; timeout 3 cat <&${fds[59]}; echo; echo "last: '
-      .. '$(timeout 3 cat <&${fds[299]} | wc -c)"; sleep 2' })
+      .. '$(timeout 3 head -1 <&${fds[299]})"; sleep 2' })
     assert.are.equal("opened", proc:read_line())
     local res = http.request("GET", "http://127.0.0.1:" .. p .. "/fixed",
       { raise = false })
@@ -721,7 +761,7 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line())
     local line
     repeat line = proc:read_line() until not line or line:match("^last: ")
-    assert.are.equal("last: 0", line)
+    assert.are.equal("last: HTTP/1.1 503 Service Unavailable\r", line)
     -- the idle ones are closed after 1 s, the refused ones sooner (until
     -- then a new one is refused, or closed unanswered)
     local t0 = oc.now()
@@ -734,6 +774,35 @@ describe("core.http_listen timeouts and connection cap", function()
     assert.are.equal(200, res.status)
     assert.is_true(oc.now() - t0 < 3, (oc.now() - t0) .. " s")
     proc:kill()
+    proc:wait()
+  end)
+
+  it("answers 503, not a reset, to every request sent on a connection over the cap", function()
+    -- cap 2: 2 idle connections, then 20 that each send a whole request
+    -- while this process (the server's loop) sleeps, so that each request
+    -- is there before its connection is accepted: the first 8 get the
+    -- lingering 503, the rest (past 2 + 2/4 + 8) the one closed at once
+    local s2 = core.http_listen("127.0.0.1", 0, { max_connections = 2 })
+    serve(s2)
+    local go = os.tmpname()
+    os.remove(go)
+    finally(function() os.remove(go); s2:close() end)
+    local open = "exec {fd}<>/dev/tcp/127.0.0.1/" .. s2:port()
+      .. " || exit 1; fds+=($fd)"
+    local proc = core.process_spawn({ "bash", "-c", "fds=(); for i in 1 2; do "
+      .. open .. "; done; echo opened; while [ ! -e " .. go .. " ]; do sleep "
+      .. "0.01; done; for i in $(seq 20); do " .. open .. [[; printf ]]
+      .. [['GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n' >&$fd; done; ]]
+      .. [[for i in $(seq 2 21); do echo "$(timeout 3 head -1 <&${fds[$i]})"; ]]
+      .. "done" })
+    assert.are.equal("opened", proc:read_line())
+    oc.sleep(0.3)		-- the 2 are accepted
+    assert(io.open(go, "w")):close()
+    os.execute("sleep 1")	-- blocks the loop: the 20 wait to be accepted
+    for i = 1, 20 do
+      assert.are.equal("HTTP/1.1 503 Service Unavailable\r", proc:read_line(),
+        "connection " .. i)
+    end
     proc:wait()
   end)
 

@@ -32,9 +32,11 @@ describe("oclua serve", function()
     local out, code = sh(bin .. " serve --max-connections 0")
     assert.are.equal(2, code)
     assert.matches("positive integer", out)
-    out, code = sh(bin .. " serve --idle-timeout soon")
-    assert.are.equal(2, code)
-    assert.matches("seconds", out)
+    for _, opt in ipairs({ "--idle-timeout", "--send-timeout" }) do
+      out, code = sh(bin .. " serve " .. opt .. " soon")
+      assert.are.equal(2, code)
+      assert.matches("seconds", out)
+    end
     local s = support.process({ "--max-connections", "1", "--idle-timeout",
       "1" })
     finally(function() s.proc:kill(15); s.proc:wait() end)

@@ -90,6 +90,17 @@ local cases = {
   refused("an upgrade over HTTP/1.0", 426, nil, "HTTP/1.0"),
   refused("a Sec-WebSocket-Protocol with no token", 400,
     { ["Sec-WebSocket-Protocol"] = "@@, ((" }),
+  -- an upgrade request carries no body (RFC 6455 4.1, RFC 9110 7.8): 400
+  -- from the framing, not the route's 426
+  { name = "an upgrade with Content-Length: 3", status = 400, closed = true,
+    body = "carries no body", send = function(ctx)
+      return upgrade(ctx, { "Content-Length: 3" }) .. "abc"
+    end },
+  { name = "a chunked upgrade", status = 400, closed = true,
+    body = "carries no body", send = function(ctx)
+      return upgrade(ctx, { "Transfer-Encoding: chunked" })
+        .. "3\r\nabc\r\n0\r\n\r\n"
+    end },
 
   -- frames (5.1 to 5.5)
   frames("an unmasked client frame", 1002, frame(0x81, "hi", { unmasked = true })),

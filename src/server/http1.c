@@ -28,7 +28,10 @@
  *        chunk extension that is not `;name[=token|quoted-string]` with
  *        optional whitespace around `;` and `=` (7.1.1), chunk data not
  *        followed by CRLF (7.1), a trailer line that is not a field line
- *        (7.1.2)
+ *        (7.1.2); a WebSocket upgrade (GET with Connection: upgrade and
+ *        Upgrade: websocket) with a body, Content-Length other than 0 or
+ *        chunked (RFC 6455 4.1, RFC 9110 7.8): served, its body would be
+ *        read as frames
  *   414  a request-target longer than HTTP1_TARGET_MAX (3)
  *   431  a head longer than HTTP1_HEAD_MAX, more than HTTP1_FIELDS_MAX
  *        fields, a trailer section or line too long (RFC 6585 5)
@@ -417,8 +420,10 @@ head_semantics(http1 *h)
 	if (body_framing(h, &te, lengths))
 		return -1;
 	hd->keep_alive = !close && (hd->minor >= 1 || keep);
-	hd->upgrade = ws && up && hd->method == HTTP_GET && hd->minor >= 1 &&
-		      hd->length == 0;
+	hd->upgrade = ws && up && hd->method == HTTP_GET && hd->minor >= 1;
+	if (hd->upgrade && hd->length != 0)
+		return fail(h, 400, "a WebSocket upgrade request carries no "
+			    "body (RFC 6455 4.1, RFC 9110 7.8)");
 	return target_ok(h);
 }
 

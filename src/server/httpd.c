@@ -9,8 +9,9 @@
  *
  *     srv = core.http_listen(host, port [, opts])
  *                              raises when it cannot listen; opts:
- *                              header_timeout, idle_timeout, body_timeout
- *                              (seconds, 0: none), max_connections
+ *                              header_timeout, idle_timeout, body_timeout,
+ *                              send_timeout (seconds, 0: none),
+ *                              max_connections
  *     srv:port() ; srv:close()
  *     req = srv:accept()       yields for the next request (head parsed);
  *                              nil once the server is closed
@@ -45,11 +46,17 @@
  * - header_timeout (HEAD_TIMEOUT, 10 s): a head must be complete within
  *   this time of its first byte, else 408 and close.
  * - body_timeout (BODY_TIMEOUT, 60 s): a body still to come must move
- *   (a byte) within this time, else 408 (or a plain close once the
- *   response has begun) and read() raises "request body timed out".
+ *   (a byte, of data or of chunked framing: sizes, extensions, trailer
+ *   fields, RFC 9112 7.1) within this time, else 408 (or a plain close
+ *   once the response has begun) and read() raises "request body timed
+ *   out".
  *   No timeout runs while the handler has the request and waits for
  *   nothing from the client, nor while its body is held back because the
  *   handler reads slowly.
+ * - send_timeout (SEND_TIMEOUT, 60 s): queued response bytes the client
+ *   takes none of (the socket buffer stays full) for this time close the
+ *   connection; the handler's write() raises. Checked every quarter of
+ *   it, so the close comes within 1.25 times the timeout.
  * - A closing connection drains what the client still sends for at most
  *   LINGER_TIMEOUT (5 s, less when idle_timeout is less).
  * - max_connections (default: half of the descriptors the soft
@@ -58,7 +65,8 @@
  *   past it is accepted, answered `503` with `Retry-After: 1` and
  *   `Connection: close`, and closed, so the server keeps descriptors for
  *   its sandboxes and for /health. Past a quarter more (refused ones
- *   linger a moment), a new connection is closed at once, unanswered.
+ *   linger a moment), a new connection gets the same 503 but is closed
+ *   at once, with no lingering (conn_shed).
  *
  * Choices where the contract is silent:
  * - `Expect: 100-continue` is answered when the handler first calls read()
@@ -97,6 +105,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <http_parser.h>
 
 #include "runtime/buf.h"
@@ -117,9 +126,12 @@
 #define HEAD_TIMEOUT	10000	/* ms from a head's first byte to its end */
 #define IDLE_TIMEOUT	30000	/* ms without a request on a connection */
 #define BODY_TIMEOUT	60000	/* ms without a byte of an awaited body */
+#define SEND_TIMEOUT	60000	/* ms without a byte of a response taken */
 #define LINGER_TIMEOUT	5000	/* ms of draining after our FIN, at most */
 #define FD_RESERVE	256	/* descriptors kept from connections */
 #define RETRY_AFTER	1	/* s, in the 503 to a connection over the cap */
+#define ERROR_MAX	768	/* bytes of an error response C composes */
+#define SHED_DRAIN	READ_SIZE	/* bytes read off a shed connection */
 
 /* the timeout that applies to a connection (conn_phase) */
 enum { T_NONE, T_IDLE, T_HEAD, T_BODY, T_LINGER, T_COUNT };
@@ -142,6 +154,7 @@ struct server {
 	int		nconns;		/* in conns */
 	int		max_conns;	/* more get 503 */
 	uint64_t	timeout[T_COUNT];	/* ms for each phase; 0: none */
+	uint64_t	send_ms;	/* send_timeout; 0: none */
 };
 
 enum { C_OPEN, C_LINGER, C_DEAD };
@@ -151,9 +164,10 @@ struct hconn {
 	hconn		*next;
 	uv_tcp_t	tcp;
 	uv_timer_t	timer;		/* the phase's timeout */
+	uv_timer_t	send_timer;	/* runs while output is queued */
 	uv_shutdown_t	shut;
 	http1		h1;
-	int		handles;	/* tcp and timer until closed */
+	int		handles;	/* tcp and the timers until closed */
 	int		state;		/* C_OPEN, C_LINGER (shut down), C_DEAD */
 	int		phase;		/* T_*: which timeout runs */
 	uint64_t	since;		/* loop ms when the phase (or body
@@ -164,6 +178,9 @@ struct hconn {
 	int		discarding;	/* dropping a finished request's body */
 	uint64_t	dropped;	/* bytes discarded or drained */
 	size_t		out_pending;	/* bytes handed to uv_write */
+	uint64_t	out_total;	/* ... ever */
+	uint64_t	sent;		/* bytes the socket had taken at */
+	uint64_t	sent_at;	/* this loop ms */
 	hreq		*req;		/* the request being read or answered */
 	buf		in;		/* read, not yet parsed */
 };
@@ -417,6 +434,45 @@ written(uv_write_t *w, int status)
 		conn_drained(c);
 }
 
+/* bytes of output the socket has taken so far (written ones, and the
+ * taken part of a write under way) */
+static uint64_t
+conn_sent(const hconn *c)
+{
+	return c->out_total -
+	       uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+/* send_timer, every quarter of send_timeout while output is queued: a
+ * client that takes no byte of it for send_timeout is dropped */
+static void
+conn_send_check(uv_timer_t *t)
+{
+	hconn *c = t->data;
+	uint64_t now = uv_now(c->srv->rt->loop), sent = conn_sent(c);
+
+	if (!c->out_pending)
+		uv_timer_stop(t);
+	else if (sent != c->sent) {
+		c->sent = sent;
+		c->sent_at = now;
+	} else if (now - c->sent_at >= c->srv->send_ms)
+		conn_close(c);
+}
+
+/* output was queued: watch that it moves */
+static void
+conn_watch_send(hconn *c)
+{
+	uint64_t tick = c->srv->send_ms / 4 + 1;
+
+	if (!c->srv->send_ms || uv_is_active((uv_handle_t *)&c->send_timer))
+		return;
+	c->sent = conn_sent(c);
+	c->sent_at = uv_now(c->srv->rt->loop);
+	uv_timer_start(&c->send_timer, conn_send_check, tick, tick);
+}
+
 /* queue the concatenation of `n` pieces in one write */
 static int
 send_pieces(hconn *c, const uv_buf_t *piece, int n)
@@ -451,6 +507,8 @@ send_pieces(hconn *c, const uv_buf_t *piece, int n)
 		return -1;
 	}
 	c->out_pending += len;
+	c->out_total += len;
+	conn_watch_send(c);
 	return 0;
 }
 
@@ -462,28 +520,49 @@ send_bytes(hconn *c, const char *p, size_t n)
 	return send_pieces(c, &b, 1);
 }
 
-/* a JSON error answer C gives by itself, with `extra` header lines; the
- * connection closes after it */
-static void
-send_error(hconn *c, int status, const char *msg, const char *id,
-	   const char *extra)
+/* a JSON error answer C gives by itself, with `extra` header lines and
+ * `Connection: close`, in out[ERROR_MAX]: its length (0: too long) */
+static size_t
+error_response(char *out, int status, const char *msg, const char *id,
+	       const char *extra)
 {
-	char out[768], rid[ID_MAX + 1];
+	char rid[ID_MAX + 1];
 	int n;
 
 	if (!id) {
 		new_request_id(rid, sizeof(rid));
 		id = rid;
 	}
-	n = snprintf(out, sizeof(out), "HTTP/1.1 %d %s\r\n"
+	n = snprintf(out, ERROR_MAX, "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: application/json\r\n"
 		     "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s"
 		     "Connection: close\r\n\r\n{\"error\":\"%s\"}", status,
 		     reason(status), strlen(msg) + 12, id, extra ? extra : "",
 		     msg);
-	if (n > 0 && (size_t)n < sizeof(out))
-		send_bytes(c, out, (size_t)n);
+	return n > 0 && n < ERROR_MAX ? (size_t)n : 0;
+}
+
+/* send error_response(); the connection closes after it */
+static void
+send_error(hconn *c, int status, const char *msg, const char *id,
+	   const char *extra)
+{
+	char out[ERROR_MAX];
+	size_t n = error_response(out, status, msg, id, extra);
+
+	if (n)
+		send_bytes(c, out, n);
 	c->close_after = 1;
+}
+
+/* the 503 to a connection over the cap, in out[ERROR_MAX]: its length */
+static size_t
+refusal(char *out)
+{
+	char extra[40];
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", RETRY_AFTER);
+	return error_response(out, 503, "too many connections", NULL, extra);
 }
 
 /* ------------------------------------------------------------------ */
@@ -504,7 +583,7 @@ conn_unlink(hconn *c)
 
 static void server_maybe_free(server *s);
 
-/* the socket's or the timer's close callback: freed after both */
+/* the socket's or a timer's close callback: freed after all three */
 static void
 conn_handle_closed(uv_handle_t *h)
 {
@@ -530,6 +609,7 @@ conn_close(hconn *c)
 	if (c->req)
 		req_detach(c->req, "client closed the connection");
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->send_timer, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
@@ -838,7 +918,6 @@ on_body(http1 *h, const char *at, size_t n)
 	hreq *r = c->req;
 	chunk *ch;
 
-	c->since = uv_now(c->srv->rt->loop);	/* the body moves */
 	if (!r || r->complete) {	/* nobody will read it */
 		c->dropped += n;
 		return 0;
@@ -883,7 +962,10 @@ static const http1_settings settings = { on_head, on_body, on_end };
 
 /* the request cannot go on (malformed, timed out): `status` with `msg`
  * and close, without involving Lua; a handler reading its body gets
- * `why` and `msg` from read() */
+ * `why` and `msg` from read(). The close is graceful (conn_linger), so
+ * the client reads the answer rather than a reset, except when a
+ * response has begun: it is cut short, and a reset says so where a FIN
+ * could pass for the end of a body delimited by the close. */
 static void
 conn_fail(hconn *c, int status, const char *why, const char *msg)
 {
@@ -901,7 +983,7 @@ conn_fail(hconn *c, int status, const char *why, const char *msg)
 		req_detach(r, why);
 	}
 	if (c->discarding) {	/* its request was answered already */
-		conn_close(c);
+		conn_linger(c);
 		return;
 	}
 	send_error(c, status, msg, id, NULL);
@@ -948,6 +1030,8 @@ conn_parse(hconn *c)
 		if (c->h1.state == H1_DONE || c->h1.state == H1_UPGRADED)
 			break;
 		n = http1_execute(&c->h1, c->in.p, c->in.len);
+		if (n && c->phase == T_BODY)	/* data or chunked framing */
+			c->since = uv_now(c->srv->rt->loop);
 		conn_consume(c, n);
 		if (c->state != C_OPEN)
 			return;
@@ -966,15 +1050,42 @@ conn_parse(hconn *c)
 	conn_sync_reading(c);
 }
 
-/* over the cap: 503 at once, and close */
+/* over the cap: 503 at once, and close gracefully */
 static void
 conn_refuse(hconn *c)
 {
-	char extra[40];
+	char out[ERROR_MAX];
+	size_t n = refusal(out);
 
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", RETRY_AFTER);
-	send_error(c, 503, "too many connections", NULL, extra);
+	if (n)
+		send_bytes(c, out, n);
 	conn_linger(c);
+}
+
+/* far over the cap (a flood): the same 503, but no descriptor is held
+ * for it. The answer goes straight into the socket buffer (it is far
+ * smaller than any), our FIN follows, and the bytes the client has sent
+ * by now (its request, usually: it was waiting in the accept queue) are
+ * read off, at most SHED_DRAIN, so that the close is not a reset that
+ * destroys the answer (RFC 9112 9.6, RFC 9293 3.10.7.4). Bytes that
+ * arrive after the close still draw a reset: the price of not lingering. */
+static void
+conn_shed(hconn *c)
+{
+	char out[ERROR_MAX], sink[4096];
+	uv_buf_t b = uv_buf_init(out, (unsigned)refusal(out));
+	uv_os_fd_t fd;
+	size_t drained = 0;
+	ssize_t got;
+
+	if (b.len &&
+	    uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)b.len &&
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+	    shutdown(fd, SHUT_WR) == 0)
+		while (drained < SHED_DRAIN &&
+		       (got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+			drained += (size_t)got;
+	conn_close(c);
 }
 
 static void
@@ -991,8 +1102,9 @@ on_connection(uv_stream_t *ls, int status)
 	c->srv = s;
 	uv_tcp_init(s->rt->loop, &c->tcp);
 	uv_timer_init(s->rt->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles = 2;
+	uv_timer_init(s->rt->loop, &c->send_timer);
+	c->tcp.data = c->timer.data = c->send_timer.data = c;
+	c->handles = 3;
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
@@ -1003,7 +1115,7 @@ on_connection(uv_stream_t *ls, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	if (s->nconns > s->max_conns + s->max_conns / 4 + 8)
-		conn_close(c);	/* a flood: no descriptor to spare for a 503 */
+		conn_shed(c);
 	else if (s->nconns > s->max_conns)
 		conn_refuse(c);
 	else
@@ -1145,6 +1257,7 @@ listen_options(lua_State *L, server *s)
 	s->timeout[T_HEAD] = opt_timeout(L, "header_timeout", HEAD_TIMEOUT);
 	s->timeout[T_IDLE] = opt_timeout(L, "idle_timeout", IDLE_TIMEOUT);
 	s->timeout[T_BODY] = opt_timeout(L, "body_timeout", BODY_TIMEOUT);
+	s->send_ms = opt_timeout(L, "send_timeout", SEND_TIMEOUT);
 	s->timeout[T_LINGER] = s->timeout[T_IDLE] &&
 			       s->timeout[T_IDLE] < LINGER_TIMEOUT ?
 			       s->timeout[T_IDLE] : LINGER_TIMEOUT;
@@ -1161,7 +1274,7 @@ listen_options(lua_State *L, server *s)
 }
 
 /* core.http_listen(host, port [, opts]) -> server; opts: header_timeout,
- * idle_timeout, body_timeout (seconds), max_connections */
+ * idle_timeout, body_timeout, send_timeout (seconds), max_connections */
 static int
 core_http_listen(lua_State *L)
 {

@@ -11,7 +11,7 @@ usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
                    [--allow-host-loopback] [--uid-base N] [--disk-size GIB]
                    [--allow-missing FEATURE,...] [--exit-with-parent]
                    [--max-connections N] [--header-timeout S]
-                   [--idle-timeout S] [--body-timeout S]
+                   [--idle-timeout S] [--body-timeout S] [--send-timeout S]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
 this machine. Each sandbox is a rootless-style container: its own user
@@ -54,6 +54,8 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
   --idle-timeout S    close a connection idle for S seconds (default 30)
   --body-timeout S    408 when an awaited request body sends nothing for
                       S seconds (default 60)
+  --send-timeout S    close a connection whose client takes no byte of a
+                      response for S seconds (default 60)
   -h, --help          this help
 
 Point a script at it:
@@ -114,7 +116,8 @@ function M.parse(args)
       local name = k:sub(3):gsub("-", "_")
       local n = tonumber(value())
       if name ~= "max_connections" and name ~= "header_timeout" and
-         name ~= "idle_timeout" and name ~= "body_timeout" then
+         name ~= "idle_timeout" and name ~= "body_timeout" and
+         name ~= "send_timeout" then
         fail("unknown option " .. a)
       elseif not n or n < 0 or (name == "max_connections" and
           (n < 1 or math.type(n) ~= "integer")) then

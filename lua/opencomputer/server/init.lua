@@ -8,7 +8,8 @@
 --                      allow_host_loopback = false, disk_gib = N,
 --                      allow_missing = { limits = true, ... },
 --                      http = { header_timeout = s, idle_timeout = s,
---                               body_timeout = s, max_connections = n }}
+--                               body_timeout = s, send_timeout = s,
+--                               max_connections = n }}
 --   srv.port, srv.url, srv.api_key, srv.warnings ; srv:stop()
 --
 -- Before it listens, it checks that this machine can isolate sandboxes
