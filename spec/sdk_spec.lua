@@ -70,7 +70,8 @@ describe("oc.Sandbox", function()
     assert.has_error(function() sb:wake{ timout = 5 } end,
       "Sandbox:wake: unknown option 'timout'")
     assert.has_error(function() sb:wake{ timeout = -1 } end,
-      "Sandbox:wake: timeout must be a number of seconds >= 0 (0: no limit), got -1")
+      "Sandbox:wake: timeout must be a number of seconds from 0 to 2147483647 "
+      .. "(0: no limit), got the number -1")
   end)
 
   it("kills a <close> sandbox when it leaves scope, on error too", function()

@@ -24,7 +24,7 @@ function M.open(exec, opts)
   local info = exec.sandbox:call("POST", "/exec", { body = {
     cmd = "bash", args = { "--noprofile", "--norc", "+m" },
     envs = client.string_map(opts.env, "env", "exec:shell"),
-    cwd = opts.cwd } })
+    cwd = opts.cwd and client.check_text(opts.cwd, "cwd", "exec:shell") } })
   sh:connect(info.sessionID)
   return sh
 end
@@ -147,7 +147,7 @@ end
 
 --- run(cmd, {on_stdout=, on_stderr=}) -> {exit_code, stdout, stderr}
 function Shell:run(cmd, opts)
-  if type(cmd) ~= "string" then error("shell:run: expected a command", 2) end
+  client.check_text(cmd, "the command", "shell:run")
   opts = opts or {}
   if self.state == "closed" then
     errors.raise(errors.ShellClosedError, "the shell is closed",
