@@ -120,9 +120,10 @@ describe("timeout = 0", function()
   it("is the bound; below it, and what is not a number, is refused alike", function()
     local function refused(name, fn, ...)
       misuse("^" .. name:gsub("%p", "%%%0") .. ": timeout must be a number of "
-        .. "seconds >= 0 %(0: no limit%), got ", fn, ...)
+        .. "seconds from 0 to 2147483647 %(0: no limit%), got ", fn, ...)
     end
-    for _, bad in ipairs{ -1, "10", 0 / 0, math.huge } do
+    -- above the server's range too (it would answer 400 after the check)
+    for _, bad in ipairs{ -1, "10", 0 / 0, math.huge, 1e10, 2147483648 } do
       refused("exec:run", sb.exec.run, sb.exec, "true", { timeout = bad })
       refused("exec:start", sb.exec.start, sb.exec, "true", { timeout = bad })
       refused("exec:spawn", sb.exec.spawn, sb.exec, "true", { timeout = bad })
@@ -160,29 +161,76 @@ describe("a string map or list", function()
 
   it("refuses anything else with a plain error naming the key, before any request", function()
     local before = #sb.exec:list()
-    misuse("^exec:run: env%.PORT must be a string or a number, got boolean",
+    misuse("^exec:run: env%.PORT must be a string %(without NUL bytes%) or a "
+      .. "number, got the boolean true",
       sb.exec.run, sb.exec, "true", { env = { PORT = true } })
-    misuse("^exec:run: env%.X must be a string or a number, got table",
+    misuse("^exec:run: env%.X must be a string .* or a number, got a table",
       sb.exec.run, sb.exec, "true", { env = { X = {} }, on_stdout = print })
-    misuse("^exec:start: env has a key that is not a string: 1 %(number%)",
+    misuse("^exec:start: env has a key that is not a string: the number 1$",
       sb.exec.start, sb.exec, "true", { env = { "A=1" } })
-    misuse("^exec:spawn: env must be a table of strings, got string",
+    misuse('^exec:spawn: env must be a table of strings, got the string "A=1"$',
       sb.exec.spawn, sb.exec, "true", { env = "A=1" })
-    misuse("^exec:shell: env%.F must be a string or a number, got function",
+    misuse("^exec:shell: env%.F must be a string .* or a number, got a function",
       sb.exec.shell, sb.exec, { env = { F = print } })
-    misuse("^exec:start: args%[2%] must be a string or a number, got boolean",
+    misuse("^exec:start: args%[2%] must be a string .* or a number, got the boolean true",
       sb.exec.start, sb.exec, "echo", { args = { "a", true } })
-    misuse("^exec:spawn: args must be a list, but has the key x",
+    misuse('^exec:spawn: args must be a list %(keys 1 to n%), but has the key the string "x"$',
       sb.exec.spawn, sb.exec, "echo", { args = { x = "1" } })
     assert.are.equal(before, #sb.exec:list())
     -- a server that is not there: a request would fail otherwise
     local nowhere = { api_url = "http://127.0.0.1:1", api_key = "k" }
     nowhere.envs = { ON = false }
-    misuse("^Sandbox%.create: envs%.ON must be a string or a number, got boolean",
+    misuse("^Sandbox%.create: envs%.ON must be a string .* or a number, got the boolean false",
       oc.Sandbox.create, nowhere)
     nowhere.envs, nowhere.metadata = nil, { [true] = "x" }
-    misuse("^Sandbox%.create: metadata has a key that is not a string: true",
+    misuse("^Sandbox%.create: metadata has a key that is not a string: the boolean true",
       oc.Sandbox.create, nowhere)
+  end)
+
+  it("refuses a NUL byte in every string it sends, naming the argument, before any request", function()
+    local before = #sb.exec:list()
+    local nul = "a\0b"
+    local shown = 'a\\0b"'	-- as %q shows it, at the end of the message
+    local function refused(pattern, fn, ...)
+      local err = misuse("^" .. pattern:gsub("%p", "%%%0"), fn, ...)
+      assert.matches(shown:gsub("%p", "%%%0") .. "$", err)
+    end
+    for _, m in ipairs{ "run", "start", "spawn" } do
+      local name = "exec:" .. m
+      refused(name .. ": the command must be a string without NUL bytes, got the string ",
+        sb.exec[m], sb.exec, nul)
+      refused(name .. ": cwd must be a string without NUL bytes",
+        sb.exec[m], sb.exec, "true", { cwd = nul })
+      refused(name .. ": env.A must be a string (without NUL bytes)",
+        sb.exec[m], sb.exec, "true", { env = { A = nul } })
+    end
+    refused("exec:start: args[1] must be a string (without NUL bytes)",
+      sb.exec.start, sb.exec, "echo", { args = { nul } })
+    misuse("^exec:start: env has a key with a NUL byte",
+      sb.exec.start, sb.exec, "true", { env = { [nul] = "1" } })
+    refused("exec:shell: cwd must be a string without NUL bytes",
+      sb.exec.shell, sb.exec, { cwd = nul })
+    for _, m in ipairs{ "read", "read_bytes", "list", "make_dir", "remove", "exists" } do
+      refused("files:" .. m .. ": the path must be a string without NUL bytes",
+        sb.files[m], sb.files, "/tmp/" .. nul)
+    end
+    refused("files:write: the path must be a string without NUL bytes",
+      sb.files.write, sb.files, "/tmp/" .. nul, "x")
+    misuse("^files:read: the path is empty: give the path of a file or directory$",
+      sb.files.read, sb.files, "")
+    assert.are.equal(before, #sb.exec:list())
+    local nowhere = { api_url = "http://127.0.0.1:1", api_key = "k" }
+    nowhere.metadata = { build = nul }
+    refused("Sandbox.create: metadata.build must be a string (without NUL bytes)",
+      oc.Sandbox.create, nowhere)
+    nowhere.metadata, nowhere.template = nil, nul
+    refused("Sandbox.create: template must be a string without NUL bytes",
+      oc.Sandbox.create, nowhere)
+    refused("Sandbox.connect: the sandbox id must be a string without NUL bytes",
+      oc.Sandbox.connect, nul, nowhere)
+    -- a string that looks like a number is shown as the string it is
+    misuse('^exec:run: timeout must be .*, got the string "5"$',
+      sb.exec.run, sb.exec, "true", { timeout = "5" })
   end)
 
   it("points at the caller's line", function()

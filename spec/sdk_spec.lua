@@ -70,7 +70,8 @@ describe("oc.Sandbox", function()
     assert.has_error(function() sb:wake{ timout = 5 } end,
       "Sandbox:wake: unknown option 'timout'")
     assert.has_error(function() sb:wake{ timeout = -1 } end,
-      "Sandbox:wake: timeout must be a number of seconds >= 0 (0: no limit), got -1")
+      "Sandbox:wake: timeout must be a number of seconds from 0 to 2147483647 "
+      .. "(0: no limit), got the number -1")
   end)
 
   it("kills a <close> sandbox when it leaves scope, on error too", function()
@@ -423,6 +424,25 @@ describe("sb.exec:shell", function()
     assert.are.equal("yes\n", table.concat(seen))
     again:close()
     fails(E.ShellClosedError, sh.run, sh, "true")
+  end)
+
+  it("gives a run stdin at end-of-file, so a command that reads it ends", function()
+    local sh = sb.exec:shell{}
+    local t = oc.spawn(function()
+      return sh:run('read x; echo "rc=$? x=$x"'), sh:run("cat").stdout
+    end)
+    for _ = 1, 50 do
+      if t.done then break end
+      oc.sleep(0.1)
+    end
+    assert.is_true(t.done, "the run still waits for input that never comes")
+    local r, cat = t:wait()
+    assert.are.same({ exit_code = 0, stdout = "rc=1 x=\n", stderr = "" }, r)
+    assert.are.equal("", cat)
+    -- input given in shell syntax, and the state, are the shell's as before
+    assert.are.equal("v\n", sh:run("read y <<< v; echo $y").stdout)
+    assert.are.equal("v\n", sh:run("echo $y").stdout)
+    sh:close()
   end)
 
   it("raises ShellBusyError and ShellClosedError", function()

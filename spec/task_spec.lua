@@ -209,6 +209,68 @@ describe("a yield where Lua cannot make one", function()
     assert.are.equal("k", lazy.k)
   end)
 
+  it("names ipairs, coroutine.close and xpcall's handler with the line", function()
+    local here = "[^:]*task_spec%.lua:%d+"
+    local err = refused("ipairs", function()
+      for _ in ipairs(setmetatable({}, { __index = function(_, i)
+        if i < 3 then oc.sleep(0) return i end end })) do end
+    end)
+    assert.matches("ipairs %(called at " .. here .. "%)", err)
+    local co = coroutine.create(function()
+      local _ <close> = setmetatable({}, { __close = function() oc.sleep(0) end })
+      coroutine.yield()
+    end)
+    coroutine.resume(co)
+    local ok
+    ok, err = coroutine.close(co)
+    assert.is_false(ok)
+    assert.matches("^" .. here .. ": cannot yield inside coroutine%.close "
+      .. "%(called at " .. here .. "%)", err)
+    ok, err = xpcall(error, function(m) oc.sleep(0) return m end, "e")
+    assert.is_false(ok)
+    assert.matches("^error in error handling: .*cannot yield inside xpcall's "
+      .. "message handler %(called at " .. here .. "%)", err)
+    -- an xpcall whose handler works is the stock one
+    assert.are.same({ false, "E" }, { xpcall(error, string.upper, "e", 0) })
+  end)
+
+  it("gives load's caller a string, not the task's failure record", function()
+    local f, why = oc.spawn(function()
+      local g, msg = load(function() oc.sleep(0) end)
+      return g, msg
+    end):wait()
+    assert.is_nil(f)
+    assert.are.equal("string", type(why))
+    assert.matches("cannot yield inside load %(called at [^:]*task_spec%.lua:%d+%)", why)
+    f, why = oc.spawn(function() return load(function() error("no", 0) end) end):wait()
+    assert.is_nil(f)
+    assert.are.equal("no", why)
+  end)
+
+  it("keeps a task's error when its __tostring cannot run", function()
+    local obj = setmetatable({}, { __tostring = function() oc.sleep(0) return "x" end })
+    local t = oc.spawn(function() error(obj) end)
+    t.watched = true	-- keep the report out of the spec's output
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.are.equal(obj, err)
+    assert.matches("^%(error object is a table value; its __tostring failed: "
+      .. ".*cannot yield inside tostring", t.traceback)
+  end)
+
+  it("prints a finalizer's refused yield, which Lua would only warn of", function()
+    local run = require("spec.support.run")
+    local p = os.tmpname()
+    local h = io.open(p, "w")
+    h:write("setmetatable({}, { __gc = function() require('opencomputer').sleep(0) end })\n",
+      "collectgarbage() collectgarbage()\n")
+    h:close()
+    local _, err = run((os.getenv("OCLUA_BIN") or "./oclua") .. " " .. p)
+    os.remove(p)
+    assert.matches("error in a __gc finalizer: [^\n]*:1: cannot yield inside a __gc "
+      .. "finalizer", err)
+  end)
+
   it("says a finalizer cannot yield", function()
     local err
     setmetatable({}, { __gc = function() err = select(2, pcall(oc.sleep, 0)) end })

@@ -20,6 +20,8 @@ static const char RT_KEY = 'r';		/* registry: lightuserdata rt */
 static const char CURRENT_KEY = 'c';	/* registry: running task thread */
 static const char DONE_KEY = 'd';	/* registry: task-finished hook */
 static const char SUSPEND = 's';	/* the runtime's own yield value */
+static const char REFUSED_KEY = 'y';	/* registry: last refused yield's
+					 * message, for core.xpcall */
 
 #define NOT_IN_TASK "call from a task: wrap it in oc.spawn or run it with oclua"
 
@@ -140,21 +142,23 @@ key_of(lua_State *L, int t, int v)
 	return 0;
 }
 
-/* Push the name of the function of frame `ar` as a traceback gives it:
- * a global ("require"), else the field of a loaded module holding it
- * ("string.gsub"), else "a C function". */
-static void
-push_func_name(lua_State *L, lua_Debug *ar)
+/* Push onto L the name of the function of frame `ar` of thread `T` as a
+ * traceback gives it: a global ("require"), else the field of a loaded
+ * module holding it ("string.gsub"), else "ipairs" for the iterator
+ * ipairs returns, else "a C function" (and return 0). */
+static int
+push_func_name(lua_State *L, lua_State *T, lua_Debug *ar)
 {
 	int fn, loaded;
 
-	lua_getinfo(L, "f", ar);
+	lua_getinfo(T, "f", ar);
+	lua_xmove(T, L, 1);
 	fn = lua_gettop(L);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	if (key_of(L, fn + 1, fn)) {
 		lua_replace(L, fn);
 		lua_settop(L, fn);
-		return;
+		return 1;
 	}
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 	loaded = lua_gettop(L);
@@ -166,58 +170,183 @@ push_func_name(lua_State *L, lua_Debug *ar)
 					lua_tostring(L, -1));
 			lua_replace(L, fn);
 			lua_settop(L, fn);
-			return;
+			return 1;
 		}
 		lua_pop(L, 1);
 	}
+	lua_settop(L, fn + 1);
+	/* ipairs' iterator is no global: compare with the one it returns */
+	if (lua_getfield(L, fn + 1, "ipairs") == LUA_TFUNCTION) {
+		lua_newtable(L);
+		if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_tocfunction(L, -1) &&
+		    lua_tocfunction(L, -1) == lua_tocfunction(L, fn)) {
+			lua_settop(L, fn - 1);
+			lua_pushliteral(L, "ipairs");
+			return 1;
+		}
+	}
 	lua_settop(L, fn - 1);
 	lua_pushliteral(L, "a C function");
+	return 0;
+}
+
+/* Push " (called at FILE:LINE)" for frame `level` of `T`, or "". */
+static void
+push_called_at(lua_State *L, lua_State *T, int level)
+{
+	lua_Debug at;
+
+	if (lua_getstack(T, level, &at) && lua_getinfo(T, "Sl", &at) &&
+	    at.currentline > 0)
+		lua_pushfstring(L, " (called at %s:%d)", at.short_src,
+				at.currentline);
+	else
+		lua_pushliteral(L, "");
+}
+
+/* The stack of the coroutine `L` ran out without a C function: its
+ * bottom frame was called from another thread without a resume, which
+ * is coroutine.close running a __close handler. Walk from the task's
+ * thread down the chain of resumes (a C frame whose first argument is a
+ * running coroutine) to the frame whose first argument is `L`, and push
+ * its name and the line that called it; 0 (nothing pushed) if none. */
+static int
+push_closer(lua_State *L)
+{
+	lua_State *T, *next;
+	lua_Debug ar;
+	int depth;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) != LUA_TTHREAD) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	T = lua_tothread(L, -1);
+	lua_pop(L, 1);
+	for (depth = 0; depth < 200 && T != L; depth++) {
+		if (!lua_getstack(T, 0, &ar) || !lua_getinfo(T, "S", &ar) ||
+		    *ar.what != 'C' || !lua_getlocal(T, &ar, 1))
+			return 0;
+		next = lua_tothread(T, -1);
+		lua_pop(T, 1);
+		if (next == L) {
+			push_func_name(L, T, &ar);
+			push_called_at(L, T, 1);
+			return 1;
+		}
+		T = next;
+	}
+	return 0;
+}
+
+/* Raise `msg` with the position of `L`'s level 1, keeping the first such
+ * message since core.xpcall began in the registry: where Lua replaces the
+ * error (a message handler's, by "error in error handling", after calling
+ * the handler again on each of its own errors) xpcall can still name the
+ * cause.
+ * In a __gc finalizer, whose error Lua turns into a warning (off by
+ * default), print it too. */
+static int
+refuse(lua_State *L, int in_gc, const char *msg)
+{
+	luaL_where(L, 1);
+	lua_pushstring(L, msg);
+	lua_concat(L, 2);
+	if (in_gc)
+		ocl_report(oclua_from_state(L), "error in a __gc finalizer",
+			   lua_tostring(L, -1));
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &REFUSED_KEY) == LUA_TNIL) {
+		lua_pushvalue(L, -2);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &REFUSED_KEY);
+	}
+	lua_pop(L, 1);
+	return lua_error(L);
+}
+
+static int core_xpcall(lua_State *L);
+
+/* Is the function of frame `level` the message handler of the nearest
+ * core.xpcall below it? Its level when so, else 0. */
+static int
+msgh_of(lua_State *L, int level)
+{
+	lua_Debug ar;
+	int l, found = 0;
+
+	if (!lua_getstack(L, level, &ar))
+		return 0;
+	lua_getinfo(L, "f", &ar);
+	for (l = level + 1; !found && lua_getstack(L, l, &ar); l++) {
+		lua_getinfo(L, "f", &ar);
+		if (lua_tocfunction(L, -1) == core_xpcall) {
+			found = -1;
+			if (lua_getlocal(L, &ar, 2)) {
+				if (lua_rawequal(L, -1, -3))
+					found = l;
+				lua_pop(L, 1);
+			}
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return found > 0 ? found : 0;
 }
 
 /* Raise the error of a yield that cannot be made: outside any task, or
  * in a task but under a call that Lua cannot suspend, which the message
  * names with the line that made it: a C function running Lua without a
  * continuation (a string.gsub or load callback, a table.sort comparator,
- * a metamethod called from C such as tostring's __tostring), a __gc
- * finalizer, a debug hook. Level 1 is the yielding call's caller. */
+ * ipairs over a yielding __index, a metamethod called from C such as
+ * tostring's __tostring), xpcall's message handler, coroutine.close running a __close handler, a
+ * __gc finalizer (printed too: Lua would only warn), a debug hook. Level
+ * 1 is the yielding call's caller. */
 static int
 yield_error(lua_State *L, int in_task)
 {
-	lua_Debug ar, at;
-	int level;
+	lua_Debug ar, up;
+	int level, xp;
 
-	if (!in_task)
-		return luaL_error(L, NOT_IN_TASK);
 	for (level = 1; lua_getstack(L, level, &ar); level++) {
 		lua_getinfo(L, "Sn", &ar);
 		if (ar.namewhat && strcmp(ar.namewhat, "hook") == 0)
-			return luaL_error(L, "cannot yield inside a debug hook: "
-					  "start the work with oc.spawn instead");
+			return refuse(L, 0, "cannot yield inside a debug hook: "
+				      "start the work with oc.spawn instead");
 		if (ar.name && strcmp(ar.namewhat, "metamethod") == 0 &&
 		    strcmp(ar.name, "__gc") == 0)
-			return luaL_error(L, "cannot yield inside a __gc "
-					  "finalizer: Lua runs finalizers where "
-					  "no task can be suspended; start the "
-					  "work with oc.spawn instead");
-		if (*ar.what == 'C' && !yields_through(L, &ar))
+			return refuse(L, 1, "cannot yield inside a __gc "
+				      "finalizer: Lua runs finalizers where no "
+				      "task can be suspended, and the "
+				      "finalizer stops here; start the work "
+				      "with oc.spawn instead");
+		if (in_task && *ar.what == 'C' && !yields_through(L, &ar))
 			break;
 	}
-	if (!lua_getstack(L, level, &ar))
-		return luaL_error(L, "cannot yield here: a C function runs "
-				  "this code and Lua cannot suspend a task "
-				  "across it");
-	push_func_name(L, &ar);
-	if (lua_getstack(L, level + 1, &at) && lua_getinfo(L, "Sl", &at) &&
-	    at.currentline > 0)
-		lua_pushfstring(L, " (called at %s:%d)", at.short_src,
-				at.currentline);
-	else
-		lua_pushliteral(L, "");
-	return luaL_error(L, "cannot yield inside %s%s: Lua cannot suspend a "
-			  "task while a C function runs Lua code (a callback, "
-			  "a metamethod); make this call before or after it, "
-			  "or start it with oc.spawn", lua_tostring(L, -2),
-			  lua_tostring(L, -1));
+	if (!in_task)
+		return refuse(L, 0, NOT_IN_TASK);
+	if ((xp = msgh_of(L, level - 1)) != 0) {
+		lua_pushliteral(L, "xpcall's message handler");
+		push_called_at(L, L, xp + 1);
+	} else if (lua_getstack(L, level, &ar)) {
+		/* a stock function behind a wrapper of the same name (the
+		 * load of task.lua): name the wrapper and its caller */
+		if (!push_func_name(L, L, &ar) &&
+		    lua_getstack(L, level + 1, &up)) {
+			lua_pop(L, 1);
+			if (push_func_name(L, L, &up))
+				level++;
+		}
+		push_called_at(L, L, level + 1);
+	} else if (!push_closer(L)) {
+		return refuse(L, 0, "cannot yield here: a C function runs "
+			      "this code and Lua cannot suspend a task "
+			      "across it");
+	}
+	lua_pushfstring(L, "cannot yield inside %s%s: Lua cannot suspend a "
+			"task while a C function runs Lua code (a callback, "
+			"a metamethod); make this call before or after it, "
+			"or start it with oc.spawn", lua_tostring(L, -2),
+			lua_tostring(L, -1));
+	return refuse(L, 0, lua_tostring(L, -1));
 }
 
 int
@@ -442,6 +571,46 @@ core_pending(lua_State *L)
 	return 1;
 }
 
+static int
+xpcall_k(lua_State *L, int status, lua_KContext base)
+{
+	int refused;
+
+	if (status == LUA_OK || status == LUA_YIELD)
+		return lua_gettop(L) - (int)base;
+	refused = lua_rawgetp(L, LUA_REGISTRYINDEX, &REFUSED_KEY) ==
+		LUA_TSTRING;
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &REFUSED_KEY);
+	lua_pushboolean(L, 0);
+	if (status == LUA_ERRERR && refused)
+		lua_pushfstring(L, "error in error handling: the message "
+				"handler made a call that yields (%s)",
+				lua_tostring(L, -2));
+	else
+		lua_pushvalue(L, -3);	/* the error */
+	return 2;
+}
+
+/* core.xpcall(f, msgh, ...): the stock xpcall (task.lua makes it the
+ * global one), but where Lua gives only "error in error handling" because
+ * the message handler made a call that yields, which Lua cannot suspend
+ * there, the message also names that call and its line. */
+static int
+core_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L);
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &REFUSED_KEY);
+	lua_pushboolean(L, 1);		/* first result */
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2);		/* below f's arguments */
+	return xpcall_k(L, lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2,
+				      xpcall_k), 2);
+}
+
 int
 ocl_open_tasks(lua_State *L)
 {
@@ -453,6 +622,7 @@ ocl_open_tasks(lua_State *L)
 		{ "main_done", core_main_done },
 		{ "now", core_now },
 		{ "pending", core_pending },
+		{ "xpcall", core_xpcall },
 		{ NULL, NULL }
 	};
 

@@ -68,7 +68,9 @@ oclua_runtime *ocl_rt(lua_State *L);
  * "call from a task" when there is none, and "cannot yield inside F
  * (called at FILE:LINE)" when a C function F between the caller and its
  * task keeps Lua from suspending it (a string.gsub callback, a metamethod
- * called from C, a __gc finalizer...). */
+ * called from C, ipairs, coroutine.close, xpcall's message handler, a __gc
+ * finalizer, whose message is printed too...). The message is kept for
+ * core.xpcall, which adds it to Lua's "error in error handling". */
 int ocl_task_pin(lua_State *L);
 
 /* Yield the running task until it is woken; `k` runs when it resumes

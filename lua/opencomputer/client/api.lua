@@ -88,14 +88,41 @@ function M.check_options(opts, allowed, name)
   end
 end
 
+--- The value `v` as an argument error shows it, with its type: a string
+-- quoted (`"5"`, so that it does not pass for the number 5), a number or
+-- boolean as "the number 5", "the boolean true", else "nil", "a table"...
+function M.show(v)
+  local t = type(v)
+  if t == "string" then return string.format("the string %q", v) end
+  if t == "number" or t == "boolean" then
+    return "the " .. t .. " " .. tostring(v)
+  end
+  return v == nil and "nil" or "a " .. t
+end
+
+--- The string `v` that the SDK sends as argument or option `label` of
+-- `name` (a command, its cwd, a files path, a sandbox id, ...): raises
+-- "<name>: <label> must be a string without NUL, got ..." at `level` (as
+-- error() counts it from the caller; default 2) unless it is a string
+-- without a NUL byte, which the server refuses (protocol.md: every string
+-- valid UTF-8 without NUL), before any request is made.
+function M.check_text(v, label, name, level)
+  if type(v) ~= "string" or v:find("\0", 1, true) then
+    error(string.format("%s: %s must be a string without NUL bytes, got %s",
+      name, label, M.show(v)), (level or 2) + 1)
+  end
+  return v
+end
+
 -- `v` as a string for the wire, where the protocol wants one: numbers
 -- are converted as Lua converts them (8080 -> "8080", 0.5 -> "0.5");
--- anything else raises "<name>: <label> must be ..." at `level`.
+-- anything else, or a string with a NUL byte, raises "<name>: <label>
+-- must be ..." at `level`.
 local function wire_string(v, label, name, level)
   if type(v) == "number" then return tostring(v) end
-  if type(v) ~= "string" then
-    error(string.format("%s: %s must be a string or a number, got %s",
-      name, label, type(v)), level + 1)
+  if type(v) ~= "string" or v:find("\0", 1, true) then
+    error(string.format("%s: %s must be a string (without NUL bytes) or a "
+      .. "number, got %s", name, label, M.show(v)), level + 1)
   end
   return v
 end
@@ -104,7 +131,7 @@ end
 local function check_table(t, what, kind, name, level)
   if type(t) ~= "table" then
     error(string.format("%s: %s must be a %s of strings, got %s", name,
-      what, kind, type(t)), level + 1)
+      what, kind, M.show(t)), level + 1)
   end
 end
 
@@ -122,8 +149,12 @@ function M.string_map(t, what, name, level)
   local out = {}
   for k, v in pairs(t) do
     if type(k) ~= "string" then
-      error(string.format("%s: %s has a key that is not a string: %s (%s)",
-        name, what, tostring(k), type(k)), level)
+      error(string.format("%s: %s has a key that is not a string: %s",
+        name, what, M.show(k)), level)
+    end
+    if k:find("\0", 1, true) then
+      error(string.format("%s: %s has a key with a NUL byte: %s", name,
+        what, M.show(k)), level)
     end
     out[k] = wire_string(v, what .. "." .. k, name, level)
   end
@@ -139,24 +170,31 @@ function M.string_list(t, what, name, level)
   local out = json.array()
   for i, v in pairs(t) do
     if math.type(i) ~= "integer" or i < 1 or i > #t then
-      error(string.format("%s: %s must be a list, but has the key %s",
-        name, what, tostring(i)), level)
+      error(string.format("%s: %s must be a list (keys 1 to n), but has "
+        .. "the key %s", name, what, M.show(i)), level)
     end
     out[i] = wire_string(v, what .. "[" .. i .. "]", name, level)
   end
   return out
 end
 
+-- the longest duration the server takes, in seconds (protocol.md: every
+-- duration 0..2147483647 s)
+M.MAX_DURATION = 2147483647
+
 --- The duration `v` in seconds, given as option or argument `key` (a
 -- command's `timeout`, `max_run_after_disconnect`, a sandbox's idle
--- `timeout`): nil when absent, else a number >= 0 where 0 means no limit,
--- the rule of protocol.md 3.8 for every call that takes one (exec:run
--- then runs a session, as exec/run would read 0 as 60 s: 3.6). Raises
--- "<name>: <key> must be ..." at `level` (as for string_map).
+-- `timeout`): nil when absent, else a number from 0 to MAX_DURATION
+-- where 0 means no limit, the rule of protocol.md 3.8 for every call that
+-- takes one (exec:run then runs a session, as exec/run would read 0 as
+-- 60 s: 3.6). Raises "<name>: <key> must be ..." at `level` (as for
+-- string_map), before any request is made.
 function M.check_duration(v, key, name, level)
-  if v ~= nil and (type(v) ~= "number" or not (v >= 0 and v < math.huge)) then
-    error(string.format("%s: %s must be a number of seconds >= 0 (0: no "
-      .. "limit), got %s", name, key, tostring(v)), (level or 2) + 1)
+  if v ~= nil and (type(v) ~= "number"
+      or not (v >= 0 and v <= M.MAX_DURATION)) then
+    error(string.format("%s: %s must be a number of seconds from 0 to %d "
+      .. "(0: no limit), got %s", name, key, M.MAX_DURATION, M.show(v)),
+      (level or 2) + 1)
   end
   return v
 end

@@ -22,10 +22,18 @@ Task.__name = "oclua.task"
 local by_thread = setmetatable({}, { __mode = "k" })	-- thread -> task
 local finished = 0	-- finish order, for oc.all's "first error"
 
--- xpcall handler: keep the error object as raised, add the traceback
+-- xpcall handler: keep the error object as raised, add the traceback.
+-- tostring runs the object's __tostring where no task can be suspended:
+-- one that fails (or yields) must not lose the error it describes.
 local Failure = {}
 local function on_error(err)
-  local text = type(err) == "string" and err or tostring(err)
+  local text = err
+  if type(err) ~= "string" then
+    local ok, s = pcall(tostring, err)
+    text = ok and type(s) == "string" and s or string.format(
+      "(error object is a %s value; its __tostring failed: %s)", type(err),
+      tostring(s))
+  end
   return setmetatable({ err = err, traceback = debug.traceback(text, 2) },
     Failure)
 end
@@ -222,6 +230,25 @@ function coroutine.wrap(fn)
   return function(...)
     return unwrap(co, relay(co, co_resume(co, ...)))
   end
+end
+
+-- xpcall and load, whose messages must name a refused yield ------------
+
+-- A message handler that makes a yielding call fails, and Lua gives only
+-- "error in error handling": core.xpcall adds which call and where.
+xpcall, core.xpcall = core.xpcall, nil
+
+-- load calls a reader function under the running message handler, which
+-- in a task is on_error: an error in the reader (a yield it cannot make,
+-- or any other) would come back as a Failure table. Return its message.
+local stock_load = load
+local function load_result(f, err, ...)
+  if f == nil and getmetatable(err) == Failure then return nil, err.err end
+  return f, err, ...
+end
+
+function load(...)
+  return load_result(stock_load(...))
 end
 
 -- require, whose loader runs from Lua, so a module's top level may yield -

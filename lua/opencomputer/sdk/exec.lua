@@ -34,7 +34,8 @@ function M.signal(sig, default)
     local n = SIGNALS[sig:upper()] or SIGNALS["SIG" .. sig:upper()]
     if n then return n end
   end
-  error("bad signal " .. tostring(sig) .. " (a number or a name such as \"SIGTERM\")", 3)
+  error("bad signal: " .. client.show(sig)
+    .. " (give a number from 1 to 64 or a name such as \"SIGTERM\")", 3)
 end
 
 -- The request body of a session for `command` (protocol.md 3.2): through
@@ -43,12 +44,11 @@ end
 -- SDK call `name`.
 local function command_body(command, opts, name, level)
   level = level + 1
-  if type(command) ~= "string" then
-    error(name .. ": expected a command string", level)
-  end
+  client.check_text(command, "the command", name, level)
   local timeout = client.check_duration(opts.timeout, "timeout", name, level)
   local body = { envs = client.string_map(opts.env, "env", name, level),
-    cwd = opts.cwd, timeout = timeout and math.ceil(timeout),
+    cwd = opts.cwd and client.check_text(opts.cwd, "cwd", name, level),
+    timeout = timeout and math.ceil(timeout),
     maxRunAfterDisconnect = client.check_duration(
       opts.max_run_after_disconnect, "max_run_after_disconnect", name, level) }
   if opts.args then
@@ -147,7 +147,9 @@ function Session:drop_reason()
 end
 
 function Session:send_stdin(data)
-  if type(data) ~= "string" then error("send_stdin: expected a string", 2) end
+  if type(data) ~= "string" then
+    error("send_stdin: data must be a string, got " .. client.show(data), 2)
+  end
   if data == "" then return end
   self.ws:send("\0" .. data)
 end
@@ -289,13 +291,12 @@ end
 -- TimeoutError when it expires; SandboxError when the connection drops
 -- before the command ends (API.md 4, 8).
 function Exec:run(command, opts)
-  if type(command) ~= "string" then
-    error("exec:run: expected a command string", 2)
-  end
+  client.check_text(command, "the command", "exec:run")
   opts = opts or {}
   client.check_options(opts, RUN, "exec:run")
   local timeout = client.check_duration(opts.timeout, "timeout", "exec:run") or 60
   local env = client.string_map(opts.env, "env", "exec:run")
+  if opts.cwd ~= nil then client.check_text(opts.cwd, "cwd", "exec:run") end
   if opts.on_stdout or opts.on_stderr or timeout == 0 then
     return run_session(self, command, opts, env, timeout)
   end

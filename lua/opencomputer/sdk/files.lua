@@ -4,6 +4,7 @@
 -- NotFoundError; the reference server's 500 for a missing file is mapped
 -- to NotFoundError too.
 
+local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
 
 local Files = {}
@@ -15,10 +16,14 @@ function M.new(sb)
   return setmetatable({ sandbox = sb }, Files)
 end
 
+-- raise at the caller's caller unless `path` is a non-empty string
+-- without NUL (client.check_text)
 local function check_path(path, fn)
-  if type(path) ~= "string" or path == "" then
-    error("files:" .. fn .. ": expected a path", 3)
+  if path == "" then
+    error("files:" .. fn .. ": the path is empty: give the path of a file "
+      .. "or directory", 3)
   end
+  client.check_text(path, "the path", "files:" .. fn, 3)
 end
 
 -- the reference server answers 500 "... no such file or directory"
@@ -59,7 +64,8 @@ function Files:write(path, content)
   check_path(path, "write")
   local tc = type(content)
   if tc ~= "string" and tc ~= "function" then
-    error("files:write: content must be a string or a function", 2)
+    error("files:write: content must be a string or a function, got "
+      .. client.show(content), 2)
   end
   self:call("PUT", "/files", path, { raw_body = content,
     headers = { ["Content-Type"] = "application/octet-stream" } })

@@ -39,6 +39,9 @@ function Sandbox.create(opts)
   local timeout = client.check_duration(opts.timeout, "timeout", "Sandbox.create")
   local envs = client.string_map(opts.envs, "envs", "Sandbox.create")
   local metadata = client.string_map(opts.metadata, "metadata", "Sandbox.create")
+  if opts.template ~= nil then
+    client.check_text(opts.template, "template", "Sandbox.create")
+  end
   local c = client.new(opts)
   local info = c:call("POST", "/sandboxes", { body = {
     templateID = opts.template or "base",
@@ -51,9 +54,7 @@ end
 
 --- Sandbox.connect(sandbox_id, {api_key=, api_url=})
 function Sandbox.connect(id, opts)
-  if type(id) ~= "string" then
-    error("Sandbox.connect: expected a sandbox id", 2)
-  end
+  client.check_text(id, "the sandbox id", "Sandbox.connect")
   local c = client.new(opts)
   local info = c:call("GET", "/sandboxes/" .. client.urlencode(id),
     { fields = { sandbox_id = id } })
@@ -99,7 +100,9 @@ end
 
 --- Set the idle timeout in seconds (0: never; client.check_duration).
 function Sandbox:set_timeout(seconds)
-  if seconds == nil then error("set_timeout: seconds expected", 2) end
+  if seconds == nil then
+    error("set_timeout: give the idle timeout in seconds (0: never)", 2)
+  end
   client.check_duration(seconds, "timeout", "set_timeout")
   self:call("POST", "/timeout", { body = { timeout = math.ceil(seconds) } })
 end

@@ -2,9 +2,12 @@
 -- long-lived bash over an exec session, with the per-run marker framing of
 -- protocol.md section 4. cwd, exports and functions persist between runs.
 --
--- Each run sends `{ CMD\n}; __oc_rc=$?; printf M_out; printf M_err >&2`
--- with markers carrying a fresh random token; the run completes when both
--- markers have arrived. Streamed output holds back the last len(marker)-1
+-- Each run sends `{ CMD\n} </dev/null; __oc_rc=$?; printf M_out; printf
+-- M_err >&2` with markers carrying a fresh random token; the run completes
+-- when both markers have arrived. The command's stdin is at end-of-file:
+-- bash's own stdin is where the next runs arrive, and API.md 5 gives a run
+-- no input and no timeout, so a command reading it (`read x`, `cat`)
+-- would wait forever and leave the shell busy. Streamed output holds back the last len(marker)-1
 -- bytes of each stream so that a marker split across chunks never leaks.
 
 local client = require("opencomputer.client.api")
@@ -24,7 +27,7 @@ function M.open(exec, opts)
   local info = exec.sandbox:call("POST", "/exec", { body = {
     cmd = "bash", args = { "--noprofile", "--norc", "+m" },
     envs = client.string_map(opts.env, "env", "exec:shell"),
-    cwd = opts.cwd } })
+    cwd = opts.cwd and client.check_text(opts.cwd, "cwd", "exec:shell") } })
   sh:connect(info.sessionID)
   return sh
 end
@@ -146,8 +149,11 @@ function Shell:feed(which, data)
 end
 
 --- run(cmd, {on_stdout=, on_stderr=}) -> {exit_code, stdout, stderr}
+-- (API.md 5): cmd runs in the shell itself, stdin at end-of-file (give
+-- input in shell syntax: `read x <<< value`). Raises ShellBusyError while
+-- another run is in flight, ShellClosedError once the shell ended.
 function Shell:run(cmd, opts)
-  if type(cmd) ~= "string" then error("shell:run: expected a command", 2) end
+  client.check_text(cmd, "the command", "shell:run")
   opts = opts or {}
   if self.state == "closed" then
     errors.raise(errors.ShellClosedError, "the shell is closed",
@@ -168,7 +174,7 @@ function Shell:run(cmd, opts)
   self.current, self.state, self.run_error = run, "running", nil
   if cmd:match("^%s*$") then cmd = ":" end
   -- the token is hex: safe inside printf's format
-  self.session:send_stdin("{ " .. cmd .. "\n}; __oc_rc=$?; printf '\\n__OC_"
+  self.session:send_stdin("{ " .. cmd .. "\n} </dev/null; __oc_rc=$?; printf '\\n__OC_"
     .. tok .. "_DONE__\\n'; printf '\\n__OC_" .. tok
     .. "_EXIT_%s__\\n' \"$__oc_rc\" >&2\n")
   while self.state == "running" do self.changed:wait() end
