@@ -277,7 +277,7 @@ describe("local server: bad input gets a 4xx with a JSON error", function()
   end)
   it("a program that does not exist", function()
     assert.matches("No such file or directory",
-      bad(404, "POST", "/sandboxes/" .. id .. "/exec", { body = { cmd = "no-such-program" } }))
+      bad(400, "POST", "/sandboxes/" .. id .. "/exec", { body = { cmd = "no-such-program" } }))
   end)
   it("and keeps serving", function()
     assert.are.equal(200, (c:api("GET", "/sandboxes/" .. id)))
@@ -324,7 +324,7 @@ describe("local server: exec/run", function()
     assert.are.equal(200, status)
     assert.are.equal("mine\n", doc.stdout)
     status = c:api("POST", "/sandboxes/" .. id .. "/exec/run", { body = { cmd = "mytool" } })
-    assert.are.equal(404, status)	-- ENOENT: not on its PATH
+    assert.are.equal(400, status)	-- ENOENT: not on its PATH
   end)
 
   it("honours cwd and runs as the sandbox user", function()

@@ -45,7 +45,7 @@ end
 
 -- `how`: exec.start's keep_all, wait_for_client and unlisted
 local function start_session(sb, argv, body, how)
-  local ok, s, err, code = pcall(exec.start, sb, argv, {
+  local ok, s, err = pcall(exec.start, sb, argv, {
     env = body.envs, cwd = body.cwd, timeout = body.timeout,
     max_run_after_disconnect = body.maxRunAfterDisconnect,
     keep_all = how.keep_all, wait_for_client = how.wait_for_client,
@@ -55,7 +55,10 @@ local function start_session(sb, argv, body, how)
     http.abort(400, "cannot start " .. tostring(argv[1]) .. ": "
       .. tostring(s):gsub("^.-: ", ""))
   end
-  if not s then http.fail_errno("cannot start " .. argv[1] .. ": " .. err, code) end
+  -- the request's cmd or cwd names what cannot run: a bad field, 400 for
+  -- every errno (protocol.md 9.2; the reference answers 500), with the
+  -- errno's words in the message
+  if not s then http.abort(400, "cannot start " .. argv[1] .. ": " .. err) end
   return s
 end
 

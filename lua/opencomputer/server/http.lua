@@ -73,7 +73,7 @@ end
 local ERRNO_STATUS = {
   ENOENT = 404, ELOOP = 404,	-- a symlink loop names nothing
   ENOTDIR = 400, EISDIR = 400, ENOTREG = 400, ENAMETOOLONG = 400,
-  EINVAL = 400, ENOEXEC = 400,	-- not a program the kernel can run
+  EINVAL = 400,
   EACCES = 403, EPERM = 403, EROFS = 403, EREFUSED = 403, EXDEV = 403,
   EEXIST = 409, EBUSY = 409, ENOTEMPTY = 409, ETXTBSY = 409,
   EFBIG = 413, ENOSPC = 507, EDQUOT = 507,
