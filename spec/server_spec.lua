@@ -747,6 +747,21 @@ describe("local server: isolation", function()
     end
   end)
 
+  it("knows the host's system accounts by name, so dpkg and apt run", function()
+    -- dpkg refuses to run when its statoverride names a group it cannot
+    -- find (ssl-cert, messagebus on Debian): every group and user the
+    -- copied dpkg database names resolves inside, and no host password or
+    -- group member comes along
+    local id = sandbox()
+    local r = c:run(id, "sudo dpkg --audit && echo dpkg-ok; "
+      .. "sudo dpkg-statoverride --list | while read u g m p; do "
+      .. "getent passwd \"$u\" >/dev/null || echo \"no user $u\"; "
+      .. "getent group \"$g\" >/dev/null || echo \"no group $g\"; done; "
+      .. "awk -F: '$3 > 0 && $3 < 1000 && $4 != \"\" && $1 != \"sudo\"' /etc/group; "
+      .. "sudo awk -F: '$2 != \"*\"' /etc/shadow")
+    assert.are.equal("dpkg-ok\n", r.stdout, r.stderr)
+  end)
+
   it("gives each sandbox its own network: two listen on port 3000", function()
     local a, b = sandbox(), sandbox()
     local listen = "perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalAddr => \"127.0.0.1:3000\", Listen => 1, ReuseAddr => 0) or die \"bind: $!\\n\"; print \"listening\\n\"; sleep 1'"
