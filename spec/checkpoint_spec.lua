@@ -544,3 +544,31 @@ describe("checkpoints across a restart", function()
     assert.are.equal("kept\n", out(id, "cat /home/sandbox/f", c2))
   end)
 end)
+
+describe("a restore that fails", function()
+  it("answers 502 to the request after it, and leaves the sandbox as it was", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local s = support.process({ "--data-dir", dir })
+    finally(function() s.proc:kill(15); s.proc:wait() end)
+    local id = s.client:create({ timeout = 0 })
+    s.client:run(id, "echo before > /home/sandbox/f")
+    local ck = checkpoint(id, "gone", nil, s.client)
+    s.client:run(id, "echo after > /home/sandbox/f")
+    -- its snapshot taken away behind the server's back
+    local path = dir .. "/sandboxes/.checkpoints/" .. ck.id
+    assert(os.rename(path, path .. ".away"))
+    local status, doc = s.client:api("POST", "/sandboxes/" .. id .. "/checkpoints/"
+      .. ck.id .. "/restore")
+    assert.are.equal(200, status)
+    assert.are.equal("restoring", doc.status)
+    status, doc = s.client:api("POST", "/sandboxes/" .. id .. "/exec/run",
+      { body = { cmd = "cat /home/sandbox/f" } })
+    assert.are.equal(502, status)
+    assert.are.equal(1, doc.error:find("sandbox " .. id .. ": restore failed: ", 1, true))
+    -- once: the sandbox runs on, on its own files
+    assert.are.equal("after\n", out(id, "cat /home/sandbox/f", s.client))
+    assert(os.rename(path .. ".away", path))
+  end)
+end)
