@@ -195,11 +195,13 @@ function M.load(reg)
         return d
       end)
       local why
+      local snap = ok and io.open(M.path(reg, id) .. "/.")
+      if snap then snap:close() end
       if not ok then
         why = http.is_answer(doc) and doc.message or tostring(doc)
       elseif doc.id ~= id then
         why = "the record is of " .. doc.id
-      elseif not io.open(M.path(reg, id) .. "/.") then
+      elseif not snap then
         why = "its snapshot " .. M.path(reg, id) .. " is missing"
       end
       if why then
@@ -208,6 +210,7 @@ function M.load(reg)
       else
         doc.patches = doc.patches or {}
         doc.next_seq = doc.next_seq or #doc.patches + 1
+        changed(doc)
         st.by_id[id] = doc
         st.order = math.max(st.order, doc.order)
         if doc.status == "processing" then
@@ -700,6 +703,9 @@ function M.routes(r, reg)
       local done, why = pcall(sb.replace_files, sb, M.path(reg, rec.id))
       if not done then
         sb:change_failed("sandbox " .. sb.id .. ": restore failed: " .. message(why))
+        if sb.status == "stopped" then
+          sb.stop_reason = "restore failed: " .. message(why)
+        end
         io.stderr:write("oclua serve: ", sb.id, ": restore failed: ",
           message(why), "\n")
       end

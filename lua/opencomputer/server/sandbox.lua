@@ -163,9 +163,14 @@ end
 
 -- DATA/sandboxes/.checkpoints/.staging/<name>: where directories are
 -- prepared (on the sandboxes' file system, where core.box_destroy may
--- remove them)
+-- remove them); made once per registry
 local function staging(reg, name)
-  return reg.dir .. "/.checkpoints/.staging/" .. name
+  local dir = reg.dir .. "/.checkpoints/.staging/"
+  if not reg.staging_made then
+    os.execute("mkdir -p '" .. dir .. "'")
+    reg.staging_made = true
+  end
+  return dir .. name
 end
 
 --- Make `dst` (absent, on the sandboxes' file system) a copy of the
@@ -214,7 +219,6 @@ function M.create(reg, o)
     if stage then
       -- made and given its record in .staging, then moved into place:
       -- a crash never leaves a directory holding another one's record
-      os.execute("mkdir -p '" .. staging(reg, "") .. "'")
       M.snapshot(reg, o.files_from, stage, false)
       sb:save(stage)
       local moved, why = os.rename(stage, sb.dir)
@@ -679,7 +683,6 @@ end
 function Sandbox:replace_files(src)
   local reg = self.registry
   local new, old = staging(reg, self.id .. ".new"), staging(reg, self.id .. ".old")
-  os.execute("mkdir -p '" .. staging(reg, "") .. "'")
   M.snapshot(reg, src, new, false)
   local ok, err = pcall(function()
     self:save(new)
