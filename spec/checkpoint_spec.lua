@@ -399,6 +399,24 @@ describe("checkpoint patches", function()
     assert.matches("^patch seq 6 failed: patch exited with code 9", get(f3).patchError)
   end)
 
+  it("run again after a restore to a checkpoint taken before them", function()
+    local origin = sandbox()
+    local ck = checkpoint(origin, "base")
+    add(ck.id, "echo 1 >> /home/sandbox/p.log")
+    local f = fork(ck.id)
+    local early = checkpoint(f, "after-1")
+    add(ck.id, "echo 2 >> /home/sandbox/p.log")
+    rewake(f)
+    eventually(function() return out(f, "cat /home/sandbox/p.log") == "1\n2\n" end,
+      "patch 2 did not run")
+    assert.are.equal(200, (c:api("POST", "/sandboxes/" .. f .. "/checkpoints/"
+      .. early.id .. "/restore")))
+    assert.are.equal("1\n", out(f, "cat /home/sandbox/p.log"))
+    rewake(f)
+    eventually(function() return out(f, "cat /home/sandbox/p.log") == "1\n2\n" end,
+      "patch 2 did not run again")
+  end)
+
   it("refuses a missing script, bad ids and a checkpoint that is not ready", function()
     local id = sandbox()
     local ck = checkpoint(id, "p")

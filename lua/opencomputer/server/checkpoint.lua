@@ -68,7 +68,8 @@ end
 -- id, sandbox_id, name, kind, status ("processing", "ready", "failed"),
 -- size_bytes, created_at (s), error_msg, failed_at, held_by, config
 -- (the sandbox's: template, template_dir, envs, metadata, memory_mb,
--- cpu_count, disk_mb, network, timeout, disk_uid_base), patches.
+-- cpu_count, disk_mb, network, timeout, disk_uid_base, patch_seq),
+-- patches.
 function M.get(reg, id)
   return state(reg).by_id[id]
 end
@@ -115,6 +116,7 @@ local CONFIG = {
   network = request.boolean,
   timeout = request.integer(0, request.MAX_SECONDS),
   disk_uid_base = request.required(request.integer(0, 4294967295)),
+  patch_seq = request.integer(0, 2 ^ 40),
 }
 local PATCH = {
   id = request.required(request.string({ max = 36 })),
@@ -361,6 +363,7 @@ local function begin(reg, sb, b)
         memory_mb = sb.memory_mb or 4096, cpu_count = sb.cpu_count or 1,
         disk_mb = sb.disk_mb, network = sb.network ~= false,
         timeout = sb.timeout or 0, disk_uid_base = sb:disk_uid(),
+        patch_seq = sb.patch_seq,
       },
     }
     changed(r)
@@ -701,6 +704,12 @@ function M.routes(r, reg)
     rec.users = (rec.users or 0) + 1
     oc.spawn(function()
       local done, why = pcall(sb.replace_files, sb, M.path(reg, rec.id))
+      if done and sb.from_checkpoint then
+        -- the patches its files had then: later ones run again on the
+        -- next explicit wake
+        sb.patch_seq, sb.patch_error = rec.config.patch_seq or 0, nil
+        pcall(sb.save, sb)
+      end
       if not done then
         sb:change_failed("sandbox " .. sb.id .. ": restore failed: " .. message(why))
         if sb.status == "stopped" then
