@@ -362,6 +362,66 @@ M.list = function(v, name)
   end
 end
 
+--- One of the strings in the list `values`.
+function M.one_of(values)
+  local allowed = {}
+  for _, v in ipairs(values) do allowed[v] = true end
+  local words = '"' .. table.concat(values, '", "') .. '"'
+  return function(v, name)
+    if type(v) ~= "string" or not allowed[v] then
+      return string.format("%s must be one of %s, not %s", name, words,
+        type(v) == "string" and string.format("%q", v) or describe(v))
+    end
+  end
+end
+
+--- An object whose fields are checked against `schema` (name -> rule or
+-- M.required(rule)), named in messages as parent.field; unknown fields
+-- and nulls in it are dropped, as M.check does for a body.
+function M.object_of(schema)
+  return function(v, name)
+    if type(v) ~= "table" or #v > 0 then
+      return name .. " must be an object, not " .. describe(v)
+    end
+    for k, x in pairs(v) do
+      if schema[k] == nil or x == cjson.null then v[k] = nil end
+    end
+    for key, rule in pairs(schema) do
+      local required = type(rule) == "table" and rule.required
+      if type(rule) == "table" then rule = rule.rule end
+      if v[key] ~= nil then
+        local fault = rule(v[key], name .. "." .. key)
+        if fault then return fault end
+      elseif required then
+        return name .. "." .. key .. " is required"
+      end
+    end
+  end
+end
+
+--- A list of at most `max` values, each checked by `rule` (named
+-- parent[i], from 0).
+function M.list_of(rule, max)
+  return function(v, name)
+    if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
+      return name .. " must be a list, not " .. describe(v)
+    end
+    local count = 0
+    for k in pairs(v) do
+      count = count + 1
+      if math.type(k) ~= "integer" then return name .. " must be a list" end
+    end
+    if count ~= #v then return name .. " must be a list" end
+    if count > max then
+      return name .. " must have at most " .. max .. " entries"
+    end
+    for i, x in ipairs(v) do
+      local fault = rule(x, string.format("%s[%d]", name, i - 1))
+      if fault then return fault end
+    end
+  end
+end
+
 --- `rule`, and the field must be present.
 function M.required(rule)
   return { rule = rule, required = true }
@@ -428,6 +488,29 @@ M.schemas = {
   wake = { timeout = seconds },
   -- POST .../hibernate: no fields
   none = {},
+  -- POST /sandboxes/{id}/checkpoints (8.2); retentionPolicy.maxCount is
+  -- checked against the kind's limit by checkpoint.lua
+  checkpoint = {
+    name = M.required(M.string({ max = 255 })),
+    kind = M.one_of({ "full", "disk_only" }),
+    promoteToFull = M.boolean,
+    retentionPolicy = M.object_of({
+      mode = M.one_of({ "none", "delete_oldest" }),
+      maxCount = M.integer(1, 100),
+    }),
+  },
+  -- POST /sandboxes/from-checkpoint/{id} (8.2); memoryMB is clamped to
+  -- the tiers by checkpoint.lua, a negative timeout is 0 as on create
+  fork = {
+    timeout = M.integer(-M.MAX_SECONDS, M.MAX_SECONDS), envs = env,
+    metadata = M.map(256, 64 * 1024), memoryMB = M.integer(1, 1048576),
+    secretStore = text,
+  },
+  -- POST .../patches (8.4)
+  patch = {
+    script = M.required(M.string({ max = 256 * 1024 })),
+    description = M.string({ max = 4096 }),
+  },
 }
 
 --- Read the JSON body of `req` (at most MAX_BODY bytes; empty: {}) and
@@ -462,6 +545,17 @@ function M.id(v, name)
   local fault = segment(v, name)
   if fault then invalid(fault, "invalid path") end
   return v
+end
+
+--- A UUID in a segment of the request's path (a checkpoint or patch id,
+-- protocol.md 8.1): 8-4-4-4-12 hex digits, either case; returned in
+-- lower case. Anything else is a 400 {"error": message} (the reference's
+-- "invalid checkpoint ID").
+function M.uuid(v, message)
+  if type(v) ~= "string" or not v:find("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
+    http.abort(400, message)
+  end
+  return v:lower()
 end
 
 --- The query parameter `name` of `req` as a path (valid UTF-8, no NUL,
