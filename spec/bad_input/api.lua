@@ -69,6 +69,21 @@ local function refused_post(route, name, body, pattern, status)
 end
 local function snapshot(...) return refused_post("/snapshots", ...) end
 local function template(...) return refused_post("/templates", ...) end
+-- `method` `route` (a checkpoint route, from /api) with `body`:
+-- refused, the live sandbox still running, and no checkpoint made
+local function checkpoint(name, method, route, body, pattern, status)
+  return { name = "checkpoints: " .. name, status = status or 400, body = pattern,
+    request = { method = method, path = "/api" .. route, body = body },
+    check = function(ctx)
+      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
+      assert(s == 200 and doc.status == "running",
+        "the sandbox is " .. tostring(doc and doc.status))
+      s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/checkpoints")
+      assert(s == 200 and #doc == 0, "a refused call left a checkpoint")
+    end }
+end
+local CK = "/sandboxes/{SANDBOX}/checkpoints"
+local NO_CK = "00000000-0000-4000-8000-000000000000"
 
 local deep = ("["):rep(40) .. ("]"):rep(40)
 
@@ -230,6 +245,60 @@ return {
   live("hibernate: a body that is not JSON", "POST", "/hibernate", "nope",
     "invalid request body"),
   live("hibernate: a list", "POST", "/hibernate", "[1]", "expected a JSON object"),
+  -- checkpoints and patches (protocol.md 8.2, 8.4)
+  checkpoint("no name", "POST", CK, "{}", '"name is required"'),
+  checkpoint("an empty name", "POST", CK, '{"name":""}', '"name is required"'),
+  checkpoint("a name that is a list", "POST", CK, '{"name":["a"]}', "name must be a string"),
+  checkpoint("a NUL in the name", "POST", CK, '{"name":"a\\u0000b"}',
+    "name must not contain a NUL byte"),
+  checkpoint("a name that is not UTF-8", "POST", CK, '{"name":"\xff"}',
+    "name must be valid UTF%-8"),
+  checkpoint("the name twice", "POST", CK, '{"name":"a","name":"b"}',
+    'key \\"name\\" appears twice'),
+  checkpoint("a kind that is a number", "POST", CK, '{"name":"a","kind":1}',
+    'kind must be one of \\"full\\", \\"disk_only\\", not 1'),
+  checkpoint("promoteToFull with kind full", "POST", CK,
+    '{"name":"a","promoteToFull":false}', "promoteToFull is only valid with kind"),
+  checkpoint("a retentionPolicy that is a list", "POST", CK,
+    '{"name":"a","retentionPolicy":[1]}', "retentionPolicy must be an object, not a list"),
+  checkpoint("a maxCount of 1e308", "POST", CK,
+    '{"name":"a","retentionPolicy":{"mode":"delete_oldest","maxCount":1e308}}',
+    "retentionPolicy.maxCount must be an integer from 1 to 100, not 1e%+308"),
+  checkpoint("a maxCount over the disk_only limit", "POST", CK,
+    '{"name":"a","kind":"disk_only","retentionPolicy":{"maxCount":101}}',
+    "retentionPolicy.maxCount must be an integer from 1 to 100"),
+  checkpoint("a retention mode that is unknown", "POST", CK,
+    '{"name":"a","retentionPolicy":{"mode":"all"}}', "retentionPolicy.mode must be one of"),
+  checkpoint("a body that is not JSON", "POST", CK, "{name}", "invalid request body"),
+  checkpoint("restore: an id that is not a UUID", "POST", CK .. "/x/restore", "",
+    '"invalid checkpoint ID"'),
+  checkpoint("restore: an id that is not UTF-8", "POST", CK .. "/%FF/restore", "",
+    '"invalid checkpoint ID"'),
+  checkpoint("restore: an unknown checkpoint", "POST", CK .. "/" .. NO_CK .. "/restore",
+    "", '"checkpoint not found"', 404),
+  checkpoint("restore: a body", "POST", CK .. "/" .. NO_CK .. "/restore",
+    '{"x":', "invalid request body", 400),
+  checkpoint("delete: a UUID one digit short", "DELETE", CK .. "/" .. NO_CK:sub(2), nil,
+    '"invalid checkpoint ID"'),
+  checkpoint("delete: a UUID with an encoded slash", "DELETE",
+    CK .. "/00000000-0000-4000-8000-00000000%2F00", nil, '"invalid checkpoint ID"'),
+  checkpoint("fork: an id that is not a UUID", "POST", "/sandboxes/from-checkpoint/x", "{}",
+    '"invalid checkpoint ID"'),
+  checkpoint("fork: a body that is not JSON", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    "{", "invalid request body"),
+  checkpoint("fork: memoryMB 1e308", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"memoryMB":1e308}', "memoryMB must be an integer"),
+  checkpoint("fork: envs as a list", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"envs":["A=1"]}', "envs must be an object of strings"),
+  checkpoint("fork: timeout as a string", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"timeout":"5"}', "timeout must be an integer"),
+  checkpoint("fork: an unknown checkpoint", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    "{}", '"checkpoint not found"', 404),
+  checkpoint("patches: an id that is not a UUID", "GET", "/sandboxes/checkpoints/x/patches",
+    nil, '"invalid checkpoint ID"'),
+  checkpoint("patches: an unknown checkpoint", "POST",
+    "/sandboxes/checkpoints/" .. NO_CK .. "/patches", '{"script":"true"}',
+    '"checkpoint not found"', 404),
   { name = "a sandbox id that is not UTF-8", status = 400,
     body = "invalid path: sandbox id must be valid UTF%-8",
     request = { method = "DELETE", path = "/api/sandboxes/%FF" } },

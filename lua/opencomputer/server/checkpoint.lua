@@ -672,8 +672,9 @@ function M.routes(r, reg)
   -- after it waits for the restore (and gets 502 if it fails)
   r.add("POST", "/sandboxes/:id/checkpoints/:cid/restore", function(req, p)
     local sb = sandbox_of(reg, p.id)
-    local rec = checkpoint_of(reg, p.cid)
+    local cid = request.uuid(p.cid, BAD_ID)
     request.body(req, "none")
+    local rec = checkpoint_of(reg, cid)
     if rec.sandbox_id ~= sb.id then
       http.abort(400, "checkpoint does not belong to this sandbox")
     end

@@ -483,10 +483,12 @@ end
 
 --- Record that the change under way failed, for the requests waiting on
 -- it: their ensure_running() gives `message` (answered 502, protocol.md
--- 8.2: "a failed restore surfaces as 502 on those requests").
+-- 8.2: "a failed restore surfaces as 502 on those requests"); if none
+-- was waiting, the next one gets it, so that the failure is not lost.
 function Sandbox:change_failed(message)
   self.failures = (self.failures or 0) + 1
   self.failure = message
+  self.unreported = true
 end
 
 --- Make sure the sandbox can run commands: resume it if paused, boot it
@@ -498,6 +500,10 @@ end
 -- failed (Sandbox:change_failed), and how it woke: "resumed" (paused),
 -- "booted" (deep) or nil (it was running).
 function Sandbox:ensure_running(timeout)
+  if self.unreported and not self.changing then
+    self.unreported = nil
+    return false, self.failure
+  end
   if self.status == "running" and not self.changing then return true end
   local failures = self.failures
   local how
@@ -516,7 +522,10 @@ function Sandbox:ensure_running(timeout)
     self:watch_idle()
     how = "booted"
   end)
-  if self.failures ~= failures then return false, self.failure end
+  if self.failures ~= failures then
+    self.unreported = nil
+    return false, self.failure
+  end
   return self.status == "running", nil, how
 end
 
