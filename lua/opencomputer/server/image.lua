@@ -113,10 +113,11 @@ function M.content_hash(n)
   return core.sha256(M.canonical(n))
 end
 
--- `s` as one word of a POSIX shell
-local function quote(s)
+--- `s` as one word of a POSIX shell: single-quoted, ' written as '\''.
+function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
+local quote = M.quote
 
 local function quote_all(list)
   local out = {}
@@ -297,6 +298,7 @@ local function run_build(reg, build, n)
       emit(build, step.type, i, step.type .. ": " .. what)
       local started = oc.now()
       for _, cmd in ipairs(cmds) do
+        if sb.deleted then error("the build sandbox was deleted", 0) end
         local code, stderr, timed_out = run_command(sb, cmd, function(text)
           emit(build, step.type, i, text)
         end)
@@ -342,14 +344,37 @@ local RECORD = {
 local SAVED = { "id", "hash", "checkpoint_id", "name", "status",
   "created_at", "last_used_at", "error_msg", "manifest" }
 
-local function save(reg, rec)
+--- Write the fields `keys` of `rec` as JSON to `file`, whole or not at
+-- all (a temporary file renamed over it). Raises when it cannot.
+function M.save_json(file, rec, keys)
   local doc = {}
-  for _, k in ipairs(SAVED) do doc[k] = rec[k] end
-  local file = state(reg).dir .. "/" .. rec.id .. ".json"
+  for _, k in ipairs(keys) do doc[k] = rec[k] end
   local f = assert(io.open(file .. ".tmp", "w"))
   f:write(json.encode(doc))
   f:close()
   assert(os.rename(file .. ".tmp", file))
+end
+
+--- The records DIR/<key>.json (made if missing), each checked against
+-- `schema` (request.read_record): a list of {key, doc} or {key, why}, in
+-- the order of their names.
+function M.read_records(dir, schema, where)
+  os.execute("mkdir -p '" .. dir .. "'")
+  local out = {}
+  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
+  for file in p:lines() do
+    local key = file:match("^(.+)%.json$")
+    if key then
+      local doc, why = request.read_record(dir .. "/" .. file, schema, where)
+      out[#out + 1] = { key = key, doc = doc, why = why }
+    end
+  end
+  p:close()
+  return out
+end
+
+local function save(reg, rec)
+  M.save_json(state(reg).dir .. "/" .. rec.id .. ".json", rec, SAVED)
 end
 
 --- The ImageCache object of a record (protocol.md 8.5; orgId is "":
@@ -461,41 +486,29 @@ end
 function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images", by_id = {}, builds = {} }
   reg.image_state = st
-  os.execute("mkdir -p '" .. st.dir .. "'")
   local warnings = {}
-  local p = io.popen("ls -1 '" .. st.dir .. "' 2>/dev/null")
-  for file in p:lines() do
-    local id = file:match("^(.+)%.json$")
-    if id then
-      local f = io.open(st.dir .. "/" .. file)
-      local text = f and f:read("a")
-      if f then f:close() end
-      local ok, doc = pcall(function()
-        return request.check(request.decode(text or ""), RECORD, "image record")
-      end)
-      local why = not ok and message_of(doc)
-        or (doc.id ~= id and "the record is of " .. doc.id)
-        or (doc.name and M.named(reg, doc.name) and "the name "
-          .. doc.name .. " is taken by another record")
-      if why then
-        warnings[#warnings + 1] = "skipped image " .. st.dir .. "/" .. file
-          .. ": " .. why
-      else
-        doc.manifest = M.normalize(doc.manifest)
-        st.by_id[id] = doc
-        local gone = doc.status == "ready" and not usable(reg, doc)
-        if doc.status == "building" or gone then
-          doc.status = "failed"
-          doc.error_msg = gone and "its checkpoint " .. tostring(doc.checkpoint_id)
-            .. " is gone" or "the server stopped during the build"
-          doc.checkpoint_id = nil
-          pcall(save, reg, doc)
-          warnings[#warnings + 1] = "image " .. id .. ": " .. doc.error_msg
-        end
+  for _, r in ipairs(M.read_records(st.dir, RECORD, "image record")) do
+    local id, doc = r.key, r.doc
+    local why = r.why or (doc.id ~= id and "the record is of " .. doc.id)
+      or (doc.name and M.named(reg, doc.name) and "the name "
+        .. doc.name .. " is taken by another record")
+    if why then
+      warnings[#warnings + 1] = "skipped image " .. st.dir .. "/" .. id
+        .. ".json: " .. why
+    else
+      doc.manifest = M.normalize(doc.manifest)
+      st.by_id[id] = doc
+      local gone = doc.status == "ready" and not usable(reg, doc)
+      if doc.status == "building" or gone then
+        doc.status = "failed"
+        doc.error_msg = gone and "its checkpoint " .. tostring(doc.checkpoint_id)
+          .. " is gone" or "the server stopped during the build"
+        doc.checkpoint_id = nil
+        pcall(save, reg, doc)
+        warnings[#warnings + 1] = "image " .. id .. ": " .. doc.error_msg
       end
     end
   end
-  p:close()
   for _, rec in ipairs(M.list(reg)) do
     if rec.status == "ready" then hold(reg, rec.checkpoint_id) end
   end
@@ -797,6 +810,9 @@ end
 -- `error`. Resolution errors (unknown or not-ready snapshot, failed
 -- build) are 400; a failed fork 500. `b`: the checked create body.
 function M.create_sandbox(req, reg, b)
+  if b.image and b.snapshot then
+    http.abort(400, "invalid request body: give image or snapshot, not both")
+  end
   local n = b.image and M.normalize(b.image)
   -- the manifest's name registers the image as a snapshot (8.6)
   local named = n and n.name and M.named(reg, n.name)

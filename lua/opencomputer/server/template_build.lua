@@ -41,10 +41,6 @@ local function fail(line, message)
   http.abort(400, "dockerfile line " .. line .. ": " .. message)
 end
 
---- `s` as one word of a POSIX shell: single-quoted, ' written as '\''.
-function M.quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
 
 -- Split Docker's words (ENV, WORKDIR, COPY's arguments): whitespace
 -- separates; "..." (with \" \\ \$ escapes) and '...' quote; a \ outside
@@ -206,7 +202,7 @@ function M.parse(text)
           if type(a) ~= "string" then
             fail(n, "RUN [...]: the exec form must be a JSON list of strings")
           end
-          quoted[i] = M.quote(a)
+          quoted[i] = image.quote(a)
         end
         cmd = table.concat(quoted, " ")
       elseif args == "" then
@@ -216,15 +212,15 @@ function M.parse(text)
       end
       -- what Docker gives a RUN: the ENVs so far, the WORKDIR, the USER
       local pre = {}
-      if cwd then pre[#pre + 1] = "cd -- " .. M.quote(cwd) end
+      if cwd then pre[#pre + 1] = "cd -- " .. image.quote(cwd) end
       if #env > 0 then
         local kv = {}
-        for i, e in ipairs(env) do kv[i] = e[1] .. "=" .. M.quote(e[2]) end
+        for i, e in ipairs(env) do kv[i] = e[1] .. "=" .. image.quote(e[2]) end
         pre[#pre + 1] = "export " .. table.concat(kv, " ")
       end
       pre[#pre + 1] = cmd
       cmd = table.concat(pre, " && ")
-      if user == "root" then cmd = "sudo -- bash -c " .. M.quote(cmd) end
+      if user == "root" then cmd = "sudo -- bash -c " .. image.quote(cmd) end
       steps[#steps + 1] = { type = "run", args = { commands = { cmd } } }
     elseif word == "ENV" then
       local ws = words(args, n)
@@ -329,13 +325,7 @@ local function file_of(reg, name)
 end
 
 local function save(reg, t)
-  local doc = {}
-  for _, k in ipairs(SAVED) do doc[k] = t[k] end
-  local file = file_of(reg, t.name)
-  local f = assert(io.open(file .. ".tmp", "w"))
-  f:write(json.encode(doc))
-  f:close()
-  assert(os.rename(file .. ".tmp", file))
+  image.save_json(file_of(reg, t.name), t, SAVED)
 end
 
 --- The TemplateInfo of `t` (protocol.md 8.7): templateID is its name.
@@ -357,38 +347,26 @@ end
 function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images/templates", by_name = {} }
   reg.template_state = st
-  os.execute("mkdir -p '" .. st.dir .. "'")
   local warnings = {}
-  local p = io.popen("ls -1 '" .. st.dir .. "' 2>/dev/null")
-  for file in p:lines() do
-    local name = file:match("^(.+)%.json$")
-    if name then
-      local f = io.open(st.dir .. "/" .. file)
-      local text = f and f:read("a")
-      if f then f:close() end
-      local ok, doc = pcall(function()
-        return request.check(request.decode(text or ""), RECORD, "template record")
-      end)
-      local why = not ok and image.message_of(doc)
-        or (doc.name ~= name and "the record is of " .. doc.name)
-      if why then
-        warnings[#warnings + 1] = "skipped template " .. st.dir .. "/" .. file
-          .. ": " .. why
-      else
-        st.by_name[name] = doc
-        local gone = doc.status == "ready"
-          and not image.usable(reg, image.get(reg, doc.image_id or ""))
-        if doc.status == "building" or gone then
-          doc.status = "error"
-          doc.error_msg = gone and "its image " .. tostring(doc.image_id)
-            .. " is gone" or "the server stopped during the build"
-          pcall(save, reg, doc)
-          warnings[#warnings + 1] = "template " .. name .. ": " .. doc.error_msg
-        end
+  for _, r in ipairs(image.read_records(st.dir, RECORD, "template record")) do
+    local name, doc = r.key, r.doc
+    local why = r.why or (doc.name ~= name and "the record is of " .. doc.name)
+    if why then
+      warnings[#warnings + 1] = "skipped template " .. st.dir .. "/" .. name
+        .. ".json: " .. why
+    else
+      st.by_name[name] = doc
+      local gone = doc.status == "ready"
+        and not image.usable(reg, image.get(reg, doc.image_id or ""))
+      if doc.status == "building" or gone then
+        doc.status = "error"
+        doc.error_msg = gone and "its image " .. tostring(doc.image_id)
+          .. " is gone" or "the server stopped during the build"
+        pcall(save, reg, doc)
+        warnings[#warnings + 1] = "template " .. name .. ": " .. doc.error_msg
       end
     end
   end
-  p:close()
   return warnings
 end
 
