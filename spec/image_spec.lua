@@ -208,9 +208,11 @@ describe("image manifests: content hash and cache", function()
     local status, one = snapshot(s1, a)
     assert.are.equal(201, status, json.encode(one))
     assert.are.equal("ready", one.status)
-    -- the hash is SHA-256 of the canonical JSON, computed here on its own
-    local canonical = '{"base":"base","steps":[{"args":{"vars":{"A":"1","B":"2"}},"type":"env"},'
-      .. '{"args":{"content":"' .. content .. '","path":"/etc/h.json"},"type":"add_file"}]}'
+    -- the hash is SHA-256 of the canonical JSON, computed here on its own:
+    -- the text the official TypeScript SDK's Image.cacheKey() hashes
+    local canonical = '{"base":"base","steps":[{"type":"env","args":{"vars":{"A":"1","B":"2"}}},'
+      .. '{"type":"add_file","args":{"path":"/etc/h.json","content":"' .. content
+      .. '","encoding":"base64"}}]}'
     assert.are.equal(core.sha256(canonical), one.contentHash)
     local s2 = unique("hash")
     local res, events = sse("/snapshots", { name = s2, image = json.decode(text) })

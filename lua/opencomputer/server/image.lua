@@ -99,13 +99,56 @@ function M.normalize(m)
     builderMemoryMB = m.builderMemoryMB, runtimeMemoryMB = m.runtimeMemoryMB }
 end
 
---- The canonical JSON of a normalized manifest's content: the object
--- {"base", "steps"}, keys sorted at every level, no spaces, "/" as is.
--- Name and memory knobs are not part of it (8.6).
+-- the fields of each step's args, in the order the official TypeScript
+-- SDK's Image writes them
+local ARG_ORDER = {
+  apt_install = { "packages" }, pip_install = { "packages" },
+  run = { "commands" }, env = { "vars" }, workdir = { "path" },
+  add_file = { "path", "content", "encoding" }, add_dir = { "path", "files" },
+}
+
+-- JSON of a string as JSON.stringify writes it: "/" not escaped
+local function str(s)
+  return (json.encode(s):gsub("\\/", "/"))
+end
+
+-- JSON of a value of a step's args, keys in a fixed order
+local function value(v)
+  if type(v) == "string" then return str(v) end
+  if v[1] ~= nil or getmetatable(v) then	-- a list (json.array)
+    local out = {}
+    for i, x in ipairs(v) do out[i] = value(x) end
+    return "[" .. table.concat(out, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  if v.relativePath then keys = { "relativePath", "content" }
+  else table.sort(keys) end	-- env vars
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = str(k) .. ":" .. value(v[k]) end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+--- The canonical JSON of a normalized manifest's content (8.6: what the
+-- cache key hashes): {"base", "steps"}, each step {"type", "args"}, the
+-- args' fields in the order the official TypeScript SDK's Image writes
+-- them (add_file with "encoding":"base64", however it was given), env
+-- vars sorted, no spaces, "/" as is. Name and memory knobs are not part
+-- of it. Its SHA-256 is that SDK's Image.cacheKey() for the manifests it
+-- builds (env vars given in sorted order).
 function M.canonical(n)
-  local text = json.encode({ base = n.base, steps = n.steps })
-  -- cjson writes "/" as "\/": undo it (a "\\" before "/" stays "\\")
-  return (text:gsub("\\/", "/"))
+  local steps = {}
+  for i, step in ipairs(n.steps) do
+    local args = {}
+    for _, k in ipairs(ARG_ORDER[step.type]) do
+      local v = k == "encoding" and "base64" or step.args[k]
+      args[#args + 1] = str(k) .. ":" .. value(v)
+    end
+    steps[i] = '{"type":' .. str(step.type) .. ',"args":{'
+      .. table.concat(args, ",") .. "}}"
+  end
+  return '{"base":' .. str(n.base) .. ',"steps":[' .. table.concat(steps, ",")
+    .. "]}"
 end
 
 --- The content hash (cache key) of a normalized manifest: 64 hex digits.
