@@ -8,6 +8,8 @@ local http = require("opencomputer.server.http")
 local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
 local checkpoint = require("opencomputer.server.checkpoint")
+local image = require("opencomputer.server.image")
+local templates = require("opencomputer.server.template_build")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
@@ -107,16 +109,18 @@ end
 function M.routes(reg)
   local r = http.router()
   checkpoint.routes(r, reg)	-- first: its literal segments win
+  image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
+  templates.routes(r, reg)	-- 8.7
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
     local mem, cpus = sandbox.resources(b.memoryMB, b.cpuCount)
     if not mem then http.abort(400, cpus) end
-    if b.image or b.snapshot then
-      http.abort(400, "image and snapshot creates are not supported by the local server")
-    end
+    if b.image or b.snapshot then return image.create_sandbox(req, reg, b) end
     if b.templateID and b.templateID ~= "" and b.templateID ~= "base"
         and b.templateID ~= "default" then
+      local t = templates.get(reg, b.templateID)
+      if t then return templates.create_sandbox(req, reg, b, t, mem) end
       http.abort(404, "template not found: " .. b.templateID)
     end
     local disk = b.diskMB or sandbox.DISK_MB

@@ -26,6 +26,8 @@ local http = require("opencomputer.server.http")
 local api = require("opencomputer.server.api")
 local sandbox = require("opencomputer.server.sandbox")
 local checkpoint = require("opencomputer.server.checkpoint")
+local image = require("opencomputer.server.image")
+local templates = require("opencomputer.server.template_build")
 
 local M = {}
 
@@ -124,6 +126,8 @@ function M.start(opts)
   end
   for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
   for _, why in ipairs(checkpoint.load(reg)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(image.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
