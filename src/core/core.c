@@ -102,6 +102,7 @@ luaopen_opencomputer_core(lua_State *L)
 	ocl_open_timer(L);
 	ocl_open_fs(L);
 	ocl_open_box(L);
+	ocl_open_netns(L);
 	ocl_open_template(L);
 	ocl_open_process(L);
 #ifdef OCLUA_NET_PLUGIN

@@ -19,6 +19,8 @@
  *     box:root() -> fd    the sandbox's root directory (O_PATH), opened
  *                         at boot: nothing is ever resolved through the
  *                         init's PID again; the box owns it
+ *     box:netns() -> fd   its network namespace, opened at boot (the
+ *                         box owns it): core.netns_connect's way in
  *     box:wait_exit() -> "oom" | "exited"   yields until init is gone
  *     box:freeze(frozen) -> true, or nil and why: stop or resume every
  *                         process in place (cgroup freezer)
@@ -116,6 +118,7 @@ typedef struct box {
 	uint32_t	next_id;
 	int		gone;		/* userdata collected */
 	int		root;		/* O_PATH fd of its /, from boot */
+	int		netns;		/* its network namespace, from boot */
 	int		exit_task;	/* waiting in wait_exit */
 	int		oom;		/* the OOM killer ended a process */
 	struct cg	cg;
@@ -534,6 +537,9 @@ box_died(box *b)
 	if (b->root >= 0)
 		close(b->root);
 	b->root = -1;
+	if (b->netns >= 0)
+		close(b->netns);
+	b->netns = -1;
 	for (p = b->procs; p; p = p->next)
 		wake(b->rt, &p->task);
 	wake(b->rt, &b->task);
@@ -550,8 +556,9 @@ maybe_up(box *b)
 	}
 }
 
-/* init is up: open its root (the PID cannot be reused before we reap it,
- * and the pidfd says it still runs); up once its network is too */
+/* init is up: open its root and its network namespace (the PID cannot
+ * be reused before we reap it, and the pidfd says it still runs); up once
+ * its network is too */
 static void
 box_ready(box *b)
 {
@@ -560,9 +567,11 @@ box_ready(box *b)
 
 	snprintf(path, sizeof(path), "/proc/%d/root", (int)b->pid);
 	b->root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)b->pid);
+	b->netns = open(path, O_RDONLY | O_CLOEXEC);
 	pf.fd = b->pidfd;
 	pf.events = POLLIN;
-	if (b->root < 0 || poll(&pf, 1, 0) != 0) {
+	if (b->root < 0 || b->netns < 0 || poll(&pf, 1, 0) != 0) {
 		box_fail(b, "its init process ended during setup");
 		return;
 	}
@@ -834,7 +843,7 @@ core_box_start(lua_State *L)
 	*ud = b;
 	b->rt = rt;
 	b->task = b->exit_task = LUA_NOREF;
-	b->ctl = b->pidfd = b->root = -1;
+	b->ctl = b->pidfd = b->root = b->netns = -1;
 	b->state = BOX_DEAD;
 	b->has_net = network;
 	b->host_loopback = opt_bool(L, "host_loopback");
@@ -929,6 +938,19 @@ box_root(lua_State *L)
 	if (b->state != BOX_UP)
 		return luaL_error(L, "the sandbox is not running");
 	lua_pushinteger(L, b->root);
+	return 1;
+}
+
+/* box:netns() -> fd of its network namespace (the box owns it): where
+ * core.netns_connect reaches the sandbox's own listeners */
+static int
+box_netns(lua_State *L)
+{
+	box *b = check_box(L);
+
+	if (b->state != BOX_UP)
+		return luaL_error(L, "the sandbox is not running");
+	lua_pushinteger(L, b->netns);
 	return 1;
 }
 
@@ -1553,7 +1575,7 @@ ocl_open_box(lua_State *L)
 	static const luaL_Reg box_m[] = {
 		{ "spawn", box_spawn }, { "root", box_root },
 		{ "stop", box_stop }, { "wait_exit", box_wait_exit },
-		{ "freeze", box_freeze },
+		{ "freeze", box_freeze }, { "netns", box_netns },
 		{ NULL, NULL }
 	};
 	static const luaL_Reg box_mm[] = {

@@ -1,7 +1,8 @@
 /*
  * sandbox.h - what the sandbox engine offers the rest of oclua: its
  * openers for opencomputer.core (fs.c: confined file operations; box.c:
- * sandboxes and their processes) and the tree remover they share.
+ * sandboxes and their processes; netns.c: connections into a sandbox's
+ * network) and the tree remover they share.
  */
 #ifndef OCLUA_SANDBOX_H
 #define OCLUA_SANDBOX_H
@@ -10,6 +11,7 @@
 
 int ocl_open_fs(lua_State *L);
 int ocl_open_box(lua_State *L);
+int ocl_open_netns(lua_State *L);
 int ocl_open_template(lua_State *L);
 
 /* fs.c: remove the tree at the absolute `path`, at any depth; a missing
