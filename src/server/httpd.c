@@ -16,8 +16,9 @@
  *     req = srv:accept()       yields for the next request (head parsed);
  *                              nil once the server is closed
  *     req.method, req.path (decoded), req.raw_path, req.query (decoded
- *     table, first value wins), req.headers (lower-case names, repeats
- *     joined with ", "), req.upgrade (a WebSocket upgrade)
+ *     table, first value wins), req.target (the request-target as sent),
+ *     req.headers (lower-case names, repeats joined with ", "),
+ *     req.upgrade (a WebSocket upgrade)
  *     req:read()               next body piece, nil at the end (yields);
  *                              raises if the body was cut short
  *     req:respond(status, headers, body)
@@ -25,6 +26,9 @@
  *     req:write(chunk) ; req:finish() ; req:closed()
  *     ws = req:accept_websocket()             yields until open; nil when
  *                              the handshake was bad (refused with 400/426)
+ *     t = req:tunnel(fd)       the connection and the connected socket fd
+ *                              joined both ways (tunnel.c), the request
+ *                              sent on to fd first as it came
  *
  * A connection serves one request at a time: the next pipelined request is
  * parsed once the response to the previous one is complete. Memory is
@@ -106,6 +110,7 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <http_parser.h>
 
 #include "runtime/buf.h"
@@ -218,6 +223,7 @@ struct hreq {
 	uint64_t	body_seen;
 	/* the response */
 	int		started, complete, chunked, no_body;
+	int		flushing;	/* tunnel(): waits for out_pending 0 */
 	int64_t		length;		/* Content-Length of start(), or -1 */
 	uint64_t	sent;
 	int		client_gone;
@@ -432,6 +438,9 @@ written(uv_write_t *w, int status)
 	else if (c->state == C_OPEN && was > OUT_HIGH &&
 		 c->out_pending <= OUT_HIGH)
 		conn_drained(c);
+	else if (c->state == C_OPEN && !c->out_pending && c->req &&
+		 c->req->flushing)
+		req_wake(c->req);	/* tunnel(): the earlier answers are out */
 }
 
 /* bytes of output the socket has taken so far (written ones, and the
@@ -1460,9 +1469,11 @@ push_request(lua_State *L, hreq *r)
 	*ud = r;
 	r->lua = 1;
 	luaL_setmetatable(L, REQ_MT);
-	lua_createtable(L, 0, 6);		/* the fields */
+	lua_createtable(L, 0, 7);		/* the fields */
 	lua_pushstring(L, http_method_str((enum http_method)r->method));
 	lua_setfield(L, -2, "method");
+	lua_pushstring(L, r->url);
+	lua_setfield(L, -2, "target");
 	lua_pushlstring(L, path, plen);
 	lua_setfield(L, -2, "raw_path");
 	push_decoded(L, path, plen, 0);
@@ -1872,6 +1883,155 @@ req_accept_websocket(lua_State *L)
 }
 
 /* ------------------------------------------------------------------ */
+/* the request object: the tunnel handover                            */
+
+/* chunk-size line of `n` bytes into b; 0 or -1 */
+static int
+add_chunk_size(buf *b, uint64_t n)
+{
+	char line[24];
+
+	return buf_add(b, line, (size_t)snprintf(line, sizeof(line),
+		       "%llx\r\n", (unsigned long long)n));
+}
+
+/* the body bytes queued, in b, freed; 0 or -1 */
+static int
+add_queued_body(hreq *r, buf *b)
+{
+	chunk *ch;
+	int rc = 0;
+
+	while ((ch = r->body_head)) {
+		r->body_head = ch->next;
+		rc |= buf_add(b, ch->data, ch->len);
+		free(ch);
+	}
+	r->body_tail = NULL;
+	r->body_queued = 0;
+	return rc;
+}
+
+/* What the backend must read to see the request as the client sent it,
+ * in b: the head again (method, target, version, every field in order;
+ * names in lower case), the body so far, then the bytes read and not yet
+ * parsed (the rest of the body, pipelined requests, a WebSocket's first
+ * frames). A Content-Length body is passed as it came; a chunked one was
+ * decoded as it was parsed, so what was parsed goes as one chunk, then
+ * the framing the parser was in the middle of: the size line of the rest
+ * of the current chunk, the part of a size or trailer line read so far,
+ * the CRLF after chunk data, or the last chunk (trailer fields already
+ * parsed are dropped). -1 when out of memory. */
+static int
+tunnel_preface(hreq *r, hconn *c, buf *b)
+{
+	const http1 *h = &c->h1;
+	size_t q = r->body_queued;
+	char line[32];
+	int i, rc = 0;
+
+	rc |= buf_add(b, http_method_str((enum http_method)r->method),
+		      strlen(http_method_str((enum http_method)r->method)));
+	rc |= buf_add(b, " ", 1);
+	rc |= buf_add(b, r->url, strlen(r->url));
+	rc |= buf_add(b, line, (size_t)snprintf(line, sizeof(line),
+		      " HTTP/1.%d\r\n", r->minor));
+	for (i = 0; i < r->nh; i++) {
+		rc |= buf_add(b, r->hn[i], strlen(r->hn[i]));
+		rc |= buf_add(b, ": ", 2);
+		rc |= buf_add(b, r->hv[i], strlen(r->hv[i]));
+		rc |= buf_add(b, "\r\n", 2);
+	}
+	rc |= buf_add(b, "\r\n", 2);
+	if (r->body_length >= 0 || r->upgrade) {
+		rc |= add_queued_body(r, b);
+	} else {
+		if (q)
+			rc |= add_chunk_size(b, q);
+		rc |= add_queued_body(r, b);
+		switch (h->state) {
+		case H1_CHUNK_CR:	/* its CRLF comes next */
+			break;
+		case H1_CHUNK_LF:
+			rc |= buf_add(b, "\r", 1);
+			break;
+		default:
+			if (q)
+				rc |= buf_add(b, "\r\n", 2);
+			if (h->state == H1_CHUNK_LINE)
+				rc |= buf_add(b, h->lbuf, h->llen);
+			else if (h->state == H1_CHUNK_DATA)
+				rc |= add_chunk_size(b, h->left);
+			else if (h->state == H1_TRAILER) {
+				rc |= buf_add(b, "0\r\n", 3);
+				rc |= buf_add(b, h->lbuf, h->llen);
+			} else	/* H1_DONE */
+				rc |= buf_add(b, "0\r\n\r\n", 5);
+		}
+	}
+	if (c->in.len)
+		rc |= buf_add(b, c->in.p, c->in.len);
+	return rc ? -1 : 0;
+}
+
+static int req_tunnel(lua_State *L);
+
+static int
+tunnel_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	return req_tunnel(L);
+}
+
+/* req:tunnel(fd) -> tunnel: this request's connection and the connected
+ * socket `fd` (ours from the call on: closed if anything fails) become a
+ * tunnel (tunnel.c); the backend first reads the request as the client
+ * sent it (tunnel_preface). Waits until the answers to earlier requests
+ * on the connection are written. Raises when a response was started or
+ * the body was read, or the client has gone. */
+static int
+req_tunnel(lua_State *L)
+{
+	hreq *r = check_req(L);
+	lua_Integer fdi = luaL_checkinteger(L, 2);
+	int fd = (int)fdi, cfd;
+	hconn *c = r->conn;
+	uv_os_fd_t ofd;
+	buf b = { 0 };
+	const char *why = NULL;
+
+	luaL_argcheck(L, fdi >= 0 && fdi <= INT32_MAX, 2, "a descriptor");
+	lua_settop(L, 2);
+	r->flushing = 0;
+	if (r->started)
+		why = "response already started";
+	else if (r->body_seen != r->body_queued)
+		why = "the request body was read already";
+	else if (!c || r->body_error)
+		why = "client closed the connection";
+	else if (c->out_pending) {
+		r->flushing = 1;
+		return req_wait(L, r, tunnel_k);
+	} else if (tunnel_preface(r, c, &b))
+		why = "out of memory";
+	else if (uv_fileno((uv_handle_t *)&c->tcp, &ofd) ||
+		 (cfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0)) < 0)
+		why = "cannot take the connection";
+	if (why) {
+		buf_free(&b);
+		close(fd);
+		return luaL_error(L, "tunnel: %s", why);
+	}
+	r->started = r->complete = 1;
+	req_detach(r, NULL);
+	c->in.len = 0;
+	conn_close(c);	/* closes our fd; the dup keeps the socket */
+	ocl_tunnel_new(L, cfd, fd, b.p, b.len);
+	buf_free(&b);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* a request left without a complete response                          */
 
 static void
@@ -1943,7 +2103,8 @@ ocl_open_httpd(lua_State *L)
 		{ "read", req_read }, { "respond", req_respond },
 		{ "start", req_start }, { "write", req_write },
 		{ "finish", req_finish }, { "closed", req_closed },
-		{ "accept_websocket", req_accept_websocket }, { NULL, NULL }
+		{ "accept_websocket", req_accept_websocket },
+		{ "tunnel", req_tunnel }, { NULL, NULL }
 	};
 	static const luaL_Reg req_mm[] = {
 		{ "__gc", req_gc }, { "__close", req_close }, { NULL, NULL }
@@ -1957,6 +2118,7 @@ ocl_open_httpd(lua_State *L)
 	lua_pushcfunction(L, req_index);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
+	ocl_open_tunnel(L);
 	lua_pushcfunction(L, core_http_listen);
 	lua_setfield(L, -2, "http_listen");
 	return 0;

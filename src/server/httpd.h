@@ -1,7 +1,8 @@
 /*
  * httpd.h - between the local server's HTTP primitive (httpd.c) and its
- * side of the WebSocket opening handshake (httpd_ws.c), and the digests
- * of the server's image manifests (digest.c).
+ * side of the WebSocket opening handshake (httpd_ws.c), the tunnels a
+ * request's connection can become (tunnel.c), and the digests of the
+ * server's image manifests (digest.c).
  */
 #ifndef OCLUA_HTTPD_H
 #define OCLUA_HTTPD_H
@@ -29,5 +30,15 @@ int ocl_httpd_ws_prepare(lua_State *L, int minor, char *const *names,
  * after the request head at conn + 2: yields until it is open and
  * returns it (1 result), or raises. */
 int ocl_httpd_ws_handover(lua_State *L, int conn, int fd);
+
+/* Join the sockets `client` and `backend` (both ours to give; closed on
+ * failure) into a tunnel object (tunnel.c), pushed; `first` (n bytes)
+ * goes to the backend before anything the client sends next. Raises when
+ * out of memory. */
+int ocl_tunnel_new(lua_State *L, int client, int backend, const char *first,
+		   size_t n);
+
+/* Register the tunnel objects' class. */
+int ocl_open_tunnel(lua_State *L);
 
 #endif
