@@ -3,13 +3,19 @@
 
 local M = {}
 
---- `n` random bytes from /dev/urandom as 2n lower-case hex digits.
--- Raises if /dev/urandom cannot be read.
-function M.hex(n)
+--- `n` random bytes from /dev/urandom. Raises if it cannot be read.
+function M.bytes(n)
   local f = assert(io.open("/dev/urandom", "rb"))
   local bytes = f:read(n)
   f:close()
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  assert(bytes and #bytes == n, "short read from /dev/urandom")
+  return bytes
+end
+
+--- `n` random bytes from /dev/urandom as 2n lower-case hex digits.
+-- Raises if /dev/urandom cannot be read.
+function M.hex(n)
+  return (M.bytes(n):gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 --- A random (version 4) UUID, RFC 9562 5.4, from 16 bytes of

@@ -8,6 +8,7 @@ local http = require("opencomputer.server.http")
 local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
 local checkpoint = require("opencomputer.server.checkpoint")
+local preview = require("opencomputer.server.preview")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
 local sandbox = require("opencomputer.server.sandbox")
@@ -111,6 +112,7 @@ function M.routes(reg)
   checkpoint.routes(r, reg)	-- first: its literal segments win
   image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
   templates.routes(r, reg)	-- 8.7
+  preview.routes(r, reg)	-- 8.8
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
@@ -145,7 +147,12 @@ function M.routes(reg)
       sb:delete()
       return
     end
-    http.json(req, 201, sb:info())
+    local info = sb:info()
+    -- the preview gate (2.2, 8.8): the token's plain text, this once
+    if b.previewAuth then
+      info.previewAuthToken = preview.set_token(sb, b.previewAuth.token)
+    end
+    http.json(req, 201, info)
   end)
 
   r.add("GET", "/sandboxes", function(req)

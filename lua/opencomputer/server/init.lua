@@ -28,11 +28,15 @@ local sandbox = require("opencomputer.server.sandbox")
 local checkpoint = require("opencomputer.server.checkpoint")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
+local preview = require("opencomputer.server.preview")
 
 local M = {}
 
 local function handle(srv, req)
   local ok, err = pcall(function()
+    -- a preview URL's host (preview.lua): the sandbox's app, not the API
+    local pid, pport = preview.target(req)
+    if pid then return preview.serve(srv.registry, req, pid, pport) end
     -- routed on the raw path, segment by segment (http.segments)
     local segs = http.segments(req.raw_path)
     local only = #segs == 1 and segs[1]
@@ -135,6 +139,7 @@ function M.start(opts)
     data_dir = data_dir, temporary = temporary, warnings = warnings,
   }
   srv.url = "http://" .. host .. ":" .. srv.port
+  reg.preview_domain = preview.DOMAIN .. ":" .. srv.port	-- 8.8
   srv.task = oc.spawn(function()
     while true do
       local req = listener:accept()

@@ -22,6 +22,7 @@
 
 local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
+local json = require("opencomputer.runtime.json")
 local cjson = require("cjson").new()
 
 local M = {}
@@ -633,6 +634,53 @@ function M.manifest_of(m, name)
   return m
 end
 
+-- preview URLs (protocol.md 8.8; previewAuth of 2.2) ------------------------
+
+M.PREVIEW_TOKEN_MIN = 16	-- bytes of a token given (2.2)
+M.PREVIEW_TOKEN_MAX = 4096
+M.AUTH_CONFIG_MAX = 16 * 1024	-- bytes of authConfig as JSON
+
+-- a preview token given on create: "" or "auto" (the server makes one),
+-- else 16 to 4096 visible ASCII characters, so that it fits in an
+-- Authorization header, and (base64) in a cookie
+local function preview_token(v, name)
+  if type(v) ~= "string" then
+    return name .. " must be a string, not " .. describe(v)
+  end
+  if v == "" or v == "auto" then return end
+  if #v < M.PREVIEW_TOKEN_MIN or #v > M.PREVIEW_TOKEN_MAX
+      or v:find("[^\33-\126]") then
+    return string.format("%s must be \"auto\" or %d to %d visible ASCII "
+      .. "characters (no spaces)", name, M.PREVIEW_TOKEN_MIN,
+      M.PREVIEW_TOKEN_MAX)
+  end
+end
+
+--- previewAuth on create (2.2): {scheme: "bearer" (or empty), token:
+-- "auto" (or empty: the server makes one) or a token of its own}.
+M.preview_auth = M.object_of({
+  scheme = M.one_of({ "", "bearer" }), token = preview_token,
+})
+
+-- authConfig of a preview (8.8): any object, stored and echoed, at most
+-- AUTH_CONFIG_MAX bytes of JSON
+local function auth_config(v, name)
+  local fault = M.object(v, name)
+  if fault then return fault end
+  if #json.encode(v) > M.AUTH_CONFIG_MAX then
+    return name .. " must be at most " .. M.AUTH_CONFIG_MAX .. " bytes of JSON"
+  end
+end
+
+--- The port in the path of DELETE /sandboxes/{id}/preview/{port}: a
+-- decimal integer from 1 to 65535, else the reference's 400 {"error":
+-- "invalid port"} (8.8).
+function M.port(v)
+  local n = type(v) == "string" and v:find("^%d%d?%d?%d?%d?$") and tonumber(v)
+  if not n or n < 1 or n > 65535 then http.abort(400, "invalid port") end
+  return n
+end
+
 M.schemas = {
   -- POST /sandboxes (protocol.md 2.2); memoryMB, cpuCount and diskMB are
   -- checked against the tiers by the route; the fields marked as
@@ -643,7 +691,7 @@ M.schemas = {
     cpuCount = M.integer(1, 64), memoryMB = M.integer(1, 1048576),
     diskMB = M.integer(1, 1048576 * 1024),
     secretStore = text, image = M.manifest, snapshot = text,
-    previewAuth = M.object, webhooks = M.list, alias = text,
+    previewAuth = M.preview_auth, webhooks = M.list, alias = text,
     port = M.integer(1, 65535), networkEnabled = M.boolean,
     egressAllowlist = M.strings(1024, { max = 256 }),
     secretAllowedHosts = M.object, burst = M.boolean, sandboxFamily = text,
@@ -688,6 +736,10 @@ M.schemas = {
   -- POST /snapshots (8.5)
   snapshot = { name = M.required(M.resource_name),
     image = M.required(M.manifest) },
+  -- POST /sandboxes/{id}/preview (8.8): domain is checked against the
+  -- server's own by preview.lua
+  preview = { port = M.required(M.integer(1, 65535)),
+    domain = M.string({ max = 253 }), authConfig = auth_config },
   -- POST /templates (8.7): the Dockerfile is template_build.lua's
   template = { name = M.required(M.resource_name),
     dockerfile = M.required(M.string({ max = M.MAX_BODY })),

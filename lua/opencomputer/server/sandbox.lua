@@ -277,6 +277,14 @@ local RECORD = {
   from_checkpoint = request.string({ max = 64 }),
   patch_seq = request.integer(0, 2 ^ 40),
   patch_error = request.string({ max = 64 * 1024 }),
+  -- preview URLs (preview.lua): the ports served, the token's SHA-256
+  previews = request.list_of(request.object_of({
+    id = request.required(request.string({ max = 64 })),
+    port = request.required(request.integer(1, 65535)),
+    created_at = request.required(request.integer(0, 2 ^ 40)),
+    auth_config = request.object,
+  }), 65535),
+  preview_token = request.string({ max = 64 }),
 }
 
 -- the JSON of DATA/sandboxes/<id>/meta.json, or nil and why not
@@ -409,6 +417,7 @@ function Sandbox:save(dir)
     disk_uid_base = self.disk_uid_base,
     from_checkpoint = self.from_checkpoint, patch_seq = self.patch_seq,
     patch_error = self.patch_error,
+    previews = self.previews, preview_token = self.preview_token,
   }
   local tmp = dir .. "/meta.json.tmp"
   local f = assert(io.open(tmp, "w"))
@@ -749,6 +758,7 @@ function Sandbox:info()
     diskMB = self.disk_mb,
     stopReason = self.status == "stopped" and self.stop_reason or nil,
     patchError = self.patch_error,
+    sandboxDomain = self.registry.preview_domain,
     tags = {}, tagsLastUpdatedAt = json.null,
   }
 end
