@@ -23,4 +23,36 @@ function M.fails(class, fn, ...)
   return err
 end
 
+-- A scripted server on loopback: `script(req, say, body)` answers each
+-- request (say(text) writes a piece of the event stream; body: the
+-- request's); returns the API client for it, a stop function and its
+-- URL. A
+-- script's error closes the connection, so no call waits forever.
+function M.scripted(script)
+  local srv = require("opencomputer.core").http_listen("127.0.0.1", 0)
+  oc.spawn(function()
+    while true do
+      local req = srv:accept()
+      if not req then return end
+      oc.spawn(function()
+        local body = {}
+        while true do
+          local piece = req:read()
+          if not piece then break end
+          body[#body + 1] = piece
+        end
+        local ok, err = pcall(script, req, function(t) req:write(t) end,
+          table.concat(body))
+        if not ok then
+          io.stderr:write("scripted server: ", tostring(err), "\n")
+          pcall(req.finish, req)
+        end
+      end)
+    end
+  end)
+  local url = "http://127.0.0.1:" .. srv:port()
+  local c = require("opencomputer.client.api").new{ api_url = url, api_key = "k" }
+  return c, function() srv:close() end, url
+end
+
 return M
