@@ -78,7 +78,10 @@ describe("oclua serve", function()
     assert.are.equal("200", code, out)
     assert.is_true(tonumber(size) > 700e6, out)
     local grew = (peak_kib() - before) / 1024
-    assert.is_true(grew < 600, string.format("the server's peak grew %.0f MiB", grew))
+    -- under AddressSanitizer freed pieces wait in its quarantine (256 MiB)
+    -- and every block has redzones: a looser bound, still far below 3 GB
+    local bound = os.getenv("OCLUA_SANITIZED") and 1200 or 600
+    assert.is_true(grew < bound, string.format("the server's peak grew %.0f MiB", grew))
   end)
 
   it("keeps sandboxes and files across a restart with --data-dir", function()

@@ -135,8 +135,10 @@ describe("local server: sandbox lifecycle", function()
       doc = select(2, c:api("GET", "/sandboxes/" .. id))
     until doc.status ~= "running" or oc.now() - t0 > 10
     assert.are.equal("hibernated", doc.status)
-    -- sessions are forgotten, as the reference forgets them
-    assert.are.same({}, select(2, c:api("GET", "/sandboxes/" .. id .. "/exec")))
+    -- paused (protocol.md 2.7): nothing is lost, its sessions stay
+    local sessions = select(2, c:api("GET", "/sandboxes/" .. id .. "/exec"))
+    assert.are.equal(1, #sessions)
+    assert.are.equal("true", sessions[1].command)
     -- files survive; a data-plane call wakes it
     local r = c:run(id, "cat /home/sandbox/kept")
     assert.are.equal("still here", r.stdout)
@@ -147,10 +149,14 @@ describe("local server: sandbox lifecycle", function()
   it("hibernates and wakes on request", function()
     local id = c:create({ timeout = 0 })
     c:run(id, "echo kept > /home/sandbox/f")
+    assert.are.equal(201, (c:api("POST", "/sandboxes/" .. id .. "/exec",
+      { body = { cmd = "true" } })))
     local status, doc = c:api("POST", "/sandboxes/" .. id .. "/hibernate")
     assert.are.equal(200, status)
     assert.are.same({ sandboxID = id, status = "hibernated" }, doc)
     assert.are.equal("hibernated", select(2, c:api("GET", "/sandboxes/" .. id)).status)
+    -- deep: sessions are forgotten, as the reference forgets them
+    assert.are.same({}, select(2, c:api("GET", "/sandboxes/" .. id .. "/exec")))
     assert.are.equal(200, (c:api("POST", "/sandboxes/" .. id .. "/hibernate")))
     assert.are.equal(400, (c:api("POST", "/sandboxes/" .. id .. "/wake",
       { body = { timeout = -1 } })))
@@ -745,6 +751,21 @@ describe("local server: isolation", function()
       f:close()
       assert.are_not.equal(host, own)
     end
+  end)
+
+  it("knows the host's system accounts by name, so dpkg and apt run", function()
+    -- dpkg refuses to run when its statoverride names a group it cannot
+    -- find (ssl-cert, messagebus on Debian): every group and user the
+    -- copied dpkg database names resolves inside, and no host password or
+    -- group member comes along
+    local id = sandbox()
+    local r = c:run(id, "sudo dpkg --audit && echo dpkg-ok; "
+      .. "sudo dpkg-statoverride --list | while read u g m p; do "
+      .. "getent passwd \"$u\" >/dev/null || echo \"no user $u\"; "
+      .. "getent group \"$g\" >/dev/null || echo \"no group $g\"; done; "
+      .. "awk -F: '$3 > 0 && $3 < 1000 && $4 != \"\" && $1 != \"sudo\"' /etc/group; "
+      .. "sudo awk -F: '$2 != \"*\"' /etc/shadow")
+    assert.are.equal("dpkg-ok\n", r.stdout, r.stderr)
   end)
 
   it("gives each sandbox its own network: two listen on port 3000", function()

@@ -43,6 +43,48 @@ local function live(name, method, route, body, pattern, status)
     end }
 end
 
+-- `route` (POST, /snapshots or /templates) with `body`: refused with
+-- `status` (default 400) and a message matching `pattern`, and nothing
+-- more in the route's listing
+local function refused_post(route, name, body, pattern, status)
+  local before
+  local function names(ctx)
+    local s, list = ctx.client:api("GET", route)
+    assert(s == 200, "GET " .. route .. " answered " .. tostring(s))
+    local out = {}
+    for _, x in ipairs(list) do out[x.name] = true end
+    return out
+  end
+  return { name = route:sub(2) .. ": " .. name, status = status or 400,
+    body = pattern,
+    send = function(ctx)
+      before = names(ctx)
+      return support.raw_request(ctx.host, "POST", "/api" .. route, body)
+    end,
+    check = function(ctx)
+      for x in pairs(names(ctx)) do
+        assert(before[x], "a refused POST " .. route .. " left " .. x)
+      end
+    end }
+end
+local function snapshot(...) return refused_post("/snapshots", ...) end
+local function template(...) return refused_post("/templates", ...) end
+-- `method` `route` (a checkpoint route, from /api) with `body`:
+-- refused, the live sandbox still running, and no checkpoint made
+local function checkpoint(name, method, route, body, pattern, status)
+  return { name = "checkpoints: " .. name, status = status or 400, body = pattern,
+    request = { method = method, path = "/api" .. route, body = body },
+    check = function(ctx)
+      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
+      assert(s == 200 and doc.status == "running",
+        "the sandbox is " .. tostring(doc and doc.status))
+      s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/checkpoints")
+      assert(s == 200 and #doc == 0, "a refused call left a checkpoint")
+    end }
+end
+local CK = "/sandboxes/{SANDBOX}/checkpoints"
+local NO_CK = "00000000-0000-4000-8000-000000000000"
+
 local deep = ("["):rep(40) .. ("]"):rep(40)
 
 return {
@@ -147,7 +189,48 @@ return {
   create("networkEnabled as a string", '{"networkEnabled":"yes"}', "networkEnabled must be true or false"),
   create("egressAllowlist with a number", '{"egressAllowlist":["a",1]}',
     "egressAllowlist%[1%] must be a string"),
-  create("an image (not supported)", '{"image":{}}', "not supported by the local server"),
+  -- image manifests (protocol.md 8.6): refused before anything is built
+  create("an image that is a list", '{"image":[1]}', "image must be an object"),
+  create("an image with an unknown base", '{"image":{"base":"alpine"}}',
+    'image.base must be one of'),
+  create("an image step of an unknown type",
+    '{"image":{"steps":[{"type":"copy","args":{}}]}}', "image.steps%[0%]%.type must be one of"),
+  create("an image step without args", '{"image":{"steps":[{"type":"run"}]}}',
+    "image.steps%[0%]%.args is required"),
+  create("an image file that is not base64",
+    '{"image":{"steps":[{"type":"add_file","args":{"path":"/x","content":"%%%%"}}]}}',
+    "content must be base64: not a base64 character %(at character 0%)"),
+  create("an image file at a relative path",
+    '{"image":{"steps":[{"type":"add_file","args":{"path":"x","content":""}}]}}',
+    "args%.path must be an absolute path"),
+  create("an image dir entry escaping with ..",
+    '{"image":{"steps":[{"type":"add_dir","args":{"path":"/o","files":[{"relativePath":"a/../../b","content":""}]}}]}}',
+    "relativePath must not contain %.%."),
+  create("an image env name that is not a shell name",
+    '{"image":{"steps":[{"type":"env","args":{"vars":{"A-B":"x"}}}]}}',
+    "must be a shell variable name"),
+  create("an apt package that is an option",
+    '{"image":{"steps":[{"type":"apt_install","args":{"packages":["-y"]}}]}}',
+    "must be a Debian package name"),
+  create("a snapshot name that is a number", '{"snapshot":7}', "snapshot must be a string"),
+  snapshot("no name", '{"image":{}}', '"name is required"'),
+  snapshot("no image", '{"name":"x"}', '"image is required"'),
+  snapshot("a name with a slash", '{"name":"a/b","image":{}}', "name must be 1 to 128 letters"),
+  snapshot("a name of 129 bytes", '{"name":"' .. ("a"):rep(129) .. '","image":{}}',
+    "name must be 1 to 128 letters"),
+  snapshot("a step that is a string", '{"name":"x","image":{"steps":["run"]}}',
+    "image.steps%[0%] must be an object"),
+  snapshot("builderMemoryMB off the tiers", '{"name":"x","image":{"builderMemoryMB":100}}',
+    "builderMemoryMB must be one of 1024, 4096, 8192, 16384"),
+  template("no dockerfile", '{"name":"t"}', '"dockerfile is required"'),
+  template("a dockerfile that is a list", '{"name":"t","dockerfile":["FROM base"]}',
+    "dockerfile must be a string"),
+  template("an instruction outside the subset", '{"name":"t","dockerfile":"FROM base\\nVOLUME /x"}',
+    "dockerfile line 2: VOLUME is not supported"),
+  template("a FROM of another image", '{"name":"t","dockerfile":"FROM debian"}',
+    "dockerfile line 1: FROM debian: only FROM base"),
+  template("a tag with a space", '{"name":"t","dockerfile":"FROM base","tag":"a b"}',
+    "tag must be 1 to 128 letters"),
   -- the live sandbox's own routes
   live("timeout: 1e308", "POST", "/timeout", '{"timeout":1e308}',
     "timeout must be an integer from 0 to 2147483647"),
@@ -162,6 +245,60 @@ return {
   live("hibernate: a body that is not JSON", "POST", "/hibernate", "nope",
     "invalid request body"),
   live("hibernate: a list", "POST", "/hibernate", "[1]", "expected a JSON object"),
+  -- checkpoints and patches (protocol.md 8.2, 8.4)
+  checkpoint("no name", "POST", CK, "{}", '"name is required"'),
+  checkpoint("an empty name", "POST", CK, '{"name":""}', '"name is required"'),
+  checkpoint("a name that is a list", "POST", CK, '{"name":["a"]}', "name must be a string"),
+  checkpoint("a NUL in the name", "POST", CK, '{"name":"a\\u0000b"}',
+    "name must not contain a NUL byte"),
+  checkpoint("a name that is not UTF-8", "POST", CK, '{"name":"\xff"}',
+    "name must be valid UTF%-8"),
+  checkpoint("the name twice", "POST", CK, '{"name":"a","name":"b"}',
+    'key \\"name\\" appears twice'),
+  checkpoint("a kind that is a number", "POST", CK, '{"name":"a","kind":1}',
+    'kind must be one of \\"full\\", \\"disk_only\\", not 1'),
+  checkpoint("promoteToFull with kind full", "POST", CK,
+    '{"name":"a","promoteToFull":false}', "promoteToFull is only valid with kind"),
+  checkpoint("a retentionPolicy that is a list", "POST", CK,
+    '{"name":"a","retentionPolicy":[1]}', "retentionPolicy must be an object, not a list"),
+  checkpoint("a maxCount of 1e308", "POST", CK,
+    '{"name":"a","retentionPolicy":{"mode":"delete_oldest","maxCount":1e308}}',
+    "retentionPolicy.maxCount must be an integer from 1 to 100, not 1e%+308"),
+  checkpoint("a maxCount over the disk_only limit", "POST", CK,
+    '{"name":"a","kind":"disk_only","retentionPolicy":{"maxCount":101}}',
+    "retentionPolicy.maxCount must be an integer from 1 to 100"),
+  checkpoint("a retention mode that is unknown", "POST", CK,
+    '{"name":"a","retentionPolicy":{"mode":"all"}}', "retentionPolicy.mode must be one of"),
+  checkpoint("a body that is not JSON", "POST", CK, "{name}", "invalid request body"),
+  checkpoint("restore: an id that is not a UUID", "POST", CK .. "/x/restore", "",
+    '"invalid checkpoint ID"'),
+  checkpoint("restore: an id that is not UTF-8", "POST", CK .. "/%FF/restore", "",
+    '"invalid checkpoint ID"'),
+  checkpoint("restore: an unknown checkpoint", "POST", CK .. "/" .. NO_CK .. "/restore",
+    "", '"checkpoint not found"', 404),
+  checkpoint("restore: a body", "POST", CK .. "/" .. NO_CK .. "/restore",
+    '{"x":', "invalid request body", 400),
+  checkpoint("delete: a UUID one digit short", "DELETE", CK .. "/" .. NO_CK:sub(2), nil,
+    '"invalid checkpoint ID"'),
+  checkpoint("delete: a UUID with an encoded slash", "DELETE",
+    CK .. "/00000000-0000-4000-8000-00000000%2F00", nil, '"invalid checkpoint ID"'),
+  checkpoint("fork: an id that is not a UUID", "POST", "/sandboxes/from-checkpoint/x", "{}",
+    '"invalid checkpoint ID"'),
+  checkpoint("fork: a body that is not JSON", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    "{", "invalid request body"),
+  checkpoint("fork: memoryMB 1e308", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"memoryMB":1e308}', "memoryMB must be an integer"),
+  checkpoint("fork: envs as a list", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"envs":["A=1"]}', "envs must be an object of strings"),
+  checkpoint("fork: timeout as a string", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    '{"timeout":"5"}', "timeout must be an integer"),
+  checkpoint("fork: an unknown checkpoint", "POST", "/sandboxes/from-checkpoint/" .. NO_CK,
+    "{}", '"checkpoint not found"', 404),
+  checkpoint("patches: an id that is not a UUID", "GET", "/sandboxes/checkpoints/x/patches",
+    nil, '"invalid checkpoint ID"'),
+  checkpoint("patches: an unknown checkpoint", "POST",
+    "/sandboxes/checkpoints/" .. NO_CK .. "/patches", '{"script":"true"}',
+    '"checkpoint not found"', 404),
   { name = "a sandbox id that is not UTF-8", status = 400,
     body = "invalid path: sandbox id must be valid UTF%-8",
     request = { method = "DELETE", path = "/api/sandboxes/%FF" } },

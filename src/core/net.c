@@ -28,6 +28,7 @@ ocl_net_open(lua_State *L)
 	ocl_open_http(L);
 	ocl_open_websocket(L);
 	ocl_open_httpd(L);
+	ocl_open_digest(L);
 	ocl_open_editor(L);
 	return 0;
 }

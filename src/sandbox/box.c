@@ -5,9 +5,14 @@
  * the process objects a task reads their output from; ending it.
  *
  *     box = core.box_start{dir=, template=, hostname=, fresh=, uid_base=,
- *                          shm_mb=, memory_mb=, cpu_count=, pids_max=,
- *                          network=, host_loopback=}
+ *                          disk_uid_base=, renamed=, shm_mb=, memory_mb=,
+ *                          cpu_count=, pids_max=, network=, host_loopback=}
  *                                        yields until the sandbox is up
+ *                         disk_uid_base: the host uid the files of dir
+ *                         carry for root (a fork's: its origin's; default
+ *                         uid_base), shifted to uid_base by an idmapped
+ *                         mount; renamed: a fork's first boot (its
+ *                         /etc/hosts and /etc/hostname get hostname)
  *     proc = box:spawn(argv, env_list, cwd, uid, gid)             yields
  *                         or nil, a message and the errno name (err.h)
  *                         when the command cannot start (its cwd, exec)
@@ -15,13 +20,18 @@
  *                         at boot: nothing is ever resolved through the
  *                         init's PID again; the box owns it
  *     box:wait_exit() -> "oom" | "exited"   yields until init is gone
+ *     box:freeze(frozen) -> true, or nil and why: stop or resume every
+ *                         process in place (cgroup freezer)
  *     box:stop()                      kills everything in it; yields
  *     core.box_destroy(dir)           removes a stopped sandbox's files
+ *                                     (or a checkpoint's)
  *     core.box_cgroups(), core.box_network() -> true, or nil and what is
  *                         missing: can this machine limit sandboxes, give
  *                         them a network
  *     core.disk_setup(image, dir, bytes) -> true, or nil and what is
  *                         missing; core.disk_limit(path, bytes);
+ *                         core.disk_snapshot(src, dst, readonly);
+ *                         core.disk_usage(path) -> referenced, exclusive;
  *                         core.disk_teardown(dir)   the quota (disk.c)
  *     core.private_mounts()   this process's mounts become its own
  *
@@ -799,10 +809,14 @@ core_box_start(lua_State *L)
 	network = opt_bool(L, "network");
 	memset(&m, 0, sizeof(m));
 	m.type = BOX_SETUP;
-	m.a = (fresh ? BOX_FRESH : 0) | (network ? BOX_NETWORK : 0);
+	m.a = (fresh ? BOX_FRESH : 0) | (network ? BOX_NETWORK : 0) |
+	      (opt_bool(L, "renamed") ? BOX_RENAMED : 0);
 	m.uid = (uint32_t)opt_int(L, "uid_base", 0);
+	m.id = (uint32_t)opt_int(L, "disk_uid_base", m.uid);
 	m.gid = (uint32_t)opt_int(L, "shm_mb", 64);
 	luaL_argcheck(L, m.uid >= BOX_RANGE, 1, "uid_base must be at least 65536");
+	luaL_argcheck(L, m.id >= BOX_RANGE, 1,
+		      "disk_uid_base must be at least 65536");
 	memset(&lim, 0, sizeof(lim));
 	lim.memory_bytes = (uint64_t)opt_int(L, "memory_mb", 0) << 20;
 	lim.cpu_millis = (unsigned)opt_int(L, "cpu_count", 0) * 1000;
@@ -969,6 +983,34 @@ box_stop(lua_State *L)
 	if (b->task != LUA_NOREF)
 		return luaL_error(L, "another task waits on this sandbox");
 	return stop_k(L, LUA_OK, (lua_KContext)b);
+}
+
+/* box:freeze(frozen) -> true, or nil and a message: stop (true) or
+ * resume (false) every process of the sandbox, init included, in place
+ * (cgroup freezer; a checkpoint's consistent copy, the paused tier of
+ * protocol.md 2.7). Fails when the machine has no freezer (no cgroups:
+ * --allow-missing limits) or the kernel did not freeze it within 1 s. */
+static int
+box_freeze(lua_State *L)
+{
+	box *b = check_box(L);
+	int frozen = lua_toboolean(L, 2);
+
+	if (!b->has_cg || b->state == BOX_DEAD) {
+		lua_pushnil(L);
+		lua_pushstring(L, b->has_cg ? "the sandbox is not running" :
+			       "no cgroup freezer for this sandbox");
+		return 2;
+	}
+	if (cg_freeze(&b->cg, frozen)) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", frozen ? "freeze" : "thaw",
+				errno == ENOTSUP ? "this machine has no cgroup "
+				"freezer" : strerror(errno));
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 static int
@@ -1422,6 +1464,38 @@ core_disk_limit(lua_State *L)
 	return 0;
 }
 
+/* core.disk_snapshot(src, dst, readonly): `dst` becomes a copy-on-write
+ * snapshot of the subvolume `src` (disk.c: a checkpoint when readonly, a
+ * fork or a restore otherwise); raises on failure */
+static int
+core_disk_snapshot(lua_State *L)
+{
+	const char *src = luaL_checkstring(L, 1), *dst = luaL_checkstring(L, 2);
+	char err[512];
+
+	if (disk_snapshot(src, dst, lua_toboolean(L, 3), err, sizeof(err)))
+		return luaL_error(L, "%s", err);
+	return 0;
+}
+
+/* core.disk_usage(path) -> referenced, exclusive bytes of a subvolume
+ * (disk.c), or nil and a message */
+static int
+core_disk_usage(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	uint64_t rfer, excl;
+
+	if (disk_usage(path, &rfer, &excl)) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "usage of %s: %s", path, strerror(errno));
+		return 2;
+	}
+	lua_pushinteger(L, (lua_Integer)rfer);
+	lua_pushinteger(L, (lua_Integer)excl);
+	return 2;
+}
+
 /* core.disk_teardown(dir): unmount the quota file system */
 static int
 core_disk_teardown(lua_State *L)
@@ -1457,13 +1531,15 @@ core_box_network(lua_State *L)
 	return push_check(L, rc, err);
 }
 
-/* core.box_destroy(dir): remove a sandbox's files (its init is gone) */
+/* core.box_destroy(dir): remove a sandbox's files (its init is gone),
+ * or a checkpoint's (DATA/sandboxes/.checkpoints/...) */
 static int
 core_box_destroy(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
 
-	if (!strstr(dir, "/sandboxes/sb-"))
+	if (!strstr(dir, "/sandboxes/sb-") &&
+	    !strstr(dir, "/sandboxes/.checkpoints/"))
 		return luaL_error(L, "refusing to remove '%s'", dir);
 	if (disk_remove(dir) || ocl_remove_path(dir))
 		return luaL_error(L, "cannot remove %s: %s", dir,
@@ -1477,6 +1553,7 @@ ocl_open_box(lua_State *L)
 	static const luaL_Reg box_m[] = {
 		{ "spawn", box_spawn }, { "root", box_root },
 		{ "stop", box_stop }, { "wait_exit", box_wait_exit },
+		{ "freeze", box_freeze },
 		{ NULL, NULL }
 	};
 	static const luaL_Reg box_mm[] = {
@@ -1497,6 +1574,8 @@ ocl_open_box(lua_State *L)
 		{ "box_network", core_box_network },
 		{ "disk_setup", core_disk_setup },
 		{ "disk_limit", core_disk_limit },
+		{ "disk_snapshot", core_disk_snapshot },
+		{ "disk_usage", core_disk_usage },
 		{ "disk_teardown", core_disk_teardown },
 		{ "private_mounts", core_private_mounts },
 		{ NULL, NULL }

@@ -19,7 +19,9 @@ enum box_msg_type {
 	BOX_SETUP = 1,	/* server -> init, first: a = flags, b = how many
 			 * cgroup.procs fds init has (BOX_CGROUP_FD on, to
 			 * enter itself), uid = the host
-			 * uid the sandbox's 0 maps to, gid = /dev/shm size
+			 * uid the sandbox's 0 maps to, id = the host uid
+			 * its files on disk carry for 0 (0: uid; a fork's
+			 * are its origin's), gid = /dev/shm size
 			 * in MiB; payload dir\0template\0hostname\0
 			 * host_addrs\0 (the host's IPv4 addresses, a
 			 * list with commas: the sandbox may not reach
@@ -39,6 +41,8 @@ enum box_msg_type {
 /* BOX_SETUP flags */
 #define BOX_FRESH	1	/* lay the sandbox's layers out first */
 #define BOX_NETWORK	2	/* a network comes (slirp.c): resolv.conf */
+#define BOX_RENAMED	4	/* a fork's first boot: hosts and hostname
+				 * named its origin; write them again */
 
 struct box_msg {
 	uint32_t	type;

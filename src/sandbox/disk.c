@@ -606,8 +606,46 @@ disk_limit(const char *path, uint64_t bytes, char *err, size_t errlen)
 	return 0;
 }
 
-int64_t
-disk_usage(const char *path)
+int
+disk_snapshot(const char *src, const char *dst, int readonly, char *err,
+	      size_t errlen)
+{
+	struct btrfs_ioctl_vol_args_v2 va;
+	const char *name;
+	int sfd, dfd, rc;
+
+	sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return sandbox_err(err, errlen, "%s: %s", src, strerror(errno));
+	if (!subvol_id(sfd)) {
+		close(sfd);
+		return sandbox_err(err, errlen, "%s is not a subvolume of "
+				   "disk_setup's file system", src);
+	}
+	if ((dfd = open_parent(dst, &name)) < 0) {
+		close(sfd);
+		return sandbox_err(err, errlen, "%s: %s", dst, strerror(errno));
+	}
+	if (!*name || strlen(name) >= sizeof(va.name)) {
+		close(sfd);
+		close(dfd);
+		return sandbox_err(err, errlen, "%s: not a directory's name", dst);
+	}
+	memset(&va, 0, sizeof(va));
+	va.fd = sfd;
+	va.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
+	strcpy(va.name, name);
+	rc = ioctl(dfd, BTRFS_IOC_SNAP_CREATE_V2, &va);
+	if (rc)
+		sandbox_err(err, errlen, "snapshot %s as %s: %s", src, dst,
+			    strerror(errno));
+	close(sfd);
+	close(dfd);
+	return rc ? -1 : 0;
+}
+
+int
+disk_usage(const char *path, uint64_t *referenced, uint64_t *exclusive)
 {
 	struct btrfs_ioctl_search_args sa;
 	struct btrfs_ioctl_search_header sh;
@@ -639,7 +677,9 @@ disk_usage(const char *path)
 		return -1;
 	}
 	memcpy(&item, sa.buf + sizeof(sh), sizeof(item));
-	return (int64_t)le64toh(item.rfer);
+	*referenced = le64toh(item.rfer);
+	*exclusive = le64toh(item.excl);
+	return 0;
 }
 
 int

@@ -44,9 +44,20 @@ int disk_setup(const char *image_path, const char *dir, uint64_t size_bytes,
  * not a subvolume). */
 int disk_limit(const char *path, uint64_t bytes, char *err, size_t errlen);
 
-/* Bytes the subvolume `path` holds (data and metadata), as of the file
- * system's last commit (every 30 s at most), or -1 with errno set. */
-int64_t disk_usage(const char *path);
+/* Make `dst` (missing; its parent on the same file system) a snapshot of
+ * the subvolume `src`: a subvolume of its own that shares every extent
+ * of `src` copy-on-write, made in constant time whatever `src` holds;
+ * read-only when `readonly` (a checkpoint), else writable (a fork, a
+ * restore). Its quota group has no limit until disk_limit gives one.
+ * Returns 0, or -1 with a message in err. */
+int disk_snapshot(const char *src, const char *dst, int readonly, char *err,
+		  size_t errlen);
+
+/* The bytes the subvolume `path` refers to (data and metadata, shared
+ * extents included) and those only it holds (`exclusive`: what removing
+ * it would free), as of the file system's last commit (every 30 s at
+ * most; sync first for a fresh figure). Returns 0, or -1 with errno. */
+int disk_usage(const char *path, uint64_t *referenced, uint64_t *exclusive);
 
 /* Delete the subvolume `path` and everything in it at once (the space
  * comes back in the background; its quota group goes by itself once it

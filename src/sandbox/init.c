@@ -110,6 +110,8 @@ struct setup {
 	int		flags;
 	int		ncgroups;	/* cgroup.procs fds from BOX_CGROUP_FD */
 	uid_t		base;		/* host uid of root inside */
+	uid_t		disk_base;	/* host uid root's files carry on
+					 * disk (a fork: its origin's) */
 	unsigned	shm_mb;
 	const char	*dir, *template_dir, *hostname;
 	const char	*host_addrs;	/* "a.b.c.d,..." the host's own */
@@ -128,6 +130,22 @@ write_file(const char *path, const char *text, uid_t owner)
 	close(fd);
 }
 
+/* the sandbox's /etc/hosts and /etc/hostname, naming it (a new
+ * sandbox, or a fork's first boot: it was its origin's name); owned by
+ * its root as ids on disk. Runs in DIR. */
+static void
+write_names(const struct setup *s)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n"
+		 "127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		 s->hostname);
+	write_file("upper/root/etc/hosts", text, s->disk_base);
+	snprintf(text, sizeof(text), "%s\n", s->hostname);
+	write_file("upper/root/etc/hostname", text, s->disk_base);
+}
+
 /* a new sandbox: its own empty layers, owned by its root, and its own
  * hosts, hostname and (without a network) resolv.conf. Runs in DIR. */
 static void
@@ -138,33 +156,30 @@ lay_out(const struct setup *s)
 		{ "upper/root/etc", 1 }, { "upper/usr", 1 }, { "work", 0 },
 		{ "work/root", 0 }, { "work/usr", 0 }, { NULL, 0 }
 	};
-	char text[1024];
 	int i;
 
 	for (i = 0; dirs[i].path; i++) {
 		if (mkdir(dirs[i].path, 0755) && errno != EEXIST)
 			setup_failed(dirs[i].path);
-		if (dirs[i].owned && chown(dirs[i].path, s->base, s->base))
+		if (dirs[i].owned &&
+		    chown(dirs[i].path, s->disk_base, s->disk_base))
 			setup_failed(dirs[i].path);
 	}
-	snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n"
-		 "127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		 s->hostname);
-	write_file("upper/root/etc/hosts", text, s->base);
-	snprintf(text, sizeof(text), "%s\n", s->hostname);
-	write_file("upper/root/etc/hostname", text, s->base);
+	write_names(s);
 	if (!(s->flags & BOX_NETWORK))
 		write_file("upper/root/etc/resolv.conf",
 			   "# this sandbox has no network (networkEnabled: "
-			   "false)\n", s->base);
+			   "false)\n", s->disk_base);
 }
 
-/* The sandbox's user namespace, 0..65535 -> base..base+65535, as an fd:
- * made by a child that only holds it while we write its maps (we are
- * still host root, so any range may be mapped). `proc` is a procfs of
- * our PID namespace (the host's /proc numbers processes differently). */
+/* A user namespace mapping first..first+65535 to base..base+65535, as
+ * an fd: the sandbox's (first 0), or the shift of a fork's layers (first
+ * = the ids its files carry on disk; host root maps to itself). Made by a child that only holds it
+ * while we write its maps (we are still host root, so any range may be
+ * mapped). `proc` is a procfs of our PID namespace (the host's /proc
+ * numbers processes differently). */
 static int
-make_userns(const char *proc, uid_t base)
+make_userns(const char *proc, uid_t first, uid_t base)
 {
 	char path[64], map[64];
 	int hold[2], fd, i;
@@ -184,7 +199,10 @@ make_userns(const char *proc, uid_t base)
 		_exit(0);
 	}
 	close(hold[0]);
-	snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)base, BOX_RANGE);
+	/* a shift keeps host root as it is: the layout directories above
+	 * the layers (DIR, DIR/work/root) are host root's, mode 0700 */
+	snprintf(map, sizeof(map), "%s%u %u %u\n", first ? "0 0 1\n" : "",
+		 (unsigned)first, (unsigned)base, BOX_RANGE);
 	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/%d/%s", proc, (int)pid,
 			 i ? "gid_map" : "uid_map");
@@ -202,10 +220,10 @@ make_userns(const char *proc, uid_t base)
 	return fd;
 }
 
-/* a detached, read-only copy of the mount at `path`, its owners shifted
- * by the user namespace `userns` */
+/* a detached copy of the mount at `path` (read-only unless `writable`),
+ * its owners shifted by the user namespace `userns` */
 static int
-idmapped(const char *path, int userns)
+idmapped(const char *path, int userns, int writable)
 {
 	struct mount_attr attr;
 	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
@@ -214,8 +232,8 @@ idmapped(const char *path, int userns)
 	if (fd < 0)
 		setup_failed("open_tree");
 	memset(&attr, 0, sizeof(attr));
-	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY |
-			MOUNT_ATTR_NODEV;
+	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV |
+			(writable ? 0 : MOUNT_ATTR_RDONLY);
 	attr.userns_fd = (uint64_t)userns;
 	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr,
 		    sizeof(attr)))
@@ -466,13 +484,16 @@ drop_capabilities(void)
 static void
 set_up(const struct setup *s)
 {
-	char opts[256], err[256];
+	char opts[512], err[256];
+	const char *layers = "";	/* where upper/ and work/ are seen */
 	int userns;
 
 	if (chdir(s->dir))
 		setup_failed("the sandbox's directory");
 	if (s->flags & BOX_FRESH)
 		lay_out(s);
+	else if (s->flags & BOX_RENAMED)
+		write_names(s);
 	if (sethostname(s->hostname, strlen(s->hostname)))
 		setup_failed("sethostname");
 	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
@@ -486,14 +507,27 @@ set_up(const struct setup *s)
 		setup_failed("staging");
 	do_mount("proc", "rootfs/proc", "proc", MS_NOSUID | MS_NODEV |
 		 MS_NOEXEC, NULL);
-	userns = make_userns("rootfs/proc", s->base);
+	userns = make_userns("rootfs/proc", 0, s->base);
 	snprintf(opts, sizeof(opts), "%s/root", s->template_dir);
-	attach_at(idmapped(opts, userns), "rootfs/lower");
-	attach_at(idmapped("/usr", userns), "rootfs/usr");
-	do_mount("overlay", "rootfs/root", "overlay", MS_NODEV,
-		 "lowerdir=rootfs/lower,upperdir=upper/root,workdir=work/root");
-	do_mount("overlay", "rootfs/root/usr", "overlay", MS_NODEV,
-		 "lowerdir=rootfs/usr,upperdir=upper/usr,workdir=work/usr");
+	attach_at(idmapped(opts, userns, 0), "rootfs/lower");
+	attach_at(idmapped("/usr", userns, 0), "rootfs/usr");
+	if (s->disk_base != s->base) {
+		/* a fork: its layers are its checkpoint's extents, owned by
+		 * the origin's ids; shifted here instead of chowned */
+		int shift = make_userns("rootfs/proc", s->disk_base, s->base);
+
+		if (mkdir("rootfs/layers", 0700))
+			setup_failed("staging");
+		attach_at(idmapped(".", shift, 1), "rootfs/layers");
+		close(shift);
+		layers = "rootfs/layers/";
+	}
+	snprintf(opts, sizeof(opts), "lowerdir=rootfs/lower,upperdir=%s"
+		 "upper/root,workdir=%swork/root", layers, layers);
+	do_mount("overlay", "rootfs/root", "overlay", MS_NODEV, opts);
+	snprintf(opts, sizeof(opts), "lowerdir=rootfs/usr,upperdir=%s"
+		 "upper/usr,workdir=%swork/usr", layers, layers);
+	do_mount("overlay", "rootfs/root/usr", "overlay", MS_NODEV, opts);
 	if (chdir("rootfs/root"))
 		setup_failed("the new root");
 	mount_dev(s);		/* first: the masks of /proc bind dev/null */
@@ -546,6 +580,9 @@ read_setup(struct setup *s, char *buf, size_t cap)
 	s->flags = m.a;
 	s->ncgroups = m.b >= 0 && m.b <= 8 ? m.b : 0;
 	s->base = m.uid;
+	s->disk_base = m.id ? m.id : m.uid;
+	if (s->disk_base > (uint32_t)-1 - BOX_RANGE)
+		setup_failed("setup message");
 	s->shm_mb = m.gid ? m.gid : 64;
 	p = buf + sizeof(m);
 	end = buf + n;

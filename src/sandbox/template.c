@@ -11,8 +11,8 @@
  * /etc: an allowlist of the host's non-private /etc entries (no shadow, no
  * SSH keys, no tokens in npmrc or pip.conf; within them only what every
  * host user may read, and never apt's auth.conf, ssl/private or
- * security/opasswd), then passwd, group, shadow
- * and sudoers of its own (the `sandbox` user has passwordless sudo, as in
+ * security/opasswd), then passwd, group, shadow (root, the host's
+ * system accounts by name and id, nobody, sandbox) and sudoers of its own (the `sandbox` user has passwordless sudo, as in
  * the cloud), and a copy of the host's dpkg database so that apt and dpkg
  * inside agree with the /usr they see. Owners on disk are the ids inside
  * the sandbox (0 and 1000): each sandbox sees the template through an
@@ -26,14 +26,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/buf.h"
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 
-#define TEMPLATE_VERSION 3	/* bump when what is copied changes */
+#define TEMPLATE_VERSION 4	/* bump when what is copied changes */
 #define SANDBOX_UID	1000
 #define SHADOW_GID	42	/* Debian's fixed gid of group shadow */
 
@@ -70,7 +72,7 @@ static int
 copy_tree(const char *from, const char *to)
 {
 	struct stat st;
-	char buf[65536];
+	char chunk[65536];
 	int i;
 
 	for (i = 0; etc_never[i]; i++)
@@ -83,12 +85,12 @@ copy_tree(const char *from, const char *to)
 	     (S_IROTH | S_IXOTH)))
 		return 0;
 	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlink(from, buf, sizeof(buf) - 1);
+		ssize_t n = readlink(from, chunk, sizeof(chunk) - 1);
 
 		if (n < 0)
 			return -1;
-		buf[n] = '\0';
-		return symlink(buf, to) && errno != EEXIST ? -1 : 0;
+		chunk[n] = '\0';
+		return symlink(chunk, to) && errno != EEXIST ? -1 : 0;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		DIR *d;
@@ -130,8 +132,8 @@ copy_tree(const char *from, const char *to)
 			close(in);
 			return -1;
 		}
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (write(out, buf, (size_t)n) != n) {
+		while ((n = read(in, chunk, sizeof(chunk))) > 0)
+			if (write(out, chunk, (size_t)n) != n) {
 				n = -1;
 				break;
 			}
@@ -173,6 +175,106 @@ write_file(const char *root, const char *name, const char *text, mode_t mode,
 	return close(fd);
 }
 
+/* The host's system accounts (ids 1 to 999: Debian's base-passwd and
+ * the packages' own, such as _apt, messagebus, ssl-cert), as lines of a
+ * passwd (`group` 0) or group file: names and ids only, no password and
+ * no group members (those would name the host's people). The /usr and
+ * dpkg database a sandbox sees name them (dpkg's statoverride refuses to
+ * run with a group it cannot find). Appended to `out`; `seen` marks the
+ * ids found. Returns 0, or -1 out of memory. */
+static int
+system_accounts(const char *path, int group, buf *out, char *seen)
+{
+	char line[1024], entry[1100], *f[7];
+	FILE *in = fopen(path, "re");
+	int n, rc = 0;
+
+	if (!in)
+		return 0;	/* no such file: nothing to add */
+	while (rc == 0 && fgets(line, sizeof(line), in)) {
+		char *p = line;
+		long id;
+
+		line[strcspn(line, "\n")] = '\0';
+		for (n = 0; n < 7 && p; n++)
+			f[n] = strsep(&p, ":");
+		if (n < (group ? 3 : 7))
+			continue;
+		id = strtol(f[2], &p, 10);
+		if (*p || id < 1 || id > 999 || strcmp(f[0], "sandbox") == 0 ||
+		    strchr(f[0], '/') || seen[id])
+			continue;
+		seen[id] = 1;
+		n = group ? snprintf(entry, sizeof(entry), "%s:x:%ld:%s\n",
+				     f[0], id, strcmp(f[0], "sudo") ? "" :
+				     "sandbox")
+			  : snprintf(entry, sizeof(entry),
+				     "%s:x:%ld:%s:%s:%s:%s\n", f[0], id, f[3],
+				     f[4], f[5], f[6]);
+		if (n > 0 && (size_t)n < sizeof(entry))
+			rc = buf_add(out, entry, (size_t)n);
+	}
+	fclose(in);
+	return rc;
+}
+
+/* passwd, group and shadow of the sandbox: root, the host's system
+ * accounts, nobody and `sandbox` (uid 1000, in group sudo) */
+static int
+write_accounts(const char *root)
+{
+	/* groups a sandbox needs whatever the host has */
+	static const struct { int gid; const char *line; } needed[] = {
+		{ 5, "tty:x:5:\n" }, { 27, "sudo:x:27:sandbox\n" },
+		{ SHADOW_GID, "shadow:x:42:\n" }, { 100, "users:x:100:\n" },
+		{ 0, NULL }
+	};
+	char seen[1000], line[256];
+	buf pw = { 0 }, gr = { 0 }, sh = { 0 };
+	size_t i, from;
+	int rc, n;
+
+	memset(seen, 0, sizeof(seen));
+	rc = buf_add(&pw, "root:x:0:0:root:/root:/bin/bash\n", 32) ||
+	     system_accounts("/etc/passwd", 0, &pw, seen);
+	/* every system user gets a locked shadow entry */
+	rc = rc || buf_add(&sh, "root:*:20000:0:99999:7:::\n", 26);
+	for (from = 32; rc == 0 && from < pw.len; from = i + 1) {
+		i = from + strcspn(pw.p + from, ":");
+		n = snprintf(line, sizeof(line), "%.*s:*:20000:0:99999:7:::\n",
+			     (int)(i - from), pw.p + from);
+		rc = n < 0 || (size_t)n >= sizeof(line) ||
+		     buf_add(&sh, line, (size_t)n);
+		while (i < pw.len && pw.p[i] != '\n')
+			i++;
+	}
+	n = snprintf(line, sizeof(line), "nobody:x:65534:65534:nobody:"
+		     "/nonexistent:/usr/sbin/nologin\nsandbox:x:%u:%u:"
+		     "sandbox:/home/sandbox:/bin/bash\n", SANDBOX_UID,
+		     SANDBOX_UID);
+	rc = rc || buf_add(&pw, line, (size_t)n) ||
+	     buf_add(&sh, "nobody:*:20000:0:99999:7:::\n"
+		     "sandbox:*:20000:0:99999:7:::\n", 56);
+	memset(seen, 0, sizeof(seen));
+	rc = rc || buf_add(&gr, "root:x:0:\n", 10) ||
+	     system_accounts("/etc/group", 1, &gr, seen);
+	for (i = 0; rc == 0 && needed[i].line; i++)
+		if (!seen[needed[i].gid])
+			rc = buf_add(&gr, needed[i].line,
+				     strlen(needed[i].line));
+	n = snprintf(line, sizeof(line), "nogroup:x:65534:\nsandbox:x:%u:\n",
+		     SANDBOX_UID);
+	rc = rc || buf_add(&gr, line, (size_t)n) ||
+	     buf_add(&pw, "", 1) || buf_add(&gr, "", 1) || buf_add(&sh, "", 1);
+	rc = rc || write_file(root, "/etc/passwd", pw.p, 0644, 0, 0) ||
+	     write_file(root, "/etc/group", gr.p, 0644, 0, 0) ||
+	     write_file(root, "/etc/shadow", sh.p, 0640, 0, SHADOW_GID);
+	buf_free(&pw);
+	buf_free(&gr);
+	buf_free(&sh);
+	return rc ? -1 : 0;
+}
+
 static int
 make_root(const char *root)
 {
@@ -196,7 +298,7 @@ make_root(const char *root)
 		{ "usr/lib32", "/lib32" }, { "usr/libx32", "/libx32" },
 		{ NULL, NULL }
 	};
-	char p[4096], q[4096], text[2048];
+	char p[4096], q[4096];
 	int i;
 
 	for (i = 0; dirs[i].path; i++)
@@ -222,22 +324,7 @@ make_root(const char *root)
 	if (join(p, sizeof(p), root, "/var/lib/dpkg") ||
 	    copy_tree("/var/lib/dpkg", p))
 		return -1;
-	snprintf(text, sizeof(text),
-		 "root:x:0:0:root:/root:/bin/bash\n"
-		 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-		 "sandbox:x:%u:%u:sandbox:/home/sandbox:/bin/bash\n",
-		 SANDBOX_UID, SANDBOX_UID);
-	if (write_file(root, "/etc/passwd", text, 0644, 0, 0))
-		return -1;
-	snprintf(text, sizeof(text),
-		 "root:x:0:\ntty:x:5:\nsudo:x:27:sandbox\nshadow:x:%u:\n"
-		 "users:x:100:\nnogroup:x:65534:\nsandbox:x:%u:\n",
-		 SHADOW_GID, SANDBOX_UID);
-	if (write_file(root, "/etc/group", text, 0644, 0, 0) ||
-	    write_file(root, "/etc/shadow",
-		       "root:*:20000:0:99999:7:::\n"
-		       "nobody:*:20000:0:99999:7:::\n"
-		       "sandbox:*:20000:0:99999:7:::\n", 0640, 0, SHADOW_GID) ||
+	if (write_accounts(root) ||
 	    write_file(root, "/etc/sudoers",
 		       "# the sandbox user has passwordless sudo, as in the "
 		       "OpenComputer cloud\n"

@@ -1,6 +1,7 @@
 /*
  * httpd.h - between the local server's HTTP primitive (httpd.c) and its
- * side of the WebSocket opening handshake (httpd_ws.c).
+ * side of the WebSocket opening handshake (httpd_ws.c), and the digests
+ * of the server's image manifests (digest.c).
  */
 #ifndef OCLUA_HTTPD_H
 #define OCLUA_HTTPD_H
@@ -9,6 +10,10 @@
 
 /* Add core.httpd_* to the table on top of the stack. */
 int ocl_open_httpd(lua_State *L);
+
+/* Add core.sha256, core.base64_encode and core.base64_decode (digest.c)
+ * to the table on top of the stack. */
+int ocl_open_digest(lua_State *L);
 
 /* Read the opening handshake of an upgrade request (RFC 6455 4.2.1) in
  * its headers: names[i] (lower case) and values[i], n of them, of an

@@ -1,12 +1,15 @@
 -- opencomputer/server/api.lua - the routes of the local server and their
 -- handlers: sandboxes (protocol.md section 2), exec (section 3), files
--- (section 5). Paths are relative to the API base /api; WebSocket routes
+-- (section 5); checkpoints (section 8) are checkpoint.lua's. Paths are relative to the API base /api; WebSocket routes
 -- are also served without the /api prefix (section 10.1).
 
 local oc = require("opencomputer")
 local http = require("opencomputer.server.http")
 local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
+local checkpoint = require("opencomputer.server.checkpoint")
+local image = require("opencomputer.server.image")
+local templates = require("opencomputer.server.template_build")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
@@ -19,7 +22,9 @@ local function sandbox_of(reg, id, data_plane)
   local sb = reg:get(request.id(id, "sandbox id"))
   if not sb then http.abort(404, "sandbox not found") end
   if data_plane then
-    if not sb:ensure_running() then http.abort(404, "sandbox not found") end
+    local running, failed = sb:ensure_running()
+    if failed then http.abort(502, failed) end	-- a restore it waited for
+    if not running then http.abort(404, "sandbox not found") end
     sb:touch()
   end
   return sb
@@ -103,16 +108,19 @@ end
 
 function M.routes(reg)
   local r = http.router()
+  checkpoint.routes(r, reg)	-- first: its literal segments win
+  image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
+  templates.routes(r, reg)	-- 8.7
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
     local mem, cpus = sandbox.resources(b.memoryMB, b.cpuCount)
     if not mem then http.abort(400, cpus) end
-    if b.image or b.snapshot then
-      http.abort(400, "image and snapshot creates are not supported by the local server")
-    end
+    if b.image or b.snapshot then return image.create_sandbox(req, reg, b) end
     if b.templateID and b.templateID ~= "" and b.templateID ~= "base"
         and b.templateID ~= "default" then
+      local t = templates.get(reg, b.templateID)
+      if t then return templates.create_sandbox(req, reg, b, t, mem) end
       http.abort(404, "template not found: " .. b.templateID)
     end
     local disk = b.diskMB or sandbox.DISK_MB
@@ -155,25 +163,29 @@ function M.routes(reg)
     http.no_content(req)
   end)
 
-  -- hibernate and wake (protocol.md 2.7): processes end, files stay;
-  -- a data-plane call wakes it as well
+  -- hibernate and wake (protocol.md 2.7): an explicit hibernate is the
+  -- deep tier (processes end, files stay; a paused sandbox goes deep
+  -- too); a data-plane call wakes it as well
   r.add("POST", "/sandboxes/:id/hibernate", function(req, p)
     local sb = sandbox_of(reg, p.id)
     request.body(req, "none")
-    if sb.status ~= "hibernated" then sb:stop("hibernated") end
+    if sb.status ~= "hibernated" or sb.paused then sb:stop("hibernated") end
     if sb.deleted then http.abort(404, "sandbox not found") end
     http.json(req, 200, { sandboxID = sb.id, status = sb.status })
   end)
 
   -- the idle timeout is the body's (omitted: 0, never) when this call
-  -- wakes the sandbox, as the cloud's deep-tier wake; waking a running
-  -- one answers the same and keeps its timeout, as its paused tier
+  -- boots the sandbox from deep hibernation, as the cloud's deep-tier
+  -- wake, and then the pending patches of the checkpoint it was forked
+  -- from run in the background (8.4); a paused sandbox is thawed and
+  -- keeps its timeout, and so does a running one, which answers the same
   r.add("POST", "/sandboxes/:id/wake", function(req, p)
     local sb = sandbox_of(reg, p.id)
     local b = request.body(req, "wake")
-    if not sb:ensure_running(b.timeout or 0) then
-      http.abort(404, "sandbox not found")
-    end
+    local running, failed, how = sb:ensure_running(b.timeout or 0)
+    if failed then http.abort(502, failed) end
+    if not running then http.abort(404, "sandbox not found") end
+    if how == "booted" then oc.spawn(checkpoint.apply_patches, reg, sb) end
     http.json(req, 200, { sandboxID = sb.id, status = sb.status })
   end)
 

@@ -25,6 +25,9 @@ local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
 local api = require("opencomputer.server.api")
 local sandbox = require("opencomputer.server.sandbox")
+local checkpoint = require("opencomputer.server.checkpoint")
+local image = require("opencomputer.server.image")
+local templates = require("opencomputer.server.template_build")
 
 local M = {}
 
@@ -122,6 +125,9 @@ function M.start(opts)
       .. "idmapped mounts)", 0)
   end
   for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(checkpoint.load(reg)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(image.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
@@ -139,7 +145,8 @@ function M.start(opts)
   function srv.stop()
     listener:close()
     for _, sb in pairs(reg.by_id) do
-      if temporary then sb:delete() elseif sb.status == "running" then sb:stop("hibernated") end
+      -- (a paused sandbox has its box too: thawed and ended)
+      if temporary then sb:delete() elseif sb.box then sb:stop("hibernated") end
     end
     if not missing.disk then core.disk_teardown(sandboxes) end
     if temporary then os.execute("rm -rf '" .. data_dir .. "'") end

@@ -20,6 +20,7 @@
 -- allows in its error message. Every string the server stores or echoes
 -- is valid UTF-8 without a NUL byte.
 
+local core = require("opencomputer.core")
 local http = require("opencomputer.server.http")
 local cjson = require("cjson").new()
 
@@ -362,6 +363,66 @@ M.list = function(v, name)
   end
 end
 
+--- One of the strings in the list `values`.
+function M.one_of(values)
+  local allowed = {}
+  for _, v in ipairs(values) do allowed[v] = true end
+  local words = '"' .. table.concat(values, '", "') .. '"'
+  return function(v, name)
+    if type(v) ~= "string" or not allowed[v] then
+      return string.format("%s must be one of %s, not %s", name, words,
+        type(v) == "string" and string.format("%q", v) or describe(v))
+    end
+  end
+end
+
+--- An object whose fields are checked against `schema` (name -> rule or
+-- M.required(rule)), named in messages as parent.field; unknown fields
+-- and nulls in it are dropped, as M.check does for a body.
+function M.object_of(schema)
+  return function(v, name)
+    if type(v) ~= "table" or #v > 0 then
+      return name .. " must be an object, not " .. describe(v)
+    end
+    for k, x in pairs(v) do
+      if schema[k] == nil or x == cjson.null then v[k] = nil end
+    end
+    for key, rule in pairs(schema) do
+      local required = type(rule) == "table" and rule.required
+      if type(rule) == "table" then rule = rule.rule end
+      if v[key] ~= nil then
+        local fault = rule(v[key], name .. "." .. key)
+        if fault then return fault end
+      elseif required then
+        return name .. "." .. key .. " is required"
+      end
+    end
+  end
+end
+
+--- A list of at most `max` values, each checked by `rule` (named
+-- parent[i], from 0).
+function M.list_of(rule, max)
+  return function(v, name)
+    if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
+      return name .. " must be a list, not " .. describe(v)
+    end
+    local count = 0
+    for k in pairs(v) do
+      count = count + 1
+      if math.type(k) ~= "integer" then return name .. " must be a list" end
+    end
+    if count ~= #v then return name .. " must be a list" end
+    if count > max then
+      return name .. " must have at most " .. max .. " entries"
+    end
+    for i, x in ipairs(v) do
+      local fault = rule(x, string.format("%s[%d]", name, i - 1))
+      if fault then return fault end
+    end
+  end
+end
+
 --- `rule`, and the field must be present.
 function M.required(rule)
   return { rule = rule, required = true }
@@ -399,6 +460,179 @@ local path = M.string({ nonempty = true, max = M.MAX_PATH })
 local command = M.string({ nonempty = true, max = 64 * 1024 })
 local args = M.strings(1022, { max = 64 * 1024 })
 
+-- image manifests (protocol.md 8.6) ----------------------------------------
+
+M.MAX_STEPS = 256	-- steps of a manifest
+M.MAX_LIST = 1000	-- packages, commands or files of one step
+
+--- The name of a snapshot or template: 1 to 128 bytes of letters,
+-- digits, ".", "_" and "-", starting with a letter or digit (it is a
+-- segment of their routes' paths).
+function M.resource_name(v, name)
+  if type(v) ~= "string" or not v:find("^[%w][%w%._%-]*$") or #v > 128 then
+    return name .. " must be 1 to 128 letters, digits, '.', '_' or '-', "
+      .. "starting with a letter or digit, not " .. (type(v) == "string"
+      and string.format("%q", v) or describe(v))
+  end
+end
+
+local function absolute(v, name)
+  local fault = path(v, name)
+  if fault then return fault end
+  if v:sub(1, 1) ~= "/" then
+    return name .. " must be an absolute path (starting with /)"
+  end
+end
+
+local function file_path(v, name)
+  local fault = absolute(v, name)
+  if fault then return fault end
+  if v:sub(-1) == "/" then return name .. " must name a file, not end with /" end
+end
+
+local function relative(v, name)
+  local fault = path(v, name)
+  if fault then return fault end
+  if v:sub(1, 1) == "/" then return name .. " must be a relative path" end
+  for seg in (v .. "/"):gmatch("([^/]*)/") do
+    if seg == ".." then return name .. " must not contain .." end
+    if seg == "" or seg == "." then
+      return name .. " must not hold an empty or . segment"
+    end
+  end
+end
+
+-- base64 content, strictly (RFC 4648 4, padded: core.base64_decode)
+local function base64(v, name)
+  if type(v) ~= "string" then
+    return name .. " must be a string of base64, not " .. describe(v)
+  end
+  local bytes, why = core.base64_decode(v)
+  if not bytes then return name .. " must be base64: " .. why end
+end
+
+-- a non-empty list of at most MAX_LIST strings, each as `each` and
+-- matching `pattern` (`what` says what that allows)
+local function words(each, pattern, what)
+  local rule = M.list_of(function(x, n)
+    local fault = each(x, n)
+    if fault then return fault end
+    if pattern and not x:find(pattern) then return n .. " must be " .. what end
+  end, M.MAX_LIST)
+  return function(v, name)
+    local fault = rule(v, name)
+    if fault then return fault end
+    if #v == 0 then return name .. " must not be empty" end
+  end
+end
+
+local package = M.string({ nonempty = true, max = 256 })
+local env_vars = M.map(256, 64 * 1024, { env = true })
+
+local function vars(v, name)
+  local fault = env_vars(v, name)
+  if fault then return fault end
+  if next(v) == nil then return name .. " must not be empty" end
+  for k, x in pairs(v) do
+    if not k:find("^[%a_][%w_]*$") then
+      return string.format("%s key %q must be a shell variable name "
+        .. "(letters, digits and _, not starting with a digit)", name, k)
+    end
+    if x:find("[\r\n]") then
+      return string.format("%s[%q] must be one line", name, k)
+    end
+  end
+end
+
+local dir_files = M.list_of(M.object_of({
+  relativePath = M.required(relative), content = M.required(base64),
+}), M.MAX_LIST)
+
+local function files(v, name)
+  local fault = dir_files(v, name)
+  if fault then return fault end
+  if #v == 0 then return name .. " must not be empty" end
+  local seen = {}
+  for i, f in ipairs(v) do
+    if seen[f.relativePath] then
+      return string.format("%s[%d].relativePath %q appears twice", name,
+        i - 1, f.relativePath)
+    end
+    seen[f.relativePath] = true
+  end
+end
+
+local STEP_ARGS = {
+  apt_install = M.object_of({ packages = M.required(words(package,
+    "^[%w][%w%+%.:=~_/%-]*$", "a Debian package name (letters, digits "
+    .. "and + . : = ~ _ / -, starting with a letter or digit)")) }),
+  pip_install = M.object_of({ packages = M.required(words(package,
+    "^[^%-%c][^%c]*$", "a pip requirement (no control character, not "
+    .. "starting with -)")) }),
+  run = M.object_of({ commands = M.required(words(command)) }),
+  env = M.object_of({ vars = M.required(vars) }),
+  workdir = M.object_of({ path = M.required(absolute) }),
+  add_file = M.object_of({ path = M.required(file_path),
+    content = M.required(base64), encoding = M.one_of({ "", "base64" }) }),
+  add_dir = M.object_of({ path = M.required(absolute),
+    files = M.required(files) }),
+}
+local step_head = M.object_of({
+  type = M.required(M.one_of({ "apt_install", "pip_install", "run", "env",
+    "workdir", "add_file", "add_dir" })),
+  args = M.required(M.object),
+})
+
+local function step(v, name)
+  local fault = step_head(v, name)
+  if fault then return fault end
+  return STEP_ARGS[v.type](v.args, name .. ".args")
+end
+
+local TIERS = { [1024] = true, [4096] = true, [8192] = true, [16384] = true }
+local function memory(v, name)
+  if not TIERS[v] then
+    return name .. " must be one of 1024, 4096, 8192, 16384, not " .. describe(v)
+  end
+end
+
+--- An image manifest (protocol.md 8.6): base ("", base, ubuntu, default),
+-- at most MAX_STEPS steps {type, args} with each type's args checked
+-- (absolute paths, relative ones without "..", strict base64, shell
+-- variable names), name, builderMemoryMB and runtimeMemoryMB (tiers).
+M.manifest = M.object_of({
+  base = M.one_of({ "", "base", "ubuntu", "default" }),
+  steps = M.list_of(step, M.MAX_STEPS),
+  name = M.resource_name,
+  builderMemoryMB = memory, runtimeMemoryMB = memory,
+})
+
+--- The record in the JSON file `path` (one the server wrote under
+-- --data-dir, which an older server or a hand may have changed), checked
+-- against `schema` as M.check does (messages start with `where`): the
+-- decoded object, or nil and why not. Never raises.
+function M.read_record(path, schema, where)
+  local f, err = io.open(path)
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  local ok, doc = pcall(function()
+    return M.check(M.decode(text), schema, where)
+  end)
+  if not ok then
+    return nil, http.is_answer(doc) and doc.message or tostring(doc)
+  end
+  return doc
+end
+
+--- Check the manifest `m` made by the server (a Dockerfile's: `name`
+-- names it in messages) as a body's; raises the 400 of a fault.
+function M.manifest_of(m, name)
+  local fault = M.manifest(m, name)
+  if fault then invalid(fault) end
+  return m
+end
+
 M.schemas = {
   -- POST /sandboxes (protocol.md 2.2); memoryMB, cpuCount and diskMB are
   -- checked against the tiers by the route; the fields marked as
@@ -408,7 +642,7 @@ M.schemas = {
     envs = env, metadata = M.map(256, 64 * 1024),
     cpuCount = M.integer(1, 64), memoryMB = M.integer(1, 1048576),
     diskMB = M.integer(1, 1048576 * 1024),
-    secretStore = text, image = M.object, snapshot = text,
+    secretStore = text, image = M.manifest, snapshot = text,
     previewAuth = M.object, webhooks = M.list, alias = text,
     port = M.integer(1, 65535), networkEnabled = M.boolean,
     egressAllowlist = M.strings(1024, { max = 256 }),
@@ -428,6 +662,36 @@ M.schemas = {
   wake = { timeout = seconds },
   -- POST .../hibernate: no fields
   none = {},
+  -- POST /sandboxes/{id}/checkpoints (8.2); retentionPolicy.maxCount is
+  -- checked against the kind's limit by checkpoint.lua
+  checkpoint = {
+    name = M.required(M.string({ max = 255 })),
+    kind = M.one_of({ "full", "disk_only" }),
+    promoteToFull = M.boolean,
+    retentionPolicy = M.object_of({
+      mode = M.one_of({ "none", "delete_oldest" }),
+      maxCount = M.integer(1, 100),
+    }),
+  },
+  -- POST /sandboxes/from-checkpoint/{id} (8.2); memoryMB is clamped to
+  -- the tiers by checkpoint.lua, a negative timeout is 0 as on create
+  fork = {
+    timeout = M.integer(-M.MAX_SECONDS, M.MAX_SECONDS), envs = env,
+    metadata = M.map(256, 64 * 1024), memoryMB = M.integer(1, 1048576),
+    secretStore = text,
+  },
+  -- POST .../patches (8.4)
+  patch = {
+    script = M.required(M.string({ max = 256 * 1024 })),
+    description = M.string({ max = 4096 }),
+  },
+  -- POST /snapshots (8.5)
+  snapshot = { name = M.required(M.resource_name),
+    image = M.required(M.manifest) },
+  -- POST /templates (8.7): the Dockerfile is template_build.lua's
+  template = { name = M.required(M.resource_name),
+    dockerfile = M.required(M.string({ max = M.MAX_BODY })),
+    tag = M.resource_name },
 }
 
 --- Read the JSON body of `req` (at most MAX_BODY bytes; empty: {}) and
@@ -462,6 +726,17 @@ function M.id(v, name)
   local fault = segment(v, name)
   if fault then invalid(fault, "invalid path") end
   return v
+end
+
+--- A UUID in a segment of the request's path (a checkpoint or patch id,
+-- protocol.md 8.1): 8-4-4-4-12 hex digits, either case; returned in
+-- lower case. Anything else is a 400 {"error": message} (the reference's
+-- "invalid checkpoint ID").
+function M.uuid(v, message)
+  if type(v) ~= "string" or not v:find("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
+    http.abort(400, message)
+  end
+  return v:lower()
 end
 
 --- The query parameter `name` of `req` as a path (valid UTF-8, no NUL,

@@ -14,6 +14,23 @@
 -- src/sandbox/init.c), recorded in meta.json because its files on disk
 -- carry them. Its directory is a subvolume of the quota file system
 -- (src/sandbox/disk.c) limited to its diskMB.
+--
+-- A sandbox forked from a checkpoint (checkpoint.lua) starts from a
+-- writable snapshot of the checkpoint's directory: its files on disk
+-- carry the uids of the sandbox they were first written by
+-- (disk_uid_base, kept in meta.json), which init shifts into the fork's
+-- own range through an idmapped mount, so no file is copied or chowned.
+-- Directories being made or swapped are prepared under
+-- DATA/sandboxes/.checkpoints/.staging (M.load, which lists no dot
+-- names, cleans it) and renamed into place with their meta.json
+-- already written.
+--
+-- Hibernation has two tiers (protocol.md 2.7): paused, the processes
+-- frozen in memory by the cgroup freezer and thawed in place by the next
+-- data-plane call (what an idle timeout chooses), and deep, the
+-- processes ended and the files kept (an explicit hibernate, a paused
+-- sandbox after PAUSE_PROMOTE seconds, every sandbox after a restart).
+-- Both are "hibernated" to clients.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -34,6 +51,8 @@ M.SLOTS = 16384		-- up to 1000000000 + 2^30 < 2^31
 M.PIDS_MAX = 1024	-- processes and threads per sandbox
 M.DISK_MB = 20480	-- protocol.md 2.2: default, and the least allowed
 M.DISK_MB_MAX = 262144
+M.PAUSE_PROMOTE = 3600	-- seconds a paused sandbox waits before it goes
+			-- deep (the cloud's OSB_PAUSE_PROMOTE_AFTER default)
 M.BASE_ENV = {
   HOME = "/home/sandbox", USER = "sandbox", LOGNAME = "sandbox",
   PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin",
@@ -142,8 +161,42 @@ local function take_slot(reg)
   error("no free uid slot: " .. M.SLOTS .. " sandboxes exist", 0)
 end
 
+-- DATA/sandboxes/.checkpoints/.staging/<name>: where directories are
+-- prepared (on the sandboxes' file system, where core.box_destroy may
+-- remove them); made once per registry
+local function staging(reg, name)
+  local dir = reg.dir .. "/.checkpoints/.staging/"
+  if not reg.staging_made then
+    os.execute("mkdir -p '" .. dir .. "'")
+    reg.staging_made = true
+  end
+  return dir .. name
+end
+
+--- Make `dst` (absent, on the sandboxes' file system) a copy of the
+-- directory `src` (a sandbox's or a checkpoint's): with quotas, a btrfs
+-- snapshot, O(1) and copy-on-write whatever the size, read-only when
+-- `readonly`; without them (--allow-missing disk) `cp -a
+-- --reflink=auto`, a full copy where the file system cannot share
+-- extents. Raises a message naming what failed. (Yields.)
+function M.snapshot(reg, src, dst, readonly)
+  if reg.disk then return core.disk_snapshot(src, dst, readonly) end
+  local p = core.process_spawn({ "cp", "-a", "--reflink=auto", "--", src, dst })
+  while p:read_line() do end
+  local code = p:wait()
+  if code ~= 0 then
+    pcall(core.box_destroy, dst)
+    error("copy " .. src .. " to " .. dst .. ": cp exited with " .. code, 0)
+  end
+end
+
 --- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
--- cpu_count, disk_mb, network (false: loopback only), timeout.
+-- cpu_count, disk_mb, network (false: loopback only), timeout; for a
+-- fork, files_from (a checkpoint's directory: the sandbox's files start
+-- as a writable snapshot of it), template_dir (the lower layer its files
+-- were made over), disk_uid_base (the host uid base its
+-- files carry), from_checkpoint (the checkpoint's id). Raises with what
+-- failed; nothing of a failed create stays.
 function M.create(reg, o)
   local id = new_id(reg)
   local slot = take_slot(reg)
@@ -153,21 +206,34 @@ function M.create(reg, o)
     memory_mb = o.memory_mb, cpu_count = o.cpu_count,
     disk_mb = o.disk_mb or M.DISK_MB, network = o.network ~= false,
     timeout = o.timeout or 0, dir = reg.dir .. "/" .. id,
-    template_dir = reg.template, slot = slot,
+    template_dir = o.template_dir or reg.template, slot = slot,
+    disk_uid_base = o.disk_uid_base, from_checkpoint = o.from_checkpoint,
+    patch_seq = o.from_checkpoint and 0 or nil,
     sessions = {}, busy_count = 0, last_activity = oc.now(), registry = reg,
   }, Sandbox)
   reg.by_id[id] = sb
   reg.slots[slot] = sb
+  local stage = o.files_from and staging(reg, id)
   -- nothing of a create that fails stays: no record, no slot, no files
   local ok, err = pcall(function()
+    if stage then
+      -- made and given its record in .staging, then moved into place:
+      -- a crash never leaves a directory holding another one's record
+      M.snapshot(reg, o.files_from, stage, false)
+      sb:save(stage)
+      local moved, why = os.rename(stage, sb.dir)
+      if not moved then error("move " .. stage .. ": " .. why, 0) end
+      stage = nil
+    end
     if reg.disk then core.disk_limit(sb.dir, sb.disk_mb * 1048576) end
-    sb:boot(true)
+    sb:boot(not o.files_from, o.files_from ~= nil)
     sb:save()
   end)
   if not ok then
     sb:halt("stopped")
     reg.by_id[id], reg.slots[slot] = nil, nil
     pcall(core.box_destroy, sb.dir)
+    if stage then pcall(core.box_destroy, stage) end
     error(err, 0)
   end
   sb:watch_idle()
@@ -207,6 +273,10 @@ local RECORD = {
   cpu_count = request.integer(1, 64),
   disk_mb = request.integer(1, 1048576 * 1024),
   network = request.boolean,
+  disk_uid_base = request.integer(0, 4294967295),
+  from_checkpoint = request.string({ max = 64 }),
+  patch_seq = request.integer(0, 2 ^ 40),
+  patch_error = request.string({ max = 64 * 1024 }),
 }
 
 -- the JSON of DATA/sandboxes/<id>/meta.json, or nil and why not
@@ -255,7 +325,22 @@ end
 -- messages saying which and why.
 function M.load(reg)
   local skipped = {}
-  local p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
+  -- what a server that ended in the middle of a fork or a restore left
+  -- in .staging: a restore cut between its two renames moves the
+  -- sandbox's own directory back; everything else there goes
+  local p = io.popen("ls -1 '" .. staging(reg, "") .. "' 2>/dev/null")
+  for name in p:lines() do
+    local id = name:match("^(.*)%.old$")
+    local path = staging(reg, name)
+    if id and not io.open(reg.dir .. "/" .. id .. "/meta.json") then
+      os.rename(path, reg.dir .. "/" .. id)
+    else
+      local ok, err = pcall(core.box_destroy, path)
+      if not ok then skipped[#skipped + 1] = tostring(err) end
+    end
+  end
+  p:close()
+  p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
   local ids = {}
   for id in p:lines() do ids[#ids + 1] = id end
   p:close()
@@ -311,19 +396,25 @@ function M.list(reg)
   return out
 end
 
-function Sandbox:save()
+--- Write the sandbox's record, meta.json, in its directory (or in `dir`,
+-- one being prepared for it).
+function Sandbox:save(dir)
+  dir = dir or self.dir
   local doc = {
     id = self.id, status = self.status, template = self.template,
     started_at = self.started_at, metadata = self.metadata, envs = self.envs,
     memory_mb = self.memory_mb, cpu_count = self.cpu_count,
     disk_mb = self.disk_mb, network = self.network, slot = self.slot,
     timeout = self.timeout, template_dir = self.template_dir,
+    disk_uid_base = self.disk_uid_base,
+    from_checkpoint = self.from_checkpoint, patch_seq = self.patch_seq,
+    patch_error = self.patch_error,
   }
-  local tmp = self.dir .. "/meta.json.tmp"
+  local tmp = dir .. "/meta.json.tmp"
   local f = assert(io.open(tmp, "w"))
   f:write(json.encode(doc))
   f:close()
-  os.rename(tmp, self.dir .. "/meta.json")
+  os.rename(tmp, dir .. "/meta.json")
 end
 
 --- The host uid that root of this sandbox is.
@@ -331,14 +422,22 @@ function Sandbox:uid_base()
   return self.registry.uid_base + self.slot * M.UID_RANGE
 end
 
--- start the isolated environment (fresh: lay out its files first), and
--- a task that notices when its init dies
-function Sandbox:boot(fresh)
+--- The host uid that root's files carry on disk: the uid base of the
+-- sandbox that first wrote them (its own, unless it is a fork).
+function Sandbox:disk_uid()
+  return self.disk_uid_base or self:uid_base()
+end
+
+-- start the isolated environment (fresh: lay out its files first;
+-- renamed: a fork's first boot, its /etc/hosts and /etc/hostname name
+-- its origin), and a task that notices when its init dies
+function Sandbox:boot(fresh, renamed)
   local reg = self.registry
   local limits = reg.limits
   local box = core.box_start({
     dir = self.dir, template = self.template_dir, hostname = self.id,
     fresh = fresh, uid_base = self:uid_base(),
+    disk_uid_base = self:disk_uid(), renamed = renamed,
     memory_mb = limits and self.memory_mb or nil,
     cpu_count = limits and self.cpu_count or nil,
     pids_max = limits and M.PIDS_MAX or nil,
@@ -361,27 +460,63 @@ function Sandbox:boot(fresh)
   end)
 end
 
--- Run fn as the sandbox's one state change at a time (a wake, a stop, a
--- delete): a caller that comes meanwhile waits for the change to finish,
--- so a request never meets a half-started or half-stopped environment.
-function Sandbox:change(fn)
+--- Take the sandbox's one state change at a time (a wake, a stop, a
+-- delete, a checkpoint, a restore), waiting for the one under way:
+-- callers that come meanwhile (every data-plane request, through
+-- ensure_running) wait until the returned function is called, so a
+-- request never meets a half-started, half-stopped or frozen
+-- environment. For a change that answers its request first and finishes
+-- in a task (checkpoint.lua); the function must be called exactly once.
+function Sandbox:lock()
   while self.changing do self.changing:wait() end
   local done = task.condition()
   self.changing = done
+  return function()
+    self.changing = nil
+    done:signal()
+  end
+end
+
+-- Run fn as the sandbox's one state change at a time (Sandbox:lock).
+function Sandbox:change(fn)
+  local unlock = self:lock()
   local ok, err = pcall(fn)
-  self.changing = nil
-  done:signal()
+  unlock()
   if not ok then error(err, 0) end
 end
 
---- Make sure the sandbox can run commands: wake it if hibernated or
--- stopped by the death of its init (concurrent requests share one wake).
--- `timeout`, if given, becomes its idle timeout when this call is the one
--- that wakes it. False once it has been deleted.
+--- Record that the change under way failed, for the requests waiting on
+-- it: their ensure_running() gives `message` (answered 502, protocol.md
+-- 8.2: "a failed restore surfaces as 502 on those requests"); if none
+-- was waiting, the next one gets it, so that the failure is not lost.
+function Sandbox:change_failed(message)
+  self.failures = (self.failures or 0) + 1
+  self.failure = message
+  self.unreported = true
+end
+
+--- Make sure the sandbox can run commands: resume it if paused, boot it
+-- if deep-hibernated or stopped by the death of its init (concurrent
+-- requests share one wake). `timeout`, if given, becomes its idle
+-- timeout when this call is the one that boots it (a paused sandbox
+-- keeps its own, protocol.md 2.7). Returns running (false once it has
+-- been deleted), the message of a change this call waited for and that
+-- failed (Sandbox:change_failed), and how it woke: "resumed" (paused),
+-- "booted" (deep) or nil (it was running).
 function Sandbox:ensure_running(timeout)
+  if self.unreported and not self.changing then
+    self.unreported = nil
+    return false, self.failure
+  end
   if self.status == "running" and not self.changing then return true end
+  local failures = self.failures
+  local how
   self:change(function()
     if self.status ~= "hibernated" and self.status ~= "stopped" then
+      return
+    end
+    if self.paused and self:resume() then
+      how = "resumed"
       return
     end
     if timeout then self.timeout = timeout end
@@ -389,8 +524,59 @@ function Sandbox:ensure_running(timeout)
     self:save()
     self:touch()	-- the idle timeout counts from the wake
     self:watch_idle()
+    how = "booted"
   end)
-  return self.status == "running"
+  if self.failures ~= failures then
+    self.unreported = nil
+    return false, self.failure
+  end
+  return self.status == "running", nil, how
+end
+
+-- (inside change()) thaw a paused sandbox in place: its processes go on
+-- where they stopped, its idle timeout is kept. False when thawing
+-- failed (the caller boots it again: its processes are ended).
+function Sandbox:resume()
+  local ok, why = self.box:freeze(false)
+  self.paused = nil
+  if not ok then
+    io.stderr:write("oclua serve: ", self.id, ": thaw failed (", tostring(why),
+      "): its processes are ended and it boots again\n")
+    self:halt("stopped")
+    return false
+  end
+  self.status = "running"
+  self:save()
+  self:touch()
+  self:watch_idle()
+  return true
+end
+
+--- Hibernate the sandbox into the paused tier (protocol.md 2.6, 2.7):
+-- its processes frozen by the cgroup freezer, its sessions kept, status
+-- "hibernated"; the next data-plane call thaws it (ensure_running).
+-- Where there is no freezer (--allow-missing limits), deep instead
+-- (Sandbox:stop). After PAUSE_PROMOTE seconds paused it goes deep.
+function Sandbox:pause()
+  local paused = false
+  self:change(function()
+    if self.deleted or self.status ~= "running" or not self.box then return end
+    if not self.box:freeze(true) then
+      self:end_all("hibernated")
+      return
+    end
+    self.paused, paused = true, true
+    self.status = "hibernated"
+    self:save()
+  end)
+  if not paused then return end
+  -- promoted to deep unless woken first (a wake replaces idle_token)
+  local token = task.condition()
+  self.idle_token = token
+  oc.spawn(function()
+    token:wait(M.PAUSE_PROMOTE)
+    if self.idle_token == token and self.paused then self:stop("hibernated") end
+  end)
 end
 
 --- The environment of a command: base, then sandbox envs, then `env`.
@@ -458,7 +644,8 @@ function Sandbox:watch_idle()
       local left = self.last_activity + self.timeout - oc.now()
       if left <= 0 then
         if self.busy_count == 0 then
-          self:stop("hibernated")
+          self.idle_token = nil
+          self:pause()
           return
         end
         left = self.timeout	-- a command runs: its end counts as activity
@@ -475,13 +662,50 @@ function Sandbox:unwatch_idle()
 end
 
 -- End the isolated environment, if it runs, and take `status` (inside
--- change(): stop and delete share it).
+-- change(): stop and delete share it). A paused one is thawed first: a
+-- frozen process cannot die (cgroup v1), and its init must see the end.
 function Sandbox:halt(status)
   self:unwatch_idle()
   local box = self.box
   self.box = nil
   self.status = status
+  if box and self.paused then box:freeze(false) end
+  self.paused = nil
   if box then box:stop() end
+end
+
+--- (inside change()) End every process and session and make the
+-- sandbox's files a writable snapshot of the directory `src` (a
+-- checkpoint of it, checkpoint.lua), then boot it: its id, uid slot and
+-- configuration stay. Raises with what failed: before its processes
+-- ended, nothing changed; after, the sandbox is "stopped" (the next
+-- data-plane call boots it on whichever files it then has).
+function Sandbox:replace_files(src)
+  local reg = self.registry
+  local new, old = staging(reg, self.id .. ".new"), staging(reg, self.id .. ".old")
+  M.snapshot(reg, src, new, false)
+  local ok, err = pcall(function()
+    self:save(new)
+    self:end_all("stopped")
+    -- two renames; M.load puts .old back if a crash comes between them
+    local moved, why = os.rename(self.dir, old)
+    if not moved then error("move " .. self.dir .. ": " .. why, 0) end
+    moved, why = os.rename(new, self.dir)
+    if not moved then
+      os.rename(old, self.dir)
+      error("move " .. new .. ": " .. why, 0)
+    end
+  end)
+  if not ok then
+    pcall(core.box_destroy, new)
+    error(err, 0)
+  end
+  pcall(core.box_destroy, old)
+  if reg.disk then core.disk_limit(self.dir, self.disk_mb * 1048576) end
+  self:boot(false)
+  self:save()
+  self:touch()
+  self:watch_idle()
 end
 
 --- Kill every process and forget the sessions (as the reference does when
@@ -524,6 +748,7 @@ function Sandbox:info()
     cpuCount = self.cpu_count, memoryMB = self.memory_mb,
     diskMB = self.disk_mb,
     stopReason = self.status == "stopped" and self.stop_reason or nil,
+    patchError = self.patch_error,
     tags = {}, tagsLastUpdatedAt = json.null,
   }
 end
