@@ -12,7 +12,6 @@
 
 local oc = require("opencomputer")
 local json = require("opencomputer.runtime.json")
-local support = require("spec.support.server")
 local sdk = require("spec.support.sdk")
 
 local E = oc.errors
@@ -21,25 +20,8 @@ local new_sandbox = sdk.new_sandbox
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
-local function conn(t)
-  t = t or {}
-  t.api_url, t.api_key = support.shared().url, support.KEY
-  return t
-end
-
--- a plain Lua error (a string) that contains `text`, raised at the line
--- of this spec that made the call
-local function misuse(text, fn, ...)
-  local ok, err = pcall(function(...)
-    local r = fn(...)	-- not a tail call: this line is the caller
-    return r
-  end, ...)
-  assert.is_false(ok, "expected an error")
-  assert.are.equal("string", type(err), "got " .. tostring(err))
-  assert.is_truthy(err:find(text, 1, true), "got: " .. err)
-  assert.matches("^spec/checkpoint_sdk_spec.lua:%d+:", err)
-  return err
-end
+local conn = sdk.conn
+local misuse = sdk.misuse
 
 -- the names of a list of checkpoints, in list order
 local function names(list)

@@ -9,24 +9,16 @@
 -- it stands in for a remote server; the SDK is not touched.
 
 local oc = require("opencomputer")
-local base64 = require("opencomputer.runtime.base64")
 local json = require("opencomputer.runtime.json")
 local sse = require("opencomputer.client.sse")
-local support = require("spec.support.server")
 local sdk = require("spec.support.sdk")
 
 local E = oc.errors
 local fails = sdk.fails
 local scripted = sdk.scripted
 
--- a plain Lua error (a string) that contains `text`: misuse
-local function misuse(text, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.are.equal("string", type(err), "got " .. tostring(err))
-  assert.is_truthy(err:find(text, 1, true), "got: " .. err)
-  return err
-end
+local misuse = sdk.misuse
+local conn = sdk.conn
 
 describe("oc.Image", function()
   it("builds the manifest of protocol.md 8.6 by chained calls", function()
@@ -142,23 +134,6 @@ describe("oc.Image", function()
   end)
 end)
 
-describe("runtime.base64", function()
-  it("encodes and decodes every length and byte value", function()
-    local all = {}
-    for i = 0, 255 do all[#all + 1] = string.char(i) end
-    all = table.concat(all)
-    for n = 0, 9 do
-      local s = all:sub(1, n) .. all:sub(250 - n)
-      assert.are.equal(s, base64.decode(base64.encode(s)))
-    end
-    assert.are.equal("Zm9vYmFy", base64.encode("foobar"))
-    assert.are.equal("Zm9vYg==", base64.encode("foob"))
-    assert.is_nil((base64.decode("Zm9")))
-    assert.is_nil((base64.decode("Zm=v")))
-    assert.is_nil((base64.decode("Zh==")))	-- bits under the padding
-  end)
-end)
-
 describe("the build stream parser (client/sse.lua)", function()
   local text = ": keepalive\n\n"
     .. "event: build_log\ndata: {\"step\":1,\"type\":\"run\",\"message\":\"a\"}\n\n"
@@ -194,10 +169,11 @@ local SSE_HEAD = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "
 describe("a build stream (client/sse.lua build) from a scripted server", function()
   it("hands each line to on_build_log while the stream is still open", function()
     local cond = require("opencomputer.runtime.task").condition()
-    local seen_by_server
+    local seen_by_server, sent
     local c, stop = scripted(function(req, say, body)
       seen_by_server = { accept = req.headers.accept, body = json.decode(body) }
       req:start(200, SSE_HEAD)
+      sent = oc.now()
       say("event: build_log\ndata: {\"step\":0,\"type\":\"build\",\"message\":\"first\"}\n\n")
       -- the result only once the client has handled the first line: a
       -- client that read the whole body first would wait here forever
@@ -206,8 +182,9 @@ describe("a build stream (client/sse.lua build) from a scripted server", functio
       say("event: result\ndata: {\"sandboxID\":\"sb-12345678\",\"status\":\"running\"}\n\n")
       req:finish()
     end)
-    local lines, events = {}, {}
+    local lines, events, latency = {}, {}, nil
     local doc = sse.build(c, "/sandboxes", { snapshot = "x" }, function(line, ev)
+      latency = latency or oc.now() - sent
       lines[#lines + 1] = line
       events[#events + 1] = ev
       oc.sleep(0.01)	-- a callback may yield
@@ -219,6 +196,8 @@ describe("a build stream (client/sse.lua build) from a scripted server", functio
     assert.are.same({ step = 1, type = "run", message = "second" }, events[2])
     assert.are.equal("text/event-stream", seen_by_server.accept)
     assert.are.same({ snapshot = "x" }, seen_by_server.body)
+    print(string.format("\n  build stream: a line written reaches on_build_log "
+      .. "after %.2f ms", latency * 1000))
   end)
 
   it("raises the error event, a stream without result, and refusals", function()
@@ -267,30 +246,21 @@ describe("a build stream (client/sse.lua build) from a scripted server", functio
   end)
 end)
 
--- the shared local server's options for SDK calls
-local function conn()
-  return { api_url = support.shared().url, api_key = support.KEY }
-end
-
-local function with_conn(t)
-  for k, v in pairs(conn()) do t[k] = v end
-  return t
-end
-
 describe("oc.Snapshot against the local server", function()
   local name = "spec-snap-" .. require("opencomputer.runtime.random").hex(4)
   teardown(function() oc.Snapshot.delete(name, conn()) end)
 
   it("builds, streaming its log as the build runs; get, list, delete", function()
     local t0 = oc.now()
-    local first, lines = nil, {}
+    local first, echoed, lines = nil, nil, {}
     local img = oc.Image.base()
       :run{ "echo building", "sleep 1" }
       :add_file("/home/sandbox/hello.txt", "hello from the image\n")
-    local snap = oc.Snapshot.create(with_conn{ name = name, image = img,
-      on_build_log = function(line)
+    local snap = oc.Snapshot.create(conn{ name = name, image = img,
+      on_build_log = function(line, ev)
         first = first or oc.now() - t0
-        lines[#lines + 1] = line
+        if line == "building" then echoed = oc.now() - t0 end
+        lines[#lines + 1] = ev.type .. ": " .. line
       end })
     local total = oc.now() - t0
     assert.are.equal(name, snap.name)
@@ -298,11 +268,14 @@ describe("oc.Snapshot against the local server", function()
     assert.is_string(snap.id)
     assert.matches("^%x+$", snap.content_hash)
     assert.is_true(#lines >= 2, "log lines: " .. #lines)
-    -- the first line came while the build still ran (it sleeps 1 s)
-    assert.is_true(first < total - 0.5, string.format(
-      "first log line after %.3f s, build done after %.3f s", first, total))
+    -- the command's output line came as it was written, while the build
+    -- still ran (the command sleeps 1 s after it)
+    assert.is_number(echoed, "no 'building' line: " .. table.concat(lines, " | "))
+    assert.is_true(echoed < total - 0.5, string.format(
+      "'building' after %.3f s, build done after %.3f s", echoed, total))
     print(string.format("\n  snapshot build: first log line after %.1f ms, "
-      .. "result after %.1f ms", first * 1000, total * 1000))
+      .. "the command's echo after %.1f ms, result after %.1f ms",
+      first * 1000, echoed * 1000, total * 1000))
     local got = oc.Snapshot.get(name, conn())
     assert.are.equal(snap.id, got.id)
     assert.are.equal("ready", got.status)
@@ -312,12 +285,12 @@ describe("oc.Snapshot against the local server", function()
     end
     assert.is_true(listed)
     -- a sandbox from it has its files
-    local sb <close> = oc.Sandbox.create(with_conn{ snapshot = name, timeout = 0 })
+    local sb <close> = oc.Sandbox.create(conn{ snapshot = name, timeout = 0 })
     assert.are.equal("hello from the image\n",
       sb.files:read("/home/sandbox/hello.txt"))
     -- a second snapshot of the same name is refused
     local e = fails(E.ConflictError, oc.Snapshot.create,
-      with_conn{ name = name, image = img })
+      conn{ name = name, image = img })
     assert.are.equal(409, e.status)
     oc.Snapshot.delete(name, conn())
     fails(E.NotFoundError, oc.Snapshot.get, name, conn())
@@ -326,12 +299,16 @@ describe("oc.Snapshot against the local server", function()
 
   it("reports a failing step with its index", function()
     local lines = {}
-    local e = fails(E.SandboxError, oc.Snapshot.create, with_conn{
+    local e = fails(E.SandboxError, oc.Snapshot.create, conn{
       name = name .. "-bad",
       image = oc.Image.base():run{ "true" }:run{ "echo oops >&2; exit 3" },
       on_build_log = function(l) lines[#lines + 1] = l end })
-    assert.matches("^Build failed: step 1 %(run%) failed %(exit 3%): oops", e.message)
-    assert.is_true(#lines >= 1)
+    assert.matches("^Build failed: image build failed: step 1 %(run%) failed "
+      .. "%(exit 3%): oops", e.message)
+    assert.are.equal("oops", lines[#lines])	-- the step's output, as a line
+    -- a failed snapshot keeps its name, as failed (README, images)
+    assert.are.equal("failed", oc.Snapshot.get(name .. "-bad", conn()).status)
+    oc.Snapshot.delete(name .. "-bad", conn())
     fails(E.NotFoundError, oc.Snapshot.get, name .. "-bad", conn())
   end)
 
@@ -353,7 +330,7 @@ describe("Sandbox.create{image =} against the local server", function()
       :add_dir("/home/sandbox/app", { ["main.lua"] = "print(1)\n", ["d/e.txt"] = "e" })
       :run{ "echo $((6 * 7)) > /home/sandbox/answer" }
     local lines = {}
-    local sb <close> = oc.Sandbox.create(with_conn{ image = img, timeout = 0,
+    local sb <close> = oc.Sandbox.create(conn{ image = img, timeout = 0,
       envs = { MINE = "mine" }, metadata = { from = "spec" },
       on_build_log = function(l, ev) lines[#lines + 1] = ev.type end })
     assert.are.equal("running", sb.status)
@@ -363,7 +340,7 @@ describe("Sandbox.create{image =} against the local server", function()
     assert.are.equal("mine yes\n", sb.exec:run('echo "$MINE $(. /etc/environment; echo $FROM_IMAGE)"').stdout)
     -- the same manifest again: a cache hit
     local again = {}
-    local sb2 <close> = oc.Sandbox.create(with_conn{ image = img, timeout = 0,
+    local sb2 <close> = oc.Sandbox.create(conn{ image = img, timeout = 0,
       on_build_log = function(_, ev) again[#again + 1] = ev.type end })
     assert.is_truthy(table.concat(again, " "):find("cache_hit", 1, true),
       "log types: " .. table.concat(again, " "))
@@ -386,7 +363,7 @@ describe("Sandbox.create{image =} against the local server", function()
 
   it("raises the server's failure for an unknown snapshot", function()
     local e = fails(E.SandboxError, oc.Sandbox.create,
-      with_conn{ snapshot = "no-such-snapshot-here" })
+      conn{ snapshot = "no-such-snapshot-here" })
     assert.matches("no%-such%-snapshot%-here", e.message)
   end)
 end)

@@ -15,6 +15,29 @@ function M.new_sandbox(opts)
   return oc.Sandbox.create(o)
 end
 
+--- `t` (default: a new table) with the shared server's api_url and
+-- api_key added: the options of an SDK call to it.
+function M.conn(t)
+  t = t or {}
+  t.api_url, t.api_key = support.shared().url, support.KEY
+  return t
+end
+
+--- fn(...) must raise a plain Lua error (a string: misuse of the SDK)
+-- that contains `text`, raised at its caller's line (here), never inside
+-- the SDK; the message.
+function M.misuse(text, fn, ...)
+  local ok, err = pcall(function(...)
+    local r = fn(...)	-- not a tail call: this line is the caller
+    return r
+  end, ...)
+  assert.is_false(ok, "expected an error")
+  assert.are.equal("string", type(err), "got " .. tostring(err))
+  assert.is_truthy(err:find(text, 1, true), "got: " .. err)
+  assert.matches("^[%./]*spec/[%w_/]+%.lua:%d+:", err)
+  return err
+end
+
 --- fn(...) must raise an error of `class` (oc.errors); the error.
 function M.fails(class, fn, ...)
   local ok, err = pcall(fn, ...)

@@ -228,10 +228,10 @@ end
 -- snake_case (snake_name), JSON null as nil. Values are kept as sent,
 -- nested objects too: their keys are data (metadata, envs) or a wire
 -- document to send back (a manifest, a sandbox configuration). nil for
--- anything but a table; `into` (optional) is filled instead of a new table.
-function M.snake(t, into)
+-- anything but a table.
+function M.snake(t)
   if type(t) ~= "table" then return nil end
-  local out = into or {}
+  local out = {}
   for k, v in pairs(t) do
     if v == json.null then v = nil end
     out[type(k) == "string" and M.snake_name(k) or k] = v

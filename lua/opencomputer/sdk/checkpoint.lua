@@ -27,12 +27,18 @@ M.Checkpoint = Checkpoint
 -- the sandbox object each checkpoint table came through (for :wait)
 local owner = setmetatable({}, { __mode = "k" })
 
--- the checkpoint table of the JSON object `doc` (into `into` when given)
+-- the checkpoint table of the JSON object `doc`: a new one, or `into`
+-- (an earlier table of it) updated
 local function checkpoint(sb, doc, into)
-  local cp = client.snake(doc, into)
+  local cp = client.snake(doc)
   if type(cp) ~= "table" then
     errors.raise(errors.SandboxError, "the server answered no checkpoint "
       .. "object", { sandbox_id = sb.sandbox_id })
+  end
+  if into then
+    for k in pairs(into) do into[k] = nil end
+    for k, v in pairs(cp) do into[k] = v end
+    cp = into
   end
   owner[cp] = sb
   return setmetatable(cp, Checkpoint)
@@ -179,20 +185,23 @@ function Checkpoint:wait(opts)
   return M.wait(sb, self.id, opts, self)
 end
 
---- sb:restore_checkpoint(id): the sandbox's files and stored
--- configuration go back to those of the checkpoint, which must be
--- "ready" and taken from this sandbox; the sandbox keeps its id. Returns
+--- sb:restore_checkpoint(id): the sandbox's files go back to those of
+-- the checkpoint, which must be "ready" (wait for it first: a checkpoint
+-- still processing is the server's 400) and taken from this sandbox; the
+-- sandbox keeps its id (and, on oclua's server, its configuration as it
+-- is now: README, "Checkpoints"). Returns
 -- once the restore is done: the server answers "restoring" at once and
 -- holds data-plane requests until it has finished (protocol.md 8.2), so
--- the call then makes one (GET .../exec, the session list, which starts
--- nothing) and a restore that failed raises that request's error (502).
+-- the call then makes one (GET .../files/list of "/", which starts
+-- nothing and changes nothing) and a restore that failed raises that
+-- request's error (502).
 -- Then sb.status and sb.info are refreshed. Processes do not survive a
 -- restore; sessions open through this object end.
 function M.restore(sb, id)
   check_id(id, "the checkpoint id", "restore_checkpoint")
   local fields = { sandbox_id = sb.sandbox_id, checkpoint_id = id }
   sb:call("POST", cp_path(id) .. "/restore", { fields = fields })
-  sb:call("GET", "/exec", { fields = fields })
+  sb:call("GET", "/files/list", { query = { path = "/" }, fields = fields })
   sb:get_info()
 end
 

@@ -15,7 +15,6 @@
 -- img:manifest() is the table sent. Every argument is checked when the
 -- step is added, with an error naming it, long before any request.
 
-local base64 = require("opencomputer.runtime.base64")
 local client = require("opencomputer.client.api")
 local json = require("opencomputer.runtime.json")
 
@@ -31,6 +30,11 @@ Image.__newindex = function()
 end
 
 local M = { Image = Image }
+
+-- RFC 4648 base64 of the bytes `s` (core.base64_encode, src/server/digest.c)
+local function b64(s)
+  return require("opencomputer.core").base64_encode(s)
+end
 
 local function make(m)
   local img = setmetatable({}, Image)
@@ -188,7 +192,7 @@ function Image:add_file(path, content)
   abs_path(path, "the path", "Image:add_file")
   content_of(content, "the content", "Image:add_file")
   return with(self, { type = "add_file", args = { path = path,
-    content = base64.encode(content), encoding = "base64" } })
+    content = b64(content), encoding = "base64" } })
 end
 
 -- the bytes of the local file `p`; raises naming it
@@ -208,7 +212,7 @@ function Image:add_local_file(local_path, path)
   client.check_text(local_path, "the local path", "Image:add_local_file")
   abs_path(path, "the path", "Image:add_local_file")
   return with(self, { type = "add_file", args = {
-    path = path, content = base64.encode(read_local(local_path,
+    path = path, content = b64(read_local(local_path,
       "Image:add_local_file")), encoding = "base64" } })
 end
 
@@ -220,7 +224,7 @@ local function dir_step(path, files)
   table.sort(names)
   local list = json.array()
   for i, rel in ipairs(names) do
-    list[i] = { relativePath = rel, content = base64.encode(files[rel]) }
+    list[i] = { relativePath = rel, content = b64(files[rel]) }
   end
   return { type = "add_dir", args = { path = path, files = list } }
 end

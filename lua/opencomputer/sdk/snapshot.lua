@@ -57,7 +57,7 @@ end
 function Snapshot.get(name, opts)
   client.check_text(name, "the name", "Snapshot.get")
   local c = client.open(opts, "Snapshot.get")
-  return client.snake(c:call("GET", path(name)))
+  return client.snake((c:call("GET", path(name))))
 end
 
 --- Snapshot.list({api_url=, api_key=}) -> a list of the named snapshots.

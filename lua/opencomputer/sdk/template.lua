@@ -4,7 +4,7 @@
 --
 -- A template is a table with the server's fields in snake_case
 -- (client.snake): template_id, name, tag, status ("ready", "building",
--- "error"), image_id, build_id, created_at.
+-- "error"), image_id, build_id, created_at, error_msg (a failed build's).
 
 local client = require("opencomputer.client.api")
 
@@ -16,21 +16,37 @@ local function path(name)
   return "/templates/" .. client.urlencode(name)
 end
 
-local BUILD = { tag = true, api_url = true, api_key = true }
+local BUILD = { tag = true, on_build_log = true, api_url = true, api_key = true }
 
---- Template.build(name, dockerfile, {tag=, api_url=, api_key=}) -> the
--- template as the server answers the build (its `status` says whether it
--- is ready). `dockerfile` is the Dockerfile's text; the local server's
--- README says which instructions it builds. A refused Dockerfile raises
--- the server's 400 (SandboxError, naming the line).
+--- Template.build(name, dockerfile, {tag=, on_build_log=, api_url=,
+-- api_key=}) -> the template as the server answers the build (its
+-- `status` says whether it is ready; the local server answers once the
+-- build has ended). `dockerfile` is the Dockerfile's text; the local
+-- server's README says which instructions it builds. A refused
+-- Dockerfile raises the server's 400 (SandboxError, naming the line), a
+-- failed build its 500 ("image build failed: ..."). With
+-- `on_build_log(line, event)` the build is asked for as an event stream
+-- (Accept: text/event-stream, as for a snapshot: client/sse.lua, an
+-- extension of oclua's server to protocol.md 8.7) and each line of its
+-- log reaches the callback as it comes; a failed build then raises
+-- SandboxError "Build failed: ...".
 function Template.build(name, dockerfile, opts)
   client.check_text(name, "the name", "Template.build")
   if name == "" then error("Template.build: the name is empty", 2) end
   client.check_text(dockerfile, "the Dockerfile", "Template.build")
   local c = client.open(opts, "Template.build", BUILD)
-  if opts and opts.tag ~= nil then client.check_text(opts.tag, "tag", "Template.build") end
-  return client.snake(c:call("POST", "/templates", { body = {
-    name = name, dockerfile = dockerfile, tag = opts and opts.tag } }))
+  opts = opts or {}
+  if opts.tag ~= nil then client.check_text(opts.tag, "tag", "Template.build") end
+  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
+    error("Template.build: on_build_log must be a function, got "
+      .. client.show(opts.on_build_log), 2)
+  end
+  local body = { name = name, dockerfile = dockerfile, tag = opts.tag }
+  if opts.on_build_log then
+    return client.snake(require("opencomputer.client.sse").build(c,
+      "/templates", body, opts.on_build_log))
+  end
+  return client.snake((c:call("POST", "/templates", { body = body })))
 end
 
 --- Template.list({api_url=, api_key=}) -> a list of templates.
@@ -48,7 +64,7 @@ end
 function Template.get(name, opts)
   client.check_text(name, "the name", "Template.get")
   local c = client.open(opts, "Template.get")
-  return client.snake(c:call("GET", path(name)))
+  return client.snake((c:call("GET", path(name))))
 end
 
 --- Template.delete(name, {api_url=, api_key=}): gone. NotFoundError when
