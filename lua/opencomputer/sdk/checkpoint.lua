@@ -121,13 +121,14 @@ end
 
 local WAIT = { timeout = true }
 
--- polls of wait_checkpoint: the first after 20 ms, then each 1.5 times
--- longer, at most 1 s apart
-local FIRST_POLL, MAX_POLL = 0.02, 1
+-- polls of wait_checkpoint: one at once, the next after 5 ms, then each
+-- pause 1.5 times longer, at most 1 s (a local checkpoint takes a few ms;
+-- a cloud one may take minutes)
+local FIRST_POLL, MAX_POLL = 0.005, 1
 
 --- sb:wait_checkpoint(id, {timeout=300}) -> the checkpoint once its
 -- status is "ready". The list is polled (protocol.md 8.2 gives no route
--- for one checkpoint) with a backoff from 20 ms to 1 s, sleeping in
+-- for one checkpoint) with a backoff from 5 ms to 1 s, sleeping in
 -- between. Raises SandboxError "checkpoint ... failed: <error_msg>" (its
 -- `checkpoint` field the table) when it failed, NotFoundError when the
 -- sandbox has no checkpoint of that id, TimeoutError when `timeout`
