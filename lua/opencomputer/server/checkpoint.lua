@@ -28,6 +28,7 @@ local random = require("opencomputer.runtime.random")
 local task = require("opencomputer.runtime.task")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local sandbox = require("opencomputer.server.sandbox")
 local exec = require("opencomputer.server.exec")
 
@@ -153,11 +154,7 @@ function M.save(reg, rec)
   local doc = {}
   for _, k in ipairs(SAVED) do doc[k] = rec[k] end
   doc.patches = json.array(rec.patches)
-  local file = M.path(reg, rec.id) .. ".json"
-  local f = assert(io.open(file .. ".tmp", "w"))
-  f:write(json.encode(doc))
-  f:close()
-  assert(os.rename(file .. ".tmp", file))
+  records.write(M.path(reg, rec.id) .. ".json", doc)
 end
 
 --- Mark `rec` as held by `holder` (a string naming it, e.g. `snapshot
@@ -183,48 +180,29 @@ function M.load(reg)
   local st = state(reg)
   local skipped = {}
   local dir = M.dir(reg)
-  os.execute("mkdir -p '" .. dir .. "'")
-  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
-  for name in p:lines() do
-    local id = name:match("^(.+)%.json$")
-    if id then
-      local f = io.open(dir .. "/" .. name)
-      local text = f and f:read("a")
-      if f then f:close() end
-      local ok, doc = pcall(function()
-        local d = request.decode(text or "")
-        request.check(d, RECORD, "checkpoint record")
-        return d
-      end)
-      local why
-      local snap = ok and io.open(M.path(reg, id) .. "/.")
-      if snap then snap:close() end
-      if not ok then
-        why = http.is_answer(doc) and doc.message or tostring(doc)
-      elseif doc.id ~= id then
-        why = "the record is of " .. doc.id
-      elseif not snap then
-        why = "its snapshot " .. M.path(reg, id) .. " is missing"
-      end
-      if why then
-        skipped[#skipped + 1] = "skipped checkpoint " .. dir .. "/" .. name
-          .. ": " .. why
-      else
-        doc.patches = doc.patches or {}
-        doc.next_seq = doc.next_seq or #doc.patches + 1
-        changed(doc)
-        st.by_id[id] = doc
-        st.order = math.max(st.order, doc.order)
-        if doc.status == "processing" then
-          doc.status = "failed"
-          doc.error_msg = "the server stopped before the checkpoint was ready"
-          doc.failed_at = os.time()
-          pcall(M.save, reg, doc)
-        end
+  for _, r in ipairs(records.read_dir(dir, RECORD, "checkpoint record")) do
+    local id, doc = r.key, r.doc
+    local snap = doc and io.open(M.path(reg, id) .. "/.")
+    if snap then snap:close() end
+    local why = r.why or (doc.id ~= id and "the record is of " .. doc.id)
+      or (not snap and "its snapshot " .. M.path(reg, id) .. " is missing")
+    if why then
+      skipped[#skipped + 1] = "skipped checkpoint " .. dir .. "/" .. id
+        .. ".json: " .. why
+    else
+      doc.patches = doc.patches or {}
+      doc.next_seq = doc.next_seq or #doc.patches + 1
+      changed(doc)
+      st.by_id[id] = doc
+      st.order = math.max(st.order, doc.order)
+      if doc.status == "processing" then
+        doc.status = "failed"
+        doc.error_msg = "the server stopped before the checkpoint was ready"
+        doc.failed_at = os.time()
+        pcall(M.save, reg, doc)
       end
     end
   end
-  p:close()
   return skipped
 end
 

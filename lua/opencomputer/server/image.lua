@@ -41,6 +41,7 @@ local random = require("opencomputer.runtime.random")
 local task = require("opencomputer.runtime.task")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local sandbox = require("opencomputer.server.sandbox")
 local checkpoint = require("opencomputer.server.checkpoint")
 local exec = require("opencomputer.server.exec")
@@ -387,37 +388,8 @@ local RECORD = {
 local SAVED = { "id", "hash", "checkpoint_id", "name", "status",
   "created_at", "last_used_at", "error_msg", "manifest" }
 
---- Write the fields `keys` of `rec` as JSON to `file`, whole or not at
--- all (a temporary file renamed over it). Raises when it cannot.
-function M.save_json(file, rec, keys)
-  local doc = {}
-  for _, k in ipairs(keys) do doc[k] = rec[k] end
-  local f = assert(io.open(file .. ".tmp", "w"))
-  f:write(json.encode(doc))
-  f:close()
-  assert(os.rename(file .. ".tmp", file))
-end
-
---- The records DIR/<key>.json (made if missing), each checked against
--- `schema` (request.read_record): a list of {key, doc} or {key, why}, in
--- the order of their names.
-function M.read_records(dir, schema, where)
-  os.execute("mkdir -p '" .. dir .. "'")
-  local out = {}
-  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
-  for file in p:lines() do
-    local key = file:match("^(.+)%.json$")
-    if key then
-      local doc, why = request.read_record(dir .. "/" .. file, schema, where)
-      out[#out + 1] = { key = key, doc = doc, why = why }
-    end
-  end
-  p:close()
-  return out
-end
-
 local function save(reg, rec)
-  M.save_json(state(reg).dir .. "/" .. rec.id .. ".json", rec, SAVED)
+  records.write(state(reg).dir .. "/" .. rec.id .. ".json", rec, SAVED)
 end
 
 --- The ImageCache object of a record (protocol.md 8.5; orgId is "":
@@ -530,7 +502,7 @@ function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images", by_id = {}, builds = {} }
   reg.image_state = st
   local warnings = {}
-  for _, r in ipairs(M.read_records(st.dir, RECORD, "image record")) do
+  for _, r in ipairs(records.read_dir(st.dir, RECORD, "image record")) do
     local id, doc = r.key, r.doc
     local why = r.why or (doc.id ~= id and "the record is of " .. doc.id)
       or (doc.name and M.named(reg, doc.name) and "the name "

@@ -36,6 +36,7 @@ local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local task = require("opencomputer.runtime.task")
 
 local M = {}
@@ -410,11 +411,7 @@ function Sandbox:save(dir)
     from_checkpoint = self.from_checkpoint, patch_seq = self.patch_seq,
     patch_error = self.patch_error,
   }
-  local tmp = dir .. "/meta.json.tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(json.encode(doc))
-  f:close()
-  os.rename(tmp, dir .. "/meta.json")
+  records.write(dir .. "/meta.json", doc)
 end
 
 --- The host uid that root of this sandbox is.

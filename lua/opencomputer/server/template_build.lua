@@ -30,6 +30,7 @@ local json = require("opencomputer.runtime.json")
 local random = require("opencomputer.runtime.random")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local exec = require("opencomputer.server.exec")
 local image = require("opencomputer.server.image")
 
@@ -325,7 +326,7 @@ local function file_of(reg, name)
 end
 
 local function save(reg, t)
-  image.save_json(file_of(reg, t.name), t, SAVED)
+  records.write(file_of(reg, t.name), t, SAVED)
 end
 
 --- The TemplateInfo of `t` (protocol.md 8.7): templateID is its name.
@@ -348,7 +349,7 @@ function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images/templates", by_name = {} }
   reg.template_state = st
   local warnings = {}
-  for _, r in ipairs(image.read_records(st.dir, RECORD, "template record")) do
+  for _, r in ipairs(records.read_dir(st.dir, RECORD, "template record")) do
     local name, doc = r.key, r.doc
     local why = r.why or (doc.name ~= name and "the record is of " .. doc.name)
     if why then
