@@ -10,7 +10,7 @@ M.usage = [[
 usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
                    [--allow-host-loopback] [--uid-base N] [--disk-size GIB]
                    [--allow-missing FEATURE,...] [--exit-with-parent]
-                   [--max-connections N] [--header-timeout S]
+                   [--image-cache N] [--max-connections N] [--header-timeout S]
                    [--idle-timeout S] [--body-timeout S] [--send-timeout S]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
@@ -45,6 +45,11 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       FEATURE: limits (cgroups), network (slirp4netns),
                       disk (loop devices for the quota image). What is not
                       protected is printed at every start.
+  --image-cache N     keep at most N unnamed images (built for a create's
+                      `image`, or a template's) that no template uses,
+                      the most recently used; older ones and their
+                      checkpoints are deleted (default 16; snapshots are
+                      kept until deleted)
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)
   --max-connections N more connections at once get 503 with Retry-After
@@ -106,6 +111,11 @@ function M.parse(args)
         fail("--uid-base wants a number from 65536 (above every ordinary "
           .. "host uid) to " .. top .. " (room for "
           .. sandbox.SLOTS .. " sandboxes of 65536 uids)")
+      end
+    elseif k == "--image-cache" then
+      o.image_cache = math.tointeger(tonumber(value()))
+      if not o.image_cache or o.image_cache < 0 then
+        fail("--image-cache wants a number of images, 0 or more")
       end
     elseif k == "--disk-size" then
       o.disk_gib = tonumber(value())

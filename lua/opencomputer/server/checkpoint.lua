@@ -19,7 +19,10 @@
 -- which fails its own `criu check` on this kernel, or a VM snapshot).
 --
 -- For holders (snapshots and templates, image.lua): M.take, M.fork,
--- M.get, M.hold and M.release, M.patch_routes.
+-- M.get, M.hold and M.release, M.delete, M.patch_routes. A checkpoint a
+-- holder made (M.take with `internal`, an image build's) is deleted when
+-- its last holder releases it; one a user made (POST
+-- /sandboxes/{id}/checkpoints) only by its DELETE route.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -67,7 +70,8 @@ end
 
 --- The record of checkpoint `id` (a lower-case UUID), or nil. Its fields:
 -- id, sandbox_id, name, kind, status ("processing", "ready", "failed"),
--- size_bytes, created_at (s), error_msg, failed_at, held_by, config
+-- size_bytes, created_at (s), error_msg, failed_at, held_by, internal
+-- (made by M.take for a holder), config
 -- (the sandbox's: template, template_dir, envs, metadata, memory_mb,
 -- cpu_count, disk_mb, network, timeout, disk_uid_base, patch_seq),
 -- patches.
@@ -83,6 +87,11 @@ local function list(reg, sb_id)
   end
   table.sort(out, function(a, b) return a.order < b.order end)
   return out
+end
+
+--- Every checkpoint record (M.get), in creation order.
+function M.list(reg)
+  return list(reg)
 end
 
 -- tell waiters (a fork waiting for `ready`, a delete waiting for forks)
@@ -139,6 +148,7 @@ local RECORD = {
   error_msg = request.string({ max = 64 * 1024 }),
   failed_at = request.integer(0, 2 ^ 40),
   held_by = request.string({ max = 1024 }),
+  internal = request.boolean,
   config = request.required(request.object_of(CONFIG)),
   patches = request.list_of(request.object_of(PATCH), M.PATCHES_MAX),
   next_seq = request.integer(1, 2 ^ 40),
@@ -146,7 +156,7 @@ local RECORD = {
 
 local SAVED = { "id", "sandbox_id", "name", "kind", "status", "promote",
   "size_bytes", "created_at", "order", "error_msg", "failed_at", "held_by",
-  "config", "patches", "next_seq" }
+  "internal", "config", "patches", "next_seq" }
 
 --- Write the record of `rec` (DATA/sandboxes/.checkpoints/<id>.json).
 -- Raises when it cannot be written.
@@ -155,20 +165,6 @@ function M.save(reg, rec)
   for _, k in ipairs(SAVED) do doc[k] = rec[k] end
   doc.patches = json.array(rec.patches)
   records.write(M.path(reg, rec.id) .. ".json", doc)
-end
-
---- Mark `rec` as held by `holder` (a string naming it, e.g. `snapshot
--- "x"`): deleting the checkpoint is refused (409) while it is held.
--- Saved with the record.
-function M.hold(reg, rec, holder)
-  rec.held_by = holder
-  M.save(reg, rec)
-end
-
---- Let go of `rec` (M.hold).
-function M.release(reg, rec)
-  rec.held_by = nil
-  M.save(reg, rec)
 end
 
 --- Load the records of an earlier run (at start, after the sandboxes:
@@ -248,9 +244,12 @@ local function message(err)
   return (tostring(err):gsub("^[%w/_.]+%.lua:%d+: ", ""))
 end
 
--- Remove checkpoint `rec` (its snapshot, then its record). Waits until
--- no fork or restore is reading it. Raises the 409 of a held one.
-local function remove(reg, rec)
+--- Delete checkpoint `rec`: its snapshot, then its record (what DELETE
+-- /sandboxes/{id}/checkpoints/{cid} does, without the answer). Waits
+-- until no fork or restore is reading it and it is not processing
+-- (yields). Raises the 409 answer (http.abort) of a held one, also of
+-- one held while this waited; nothing is removed then.
+function M.delete(reg, rec)
   if rec.held_by then
     http.abort(409, "checkpoint is held by " .. rec.held_by
       .. ": delete that first")
@@ -272,13 +271,34 @@ local function remove(reg, rec)
   end
   os.remove(M.path(reg, rec.id) .. ".json")
 end
+local remove = M.delete
+
+--- Mark `rec` as held by `holder` (a string naming it, e.g. `snapshot
+-- "x"`): deleting the checkpoint is refused (409) while it is held.
+-- Saved with the record. Raises when it cannot be saved.
+function M.hold(reg, rec, holder)
+  rec.held_by = holder
+  M.save(reg, rec)
+end
+
+--- Let go of `rec` (M.hold). One made for a holder (`internal`, M.take)
+-- is deleted then (M.delete; yields): nothing else made it and no route
+-- lists it by a live sandbox. Never raises: what fails is written to
+-- stderr.
+function M.release(reg, rec)
+  rec.held_by = nil
+  local ok, err = pcall(rec.internal and remove or M.save, reg, rec)
+  if not ok then
+    io.stderr:write("oclua serve: checkpoint ", rec.id, ": ", message(err), "\n")
+  end
+end
 
 -- Validate a checkpoint of `sb` (`b`: a checked "checkpoint" body, or the
 -- same fields from M.take) and make its record, processing; returns it
 -- and the function that ends the sandbox's change (Sandbox:lock), which
 -- is held from here until the snapshot is taken. Raises http.abort
 -- answers (protocol.md 8.2) with nothing made.
-local function begin(reg, sb, b)
+local function begin(reg, sb, b, internal)
   local kind = b.kind or "full"
   if b.promoteToFull ~= nil and kind ~= "disk_only" then
     http.abort(400, 'invalid request body: promoteToFull is only valid with '
@@ -335,6 +355,7 @@ local function begin(reg, sb, b)
       status = "processing", promote = kind == "disk_only"
         and b.promoteToFull ~= false or nil,
       created_at = os.time(), order = st.order, patches = {}, next_seq = 1,
+      internal = internal or nil,
       config = {
         template = sb.template, template_dir = sb.template_dir,
         envs = copy(sb.envs), metadata = copy(sb.metadata),
@@ -398,11 +419,14 @@ end
 
 --- Checkpoint the running sandbox `sb` and wait until it is taken. `o`:
 -- name (unique among sb's checkpoints), kind ("full", default, or
--- "disk_only"). Returns the record (M.get), ready. Raises a message
--- (those of protocol.md 8.2: "sandbox must be running to create a
--- checkpoint", ...) when it cannot be taken; nothing is left then.
+-- "disk_only"), internal (true: made for a holder, image.lua; its
+-- M.release deletes it). Returns the record (M.get),
+-- ready. Raises a message (those of protocol.md 8.2: "sandbox must be
+-- running to create a checkpoint", ...) when it cannot be taken;
+-- nothing is left then.
 function M.take(reg, sb, o)
-  local ok, rec, unlock = pcall(begin, reg, sb, { name = o.name, kind = o.kind })
+  local ok, rec, unlock = pcall(begin, reg, sb, { name = o.name, kind = o.kind },
+    o.internal)
   if not ok then error(message(rec), 0) end
   capture(reg, sb, rec, unlock)
   if rec.status ~= "ready" then

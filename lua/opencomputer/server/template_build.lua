@@ -348,6 +348,12 @@ end
 function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images/templates", by_name = {} }
   reg.template_state = st
+  -- image.trim keeps the images templates start from
+  image.add_user(reg, function(rec)
+    for _, t in pairs(st.by_name) do
+      if t.image_id == rec.id then return true end
+    end
+  end)
   local warnings = {}
   for _, r in ipairs(records.read_dir(st.dir, RECORD, "template record")) do
     local name, doc = r.key, r.doc
@@ -393,15 +399,16 @@ function M.routes(r, reg)
     save(reg, t)
     image.answer(req, image.mode_of(req), 201, function(log)
       local ok, rec = pcall(image.resolve, reg, n, log)
-      if M.get(reg, t.name) ~= t then
+      local there = M.get(reg, t.name) == t
+      if ok then
+        if there then t.status, t.image_id = "ready", rec.id end
+        image.unpin(reg, rec)	-- the template keeps it now (or the cache)
+      end
+      if not there then
         http.abort(500, "image build failed: the template was deleted "
           .. "during its build")
       end
-      if ok then
-        t.status, t.image_id = "ready", rec.id
-      else
-        t.status, t.error_msg = "error", image.message_of(rec)
-      end
+      if not ok then t.status, t.error_msg = "error", image.message_of(rec) end
       pcall(save, reg, t)
       if not ok then http.abort(500, "image build failed: " .. t.error_msg) end
       return M.info(t)
@@ -432,6 +439,7 @@ function M.routes(r, reg)
     local t = template_of(p)
     state(reg).by_name[t.name] = nil
     os.remove(file_of(reg, t.name))
+    image.trim(reg)	-- its image is one of the cache's now
     http.no_content(req)
   end)
 end
