@@ -1562,4 +1562,37 @@ describe("escape suite", function()
       end
     end)
   end)
+
+  describe("checkpoints and forks", function()
+    -- a fork's first boot writes its /etc/hosts and /etc/hostname into
+    -- the layer its checkpoint holds, as host root, before the sandbox
+    -- runs: what root inside the origin left there must not send those
+    -- writes to the host
+    attack("a fork's first boot does not follow its origin's /etc symlink to the host", function()
+      local id = new_sandbox()
+      local r = run(id, "sudo -n sh -c 'cp -a /etc /etc.real && rm -rf /etc && ln -s "
+        .. VICTIM .. " /etc' && readlink /etc")
+      assert.are.equal(VICTIM .. "\n", r.stdout, r.stderr)
+      local status, ck = api("POST", "/sandboxes/" .. id .. "/checkpoints", { body = { name = "trap" } })
+      assert.are.equal(201, status)
+      local t0 = oc.now()
+      repeat
+        oc.sleep(0.05)
+        local _, list = api("GET", "/sandboxes/" .. id .. "/checkpoints")
+        for _, k in ipairs(list) do if k.id == ck.id then ck = k end end
+      until ck.status ~= "processing" or oc.now() - t0 > 10
+      assert.are.equal("ready", ck.status)
+      local _, before = api("GET", "/sandboxes")
+      local fstatus, fork = api("POST", "/sandboxes/from-checkpoint/" .. ck.id, { body = {} })
+      for _, name in ipairs({ "hosts", "hostname" }) do
+        assert.is_nil(read_file(VICTIM .. "/" .. name), "a fork's first boot wrote the host's "
+          .. VICTIM .. "/" .. name)
+      end
+      -- refused (its /etc is not a directory of its own), and nothing of it stays
+      assert.are.equal(500, fstatus)
+      assert.matches("/etc/hosts: Too many levels of symbolic links", fork.error)
+      local _, after = api("GET", "/sandboxes")
+      assert.are.equal(#before, #after)
+    end)
+  end)
 end)
