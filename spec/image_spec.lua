@@ -651,6 +651,63 @@ describe("templates", function()
     assert.are.same({ error = "template not found: " .. name }, doc)
   end)
 
+  it("starts a sandbox from a template with the create's networkEnabled and diskMB", function()
+    local name = unique("tplnet")
+    local status, doc = c:api("POST", "/templates", { body = { name = name,
+      dockerfile = "FROM base\nRUN echo built > /tmp/built\n" }, timeout = 120 })
+    assert.are.equal(201, status, json.encode(doc))
+    -- the disk quota of a sandbox's subvolume, as btrfs has it (MiB)
+    local function quota_mb(id)
+      local dir = srv.registry.by_id[id].dir
+      local out = support.output({ "btrfs", "qgroup", "show", "-re", "--raw", dir })
+      local max = out:match("%d+/%d+%s+%d+%s+%d+%s+(%d+)%s+%S+%s+" .. id:gsub("%-", "%%-"))
+      return max and tonumber(max) // 1048576
+    end
+    local id, sb = sandbox_from({ templateID = name, networkEnabled = false, diskMB = 30720 })
+    assert.are.equal(30720, sb.diskMB)
+    assert.are.equal(30720, quota_mb(id))
+    local r = run(id, "cat /tmp/built /proc/net/dev /etc/resolv.conf")
+    assert.matches("^built\n", r)
+    assert.is_nil(r:find("tap0"), r)
+    assert.matches("no network", r)
+    -- without them: the image's (network on, the default disk)
+    local id2, sb2 = sandbox_from({ templateID = name })
+    assert.are.equal(20480, sb2.diskMB)
+    assert.are.equal(20480, quota_mb(id2))
+    r = run(id2, "cat /proc/net/dev /etc/resolv.conf")
+    assert.matches("tap0", r)
+    assert.is_nil(r:find("no network"), r)
+    -- a diskMB out of bounds is refused as on any create; nothing is made
+    local _, before = c:api("GET", "/sandboxes")
+    status, doc = c:api("POST", "/sandboxes", { body = { templateID = name, diskMB = 100 } })
+    assert.are.equal(400, status)
+    assert.are.same({ error = "diskMB must be at least 20480 (20GB)" }, doc)
+    local _, after = c:api("GET", "/sandboxes")
+    assert.are.equal(#before, #after)
+    -- the fork route takes neither (protocol.md 8.2): a fork of the
+    -- network-less sandbox keeps its network and disk
+    status, doc = c:api("POST", "/sandboxes/" .. id .. "/checkpoints", { body = { name = "n" } })
+    assert.are.equal(201, status)
+    local t0 = oc.now()
+    repeat
+      oc.sleep(0.05)
+      local _, list = c:api("GET", "/sandboxes/" .. id .. "/checkpoints")
+      doc = list[1]
+    until doc.status ~= "processing" or oc.now() - t0 > 10
+    assert.are.equal("ready", doc.status)
+    status, doc = c:api("POST", "/sandboxes/from-checkpoint/" .. doc.id,
+      { body = { networkEnabled = true, diskMB = 40960 } })
+    assert.are.equal(201, status, json.encode(doc))
+    assert.are.equal(30720, quota_mb(doc.sandboxID))
+    r = run(doc.sandboxID, "cat /proc/net/dev")
+    assert.is_nil(r:find("tap0"), r)
+    -- and neither does a create from an image (8.3)
+    local id3, sb3 = sandbox_from({ image = { steps = { { type = "run", args = {
+      commands = { "true" } } } } }, networkEnabled = false, diskMB = 30720 })
+    assert.are.equal(20480, sb3.diskMB)
+    assert.matches("tap0", run(id3, "cat /proc/net/dev"))
+  end)
+
   it("refuses what is outside the subset, naming the line", function()
     for _, case in ipairs({
       { "FROM ubuntu:22.04\n", "dockerfile line 1: FROM ubuntu:22.04: only FROM base" },

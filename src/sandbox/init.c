@@ -159,6 +159,17 @@ write_names(const struct setup *s)
 	write_file("upper/root/etc/hostname", text, s->disk_base);
 }
 
+/* without a network, a resolv.conf that says so (a new sandbox, or a
+ * fork's first boot: its origin may have had one). Runs in DIR. */
+static void
+note_no_network(const struct setup *s)
+{
+	if (!(s->flags & BOX_NETWORK))
+		write_file("upper/root/etc/resolv.conf",
+			   "# this sandbox has no network (networkEnabled: "
+			   "false)\n", s->disk_base);
+}
+
 /* a new sandbox: its own empty layers, owned by its root, and its own
  * hosts, hostname and (without a network) resolv.conf. Runs in DIR. */
 static void
@@ -179,10 +190,7 @@ lay_out(const struct setup *s)
 			setup_failed(dirs[i].path);
 	}
 	write_names(s);
-	if (!(s->flags & BOX_NETWORK))
-		write_file("upper/root/etc/resolv.conf",
-			   "# this sandbox has no network (networkEnabled: "
-			   "false)\n", s->disk_base);
+	note_no_network(s);
 }
 
 /* A user namespace mapping first..first+65535 to base..base+65535, as
@@ -505,8 +513,10 @@ set_up(const struct setup *s)
 		setup_failed("the sandbox's directory");
 	if (s->flags & BOX_FRESH)
 		lay_out(s);
-	else if (s->flags & BOX_RENAMED)
+	else if (s->flags & BOX_RENAMED) {
 		write_names(s);
+		note_no_network(s);
+	}
 	if (sethostname(s->hostname, strlen(s->hostname)))
 		setup_failed("sethostname");
 	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);

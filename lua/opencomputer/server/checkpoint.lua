@@ -505,7 +505,10 @@ end
 -- and uid range, the checkpoint's configuration with `o`'s envs and
 -- metadata merged over it (o's win), memory_mb clamped to [the
 -- checkpoint's memory, 16384] and rounded up to a tier, timeout
--- (seconds, default 0: persistent); the checkpoint's patches applied
+-- (seconds, default 0: persistent); network (false: loopback only) and
+-- disk_mb (its quota, MB; checked by the caller: sandbox.disk) replace
+-- the checkpoint's when given (a create with templateID, 2.2; the fork
+-- route takes neither, 8.2). The checkpoint's patches are applied
 -- before it returns. Raises a message when it cannot be made; nothing is
 -- left then.
 function M.fork(reg, rec, o)
@@ -519,6 +522,8 @@ function M.fork(reg, rec, o)
   for k, v in pairs(o.envs or {}) do envs[k] = v end
   for k, v in pairs(o.metadata or {}) do metadata[k] = v end
   local mem = tier_of(math.max(o.memory_mb or c.memory_mb, c.memory_mb))
+  local network = c.network
+  if o.network ~= nil then network = o.network end
   local cpus = c.cpu_count
   if mem ~= c.memory_mb then cpus = select(2, sandbox.resources(mem)) end
   -- the lower layer its files were made over, if it is still there
@@ -528,8 +533,9 @@ function M.fork(reg, rec, o)
   rec.users = (rec.users or 0) + 1
   local ok, sb = pcall(sandbox.create, reg, {
     template = c.template, metadata = metadata, envs = envs,
-    memory_mb = mem, cpu_count = cpus, disk_mb = c.disk_mb,
-    network = c.network, timeout = math.max(o.timeout or 0, 0),
+    memory_mb = mem, cpu_count = cpus, disk_mb = o.disk_mb or c.disk_mb,
+    network = network ~= false,
+    timeout = math.max(o.timeout or 0, 0),
     files_from = M.path(reg, rec.id), template_dir = tpl,
     disk_uid_base = c.disk_uid_base, from_checkpoint = rec.id,
   })

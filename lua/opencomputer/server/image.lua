@@ -892,18 +892,17 @@ function M.routes(r, reg)
   end)
 end
 
---- Fork a new sandbox from the ready record `rec` (checkpoint.fork):
--- `b` is the create body (envs, metadata, memoryMB, timeout honoured).
--- The sandbox, and the checkpoint record. Raises a message.
-function M.fork(reg, rec, b, log, memory_mb)
+--- Fork a new sandbox from the ready record `rec` (checkpoint.fork,
+-- with its options `o`: envs, metadata, memory_mb, timeout, network,
+-- disk_mb); `log(type, step, message)` hears that it starts. The
+-- sandbox, and the checkpoint record. Raises a message.
+function M.fork(reg, rec, o, log)
   local c = usable(reg, rec)
   if not c then error("the image's checkpoint is gone", 0) end
   log("create", 0, "creating the sandbox from checkpoint " .. c.id)
   touch(reg, rec)
   pcall(save, reg, rec)
-  local sb = checkpoint.fork(reg, c, { envs = b.envs, metadata = b.metadata,
-    memory_mb = memory_mb, timeout = math.max(b.timeout or 0, 0) })
-  return sb, c
+  return checkpoint.fork(reg, c, o), c
 end
 
 --- POST /sandboxes with `image` or `snapshot` (protocol.md 2.2, 2.2.1,
@@ -946,8 +945,11 @@ function M.create_sandbox(req, reg, b)
         end
       end
     end
-    local ok, sb, c = pcall(M.fork, reg, rec, b, log,
-      b.memoryMB or (n and n.runtimeMemoryMB))
+    -- envs, metadata, memoryMB and timeout; the rest of the body is
+    -- ignored, as protocol.md 8.3 says of the reference
+    local ok, sb, c = pcall(M.fork, reg, rec, { envs = b.envs,
+      metadata = b.metadata, memory_mb = b.memoryMB or (n and n.runtimeMemoryMB),
+      timeout = b.timeout }, log)
     if not ok then http.abort(500, "fork from checkpoint: " .. message_of(sb)) end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()

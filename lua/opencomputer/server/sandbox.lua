@@ -87,6 +87,23 @@ function M.resources(memory, cpus)
   return memory, cpus
 end
 
+--- The disk quota (MB) of a create request's diskMB (protocol.md 2.2:
+-- default and least DISK_MB, 20 GB; at most DISK_MB_MAX, 256 GB), or nil
+-- and a message; a diskMB given to a registry without quotas
+-- (--allow-missing disk) cannot be honoured.
+function M.disk(reg, mb)
+  local disk = mb or M.DISK_MB
+  if disk < M.DISK_MB then
+    return nil, "diskMB must be at least 20480 (20GB)"
+  elseif disk > M.DISK_MB_MAX then
+    return nil, "diskMB cannot exceed 262144 (256GB)"
+  elseif mb and not reg.disk then
+    return nil, "diskMB cannot be honoured: this server runs without "
+      .. "disk quotas (oclua serve --allow-missing disk)"
+  end
+  return disk
+end
+
 local function new_id(registry)
   local id
   repeat id = string.format("sb-%08x", math.random(0, 0xffffffff))

@@ -446,22 +446,19 @@ end
 
 --- POST /sandboxes with the `templateID` of template `t` (protocol.md
 -- 2.2): a fork of its image's checkpoint with the body's envs, metadata,
--- timeout and memory (`memory_mb`, the create's tier), answered 201 with
--- the sandbox object, its templateID the template's. 400 when the
--- template is not ready; a body that asks for what a fork cannot give
--- (networkEnabled false, diskMB) is refused with a 400 naming the field.
-function M.create_sandbox(req, reg, b, t, memory_mb)
-  if b.networkEnabled == false or b.diskMB then
-    http.abort(400, "invalid request body: " .. (b.diskMB and "diskMB"
-      or "networkEnabled") .. " cannot be set for a sandbox started from "
-      .. "template " .. t.name .. " (it has the template's)")
-  end
+-- timeout, networkEnabled and memory and disk (`memory_mb`, the create's
+-- tier; `disk_mb`, its checked diskMB or nil for the image's), answered
+-- 201 with the sandbox object, its templateID the template's. 400 when
+-- the template is not ready.
+function M.create_sandbox(req, reg, b, t, memory_mb, disk_mb)
   local rec = t.status == "ready" and image.get(reg, t.image_id)
   if not rec or not image.usable(reg, rec) then
     http.abort(400, "template " .. t.name .. " is not ready (status: "
       .. t.status .. ")")
   end
-  local ok, sb = pcall(image.fork, reg, rec, b, function() end, memory_mb)
+  local ok, sb = pcall(image.fork, reg, rec, { envs = b.envs,
+    metadata = b.metadata, memory_mb = memory_mb, timeout = b.timeout,
+    network = b.networkEnabled, disk_mb = disk_mb }, function() end)
   if not ok then http.abort(500, "fork from checkpoint: " .. image.message_of(sb)) end
   sb.template = t.name
   sb:save()
