@@ -495,6 +495,41 @@ describe("the paused tier", function()
     assert.are.equal("", out(id, "pgrep -f 'while [:]' || true"))
   end)
 
+  it("goes deep after pause_promote seconds paused (an hour by default)", function()
+    assert.are.equal(3600, require("opencomputer.server.sandbox").PAUSE_PROMOTE)
+    local srv = require("opencomputer.server").start{
+      listen = "127.0.0.1:0", api_key = support.KEY, pause_promote = 1,
+    }
+    finally(function() srv.stop() end)
+    local c2 = support.client(srv.url, support.KEY)
+    local reg = srv.registry
+    -- two sandboxes with a process each, paused by their idle timeout
+    local ids, pids = {}, {}
+    for i = 1, 2 do
+      ids[i] = c2:create({ timeout = 0 })
+      pids[i] = out(ids[i], "sleep 600 > /dev/null 2>&1 & echo $!", c2)
+      assert.are.equal(204, (c2:api("POST", "/sandboxes/" .. ids[i] .. "/timeout",
+        { body = { timeout = 1 } })))
+    end
+    local t0 = oc.now()
+    repeat oc.sleep(0.05) until (reg.by_id[ids[1]].paused and reg.by_id[ids[2]].paused)
+      or oc.now() - t0 > 10
+    local paused_at = oc.now()
+    -- within the second: still paused, thawed in place by a call
+    assert.is_true(reg.by_id[ids[1]].paused, "not paused")
+    assert.are.equal("hibernated", get(ids[1], c2).status)
+    assert.are.equal(pids[1], out(ids[1], "pgrep -x sleep", c2))
+    -- after it: deep, its processes ended; the next call boots it afresh
+    repeat oc.sleep(0.05) until not reg.by_id[ids[2]].paused or oc.now() - paused_at > 5
+    local after = oc.now() - paused_at
+    local sb = reg.by_id[ids[2]]
+    assert.is_nil(sb.paused, "still paused after " .. after .. " s")
+    assert.is_nil(sb.box, "its processes still run")
+    assert.is_true(after > 0.8, "went deep after " .. after .. " s, before 1 s")
+    assert.are.equal("hibernated", get(ids[2], c2).status)
+    assert.are.equal("", out(ids[2], "pgrep -x sleep || true", c2))
+  end)
+
   it("holds requests while a checkpoint freezes the sandbox, and loses nothing", function()
     local id = sandbox()
     c:run(id, "head -c 20000000 /dev/urandom > /home/sandbox/big")

@@ -29,7 +29,8 @@
 -- frozen in memory by the cgroup freezer and thawed in place by the next
 -- data-plane call (what an idle timeout chooses), and deep, the
 -- processes ended and the files kept (an explicit hibernate, a paused
--- sandbox after PAUSE_PROMOTE seconds, every sandbox after a restart).
+-- sandbox after pause_promote seconds (default an hour), every sandbox
+-- after a restart).
 -- Both are "hibernated" to clients.
 
 local oc = require("opencomputer")
@@ -145,8 +146,9 @@ end
 -- (once per change of the host's /etc) under template_base. `o`:
 -- uid_base (default M.UID_BASE), limits (false: no cgroups), network
 -- (false: loopback only), host_loopback (sandboxes may reach the host's
--- 127.0.0.1 through 10.0.2.2), disk (false: no quotas). Raises when the
--- uid range belongs to someone.
+-- 127.0.0.1 through 10.0.2.2), disk (false: no quotas), pause_promote
+-- (seconds a paused sandbox waits before it goes deep, default
+-- M.PAUSE_PROMOTE). Raises when the uid range belongs to someone.
 function M.registry(data_dir, template_base, o)
   o = o or {}
   local base = o.uid_base or M.UID_BASE
@@ -164,6 +166,7 @@ function M.registry(data_dir, template_base, o)
     by_id = {}, dir = data_dir .. "/sandboxes", uid_base = base, slots = {},
     limits = o.limits ~= false, network = o.network ~= false,
     host_loopback = o.host_loopback == true, disk = o.disk ~= false,
+    pause_promote = o.pause_promote or M.PAUSE_PROMOTE,
   }
   os.execute("mkdir -p '" .. reg.dir .. "'")
   reg.template_base = template_base
@@ -570,7 +573,8 @@ end
 -- its processes frozen by the cgroup freezer, its sessions kept, status
 -- "hibernated"; the next data-plane call thaws it (ensure_running).
 -- Where there is no freezer (--allow-missing limits), deep instead
--- (Sandbox:stop). After PAUSE_PROMOTE seconds paused it goes deep.
+-- (Sandbox:stop). After the registry's pause_promote seconds paused
+-- (M.registry; default PAUSE_PROMOTE) it goes deep.
 function Sandbox:pause()
   local paused = false
   self:change(function()
@@ -588,7 +592,7 @@ function Sandbox:pause()
   local token = task.condition()
   self.idle_token = token
   oc.spawn(function()
-    token:wait(M.PAUSE_PROMOTE)
+    token:wait(self.registry.pause_promote)
     if self.idle_token == token and self.paused then self:stop("hibernated") end
   end)
 end
