@@ -171,7 +171,7 @@ function M.main(...)
   local ok, srv = pcall(server.start, o)
   if not ok then
     -- the reason, without the Lua position of the call that raised it
-    io.stderr:write("oclua serve: ", (tostring(srv):gsub("^[%w/_.]+%.lua:%d+: ", "")), "\n")
+    io.stderr:write("oclua serve: ", require("opencomputer.server.http").message(srv), "\n")
     os.exit(1)
   end
   for _, w in ipairs(srv.warnings) do

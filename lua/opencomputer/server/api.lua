@@ -132,10 +132,7 @@ function M.routes(reg)
       envs = b.envs, metadata = b.metadata, memory_mb = mem, cpu_count = cpus,
       disk_mb = disk, network = b.networkEnabled,
     })
-    if not ok then
-      -- the reason, without the Lua position of the call that raised it
-      http.abort(500, "create sandbox: " .. tostring(sb):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-    end
+    if not ok then http.abort(500, "create sandbox: " .. reg:public(sb, "create")) end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       return

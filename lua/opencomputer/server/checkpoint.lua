@@ -238,11 +238,7 @@ local function copy(t)
   return out
 end
 
--- the message of an error without the Lua position of what raised it
-local function message(err)
-  if http.is_answer(err) then return err.message end
-  return (tostring(err):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-end
+local message = http.message
 
 --- Delete checkpoint `rec`: its snapshot, then its record (what DELETE
 -- /sandboxes/{id}/checkpoints/{cid} does, without the answer). Waits
@@ -404,7 +400,7 @@ local function capture(reg, sb, rec, unlock)
     rec.status = "ready"
   else
     rec.status = "failed"
-    rec.error_msg = "checkpoint failed: " .. message(err)
+    rec.error_msg = "checkpoint failed: " .. reg:public(err, "checkpoint " .. rec.id)
     rec.failed_at = os.time()
     pcall(core.box_destroy, dst)
   end
@@ -640,7 +636,9 @@ function M.routes(r, reg)
     end
     local ok, sb = pcall(M.fork, reg, rec, { envs = b.envs,
       metadata = b.metadata, memory_mb = b.memoryMB, timeout = b.timeout })
-    if not ok then http.abort(500, "fork from checkpoint: " .. message(sb)) end
+    if not ok then
+      http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of " .. rec.id))
+    end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       return
@@ -719,12 +717,9 @@ function M.routes(r, reg)
         pcall(sb.save, sb)
       end
       if not done then
-        sb:change_failed("sandbox " .. sb.id .. ": restore failed: " .. message(why))
-        if sb.status == "stopped" then
-          sb.stop_reason = "restore failed: " .. message(why)
-        end
-        io.stderr:write("oclua serve: ", sb.id, ": restore failed: ",
-          message(why), "\n")
+        why = "restore failed: " .. reg:public(why, sb.id .. ": restore of " .. rec.id)
+        sb:change_failed("sandbox " .. sb.id .. ": " .. why)
+        if sb.status == "stopped" then sb.stop_reason = why end
       end
       unlock()
       rec.users = rec.users - 1

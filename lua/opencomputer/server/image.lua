@@ -315,10 +315,7 @@ local function emit(build, kind, step, message)
   for _, fn in ipairs(build.listeners) do pcall(fn, kind, step, message) end
 end
 
-local function message_of(err)
-  if http.is_answer(err) then return err.message end
-  return (tostring(err):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-end
+local message_of = http.message
 
 --- Run the steps of the normalized manifest `n` in a new throw-away
 -- sandbox and checkpoint it; the checkpoint record. The log goes to
@@ -649,7 +646,8 @@ function M.resolve(reg, n, log)
     oc.spawn(function()
       local ok, rec = pcall(run_build, reg, build, n)
       if ok then ok, rec = pcall(cache, reg, hash, n, rec.id) end
-      build.finished, build.error = true, not ok and message_of(rec) or nil
+      build.finished = true
+      build.error = not ok and reg:public(rec, "image " .. hash:sub(1, 12)) or nil
       st.builds[hash] = nil
       if ok then
         -- one pin for each waiter, until it has what it waited for
@@ -750,16 +748,17 @@ end
 -- Answer a request in one of the three modes of protocol.md 8.5: SSE
 -- (the log, then `result` or `error`), `?async=1` (202 at once, the work
 -- goes on), or synchronous. `work(log)` does it and returns the answer's
--- object, or raises {status, message} (http.abort) for an error;
+-- object, or raises {status, message} (http.abort) for an error (an
+-- SSE `error` event's message has no host paths: sandbox.public);
 -- `started` is the 202's object (async mode only).
-local function answer(req, mode, status, work, started)
+local function answer(reg, req, mode, status, work, started)
   if mode == "sse" then
     local s = M.stream(req)
     local ok, result = pcall(work, s.log)
     if ok then
       s.finish("result", result)
     else
-      s.finish("error", { error = message_of(result) })
+      s.finish("error", { error = reg:public(result, req.method .. " " .. req.path) })
     end
     return
   end
@@ -842,7 +841,7 @@ function M.routes(r, reg)
   r.add("POST", "/snapshots", function(req)
     local b = request.body(req, "snapshot")
     local rec, work = M.begin_snapshot(reg, b.name, b.image)
-    answer(req, mode_of(req), 201, function(log)
+    answer(reg, req, mode_of(req), 201, function(log)
       local ok, err = pcall(work, log)
       if not ok then http.abort(500, "image build failed: " .. message_of(err)) end
       return M.object(rec)
@@ -950,7 +949,9 @@ function M.create_sandbox(req, reg, b)
     local ok, sb, c = pcall(M.fork, reg, rec, { envs = b.envs,
       metadata = b.metadata, memory_mb = b.memoryMB or (n and n.runtimeMemoryMB),
       timeout = b.timeout }, log)
-    if not ok then http.abort(500, "fork from checkpoint: " .. message_of(sb)) end
+    if not ok then
+      http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of image " .. rec.id))
+    end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       http.abort(400, "the client went away")
@@ -968,7 +969,7 @@ function M.create_sandbox(req, reg, b)
     if not ok then error(info, 0) end
     return info
   end
-  answer(req, M.wants_sse(req) and "sse" or "sync", 201, work)
+  answer(reg, req, M.wants_sse(req) and "sse" or "sync", 201, work)
 end
 
 --- The record with id `id`, or nil.
@@ -979,5 +980,4 @@ end
 M.usable = usable
 M.answer = answer
 M.mode_of = mode_of
-M.message_of = message_of
 return M

@@ -66,7 +66,9 @@ local function handle(srv, req)
   end)
   if ok or req:closed() then return end
   if http.is_answer(err) then
-    pcall(http.fail, req, err.status, err.message)
+    -- (the routes say what failed without host paths; this is the net)
+    pcall(http.fail, req, err.status,
+      srv.registry:public(err, req.method .. " " .. req.path))
   else
     io.stderr:write("oclua serve: ", req.method, " ", req.path, ": ",
       tostring(err), "\n")

@@ -43,7 +43,7 @@ function M.read(path, schema, where)
     return request.check(request.decode(text or ""), schema, where)
   end)
   if not ok then
-    return nil, http.is_answer(doc) and doc.message or tostring(doc)
+    return nil, http.message(doc)
   end
   return doc
 end

@@ -37,6 +37,7 @@ local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
+local http = require("opencomputer.server.http")
 local records = require("opencomputer.server.records")
 local task = require("opencomputer.runtime.task")
 
@@ -172,6 +173,67 @@ function M.registry(data_dir, template_base, o)
   reg.template_base = template_base
   reg.template = core.box_template(template_base)
   return setmetatable(reg, { __index = M })
+end
+
+-- `text` with each occurrence of the host path `prefix` (and the rest of
+-- its path: up to a space, quote, colon, comma or bracket) replaced by
+-- name(rest)
+local function replace_path(text, prefix, name)
+  local out, i = {}, 1
+  while true do
+    local s, e = text:find(prefix, i, true)
+    if not s then break end
+    local rest = text:match("^[^%s:'\",;()%[%]]*", e + 1)
+    out[#out + 1] = text:sub(i, s - 1)
+    out[#out + 1] = name(rest)
+    i = e + 1 + #rest
+  end
+  out[#out + 1] = text:sub(i)
+  return table.concat(out)
+end
+
+local function named(what)
+  return function() return what end
+end
+
+--- `text` (a message for a client) without this server's host paths:
+-- DATA/sandboxes/.checkpoints/<id> becomes "checkpoint <id>",
+-- DATA/sandboxes/<id>/... "sandbox <id>", the directory of forks and
+-- restores being prepared "a directory being prepared", the templates'
+-- directory "the sandbox template", the rest of DATA "the server's data
+-- directory", /sys/fs/cgroup/... "the sandbox's cgroup"; init's paths
+-- relative to a sandbox's directory (upper/root/etc/hosts) become the
+-- sandbox's own (/etc/hosts). Paths inside a sandbox are left as they
+-- are.
+function M.redact(reg, text)
+  local dir = reg.dir
+  text = replace_path(text, dir .. "/.checkpoints/.staging/",
+    named("a directory being prepared"))
+  text = replace_path(text, dir .. "/.checkpoints/", function(rest)
+    local id = rest:match("^[%x%-]+")
+    return id and "checkpoint " .. id or "the checkpoints' directory"
+  end)
+  text = replace_path(text, dir .. "/", function(rest)
+    local id = rest:match("^[^/]+")
+    return id and "sandbox " .. id or "the sandboxes' directory"
+  end)
+  text = replace_path(text, reg.template_base, named("the sandbox template"))
+  text = replace_path(text, dir:match("^(.*)/[^/]*$"),
+    named("the server's data directory"))
+  text = replace_path(text, "/sys/fs/cgroup/", named("the sandbox's cgroup"))
+  return (text:gsub("%f[%S]upper/usr/", "/usr/"):gsub("%f[%S]upper/root/", "/"))
+end
+
+--- For a client: the message of the error `err` (http.message) without
+-- host paths (M.redact). When it had any, the whole message goes to
+-- stderr after `context` (e.g. "sb-1234: restore"), for the operator.
+function M.public(reg, err, context)
+  local full = http.message(err)
+  local text = M.redact(reg, full)
+  if text ~= full then
+    io.stderr:write("oclua serve: ", context, ": ", full, "\n")
+  end
+  return text
 end
 
 -- the lowest free uid slot

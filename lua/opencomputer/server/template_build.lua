@@ -397,7 +397,7 @@ function M.routes(r, reg)
       build_id = random.uuid(), created_at = os.time() }
     state(reg).by_name[t.name] = t
     save(reg, t)
-    image.answer(req, image.mode_of(req), 201, function(log)
+    image.answer(reg, req, image.mode_of(req), 201, function(log)
       local ok, rec = pcall(image.resolve, reg, n, log)
       local there = M.get(reg, t.name) == t
       if ok then
@@ -408,7 +408,7 @@ function M.routes(r, reg)
         http.abort(500, "image build failed: the template was deleted "
           .. "during its build")
       end
-      if not ok then t.status, t.error_msg = "error", image.message_of(rec) end
+      if not ok then t.status, t.error_msg = "error", http.message(rec) end
       pcall(save, reg, t)
       if not ok then http.abort(500, "image build failed: " .. t.error_msg) end
       return M.info(t)
@@ -459,7 +459,9 @@ function M.create_sandbox(req, reg, b, t, memory_mb, disk_mb)
   local ok, sb = pcall(image.fork, reg, rec, { envs = b.envs,
     metadata = b.metadata, memory_mb = memory_mb, timeout = b.timeout,
     network = b.networkEnabled, disk_mb = disk_mb }, function() end)
-  if not ok then http.abort(500, "fork from checkpoint: " .. image.message_of(sb)) end
+  if not ok then
+    http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of template " .. t.name))
+  end
   sb.template = t.name
   sb:save()
   if req:closed() then	-- nobody would learn its id: nothing stays
