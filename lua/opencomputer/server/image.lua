@@ -16,7 +16,11 @@
 -- for each content hash at most one unnamed record (the cache entry that
 -- `image` creates and templates use), plus one record per snapshot name.
 -- Records of one content share its checkpoint, and so its patches (8.4);
--- the checkpoint is held (checkpoint.hold) while any record names it.
+-- the checkpoint is held (checkpoint.hold) while any record names it and
+-- deleted when the last one goes (checkpoint.release: a build's
+-- checkpoint is internal). Snapshots stay until deleted; the unnamed
+-- records are bounded (M.trim: the cache_max most recently used of those
+-- nothing uses).
 --
 -- Step commands (the cloud's shapes, 8.6), run as the sandbox user:
 --   apt_install  sudo DEBIAN_FRONTEND=noninteractive apt-get update &&
