@@ -221,6 +221,9 @@ describe("checkpoints", function()
     -- writable again, owned by the sandbox user, and again restorable
     assert.are.equal("sandbox\n", out(id, "echo three > /home/sandbox/d/x; stat -c %U /home/sandbox/d/x"))
     assert.are.equal(200, (c:api("POST", "/sandboxes/" .. id .. "/checkpoints/" .. ck.id .. "/restore")))
+    -- GET is not held: while its environment is swapped it still says
+    -- running (stopped means killed, 2.1)
+    for _ = 1, 20 do assert.are.equal("running", get(id).status) end
     assert.are.equal("", out(id, "ls /home/sandbox/d"))
     -- the checkpoint is still there, ready
     assert.are.equal("ready", list(id)[1].status)

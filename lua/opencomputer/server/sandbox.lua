@@ -764,6 +764,9 @@ function Sandbox:replace_files(src)
   local reg = self.registry
   local new, old = staging(reg, self.id .. ".new"), staging(reg, self.id .. ".old")
   M.snapshot(reg, src, new, false)
+  -- its environment is down for a moment, but the sandbox is not
+  -- stopped: GET keeps saying running (requests wait meanwhile)
+  self.restoring = true
   local ok, err = pcall(function()
     self:save(new)
     self:end_all("stopped")
@@ -777,12 +780,17 @@ function Sandbox:replace_files(src)
     end
   end)
   if not ok then
+    self.restoring = nil
     pcall(core.box_destroy, new)
     error(err, 0)
   end
   pcall(core.box_destroy, old)
-  if reg.disk then core.disk_limit(self.dir, self.disk_mb * 1048576) end
-  self:boot(false)
+  ok, err = pcall(function()
+    if reg.disk then core.disk_limit(self.dir, self.disk_mb * 1048576) end
+    self:boot(false)
+  end)
+  self.restoring = nil
+  if not ok then error(err, 0) end
   self:save()
   self:touch()
   self:watch_idle()
@@ -820,7 +828,8 @@ end
 
 function Sandbox:info()
   return {
-    sandboxID = self.id, templateID = self.template, status = self.status,
+    sandboxID = self.id, templateID = self.template,
+    status = self.restoring and "running" or self.status,
     startedAt = os.date("!%Y-%m-%dT%H:%M:%SZ", self.started_at),
     endAt = (self.timeout or 0) > 0 and os.date("!%Y-%m-%dT%H:%M:%SZ",
       math.floor(os.time() + self.timeout)) or nil,
