@@ -16,12 +16,18 @@
  *
  * Bounded: past HIGH bytes queued towards one side, the other is not
  * read until they fall below LOW, so a slow reader slows the writer and
- * a tunnel holds at most about 2 x (HIGH + READ_SIZE) bytes. An end of
- * input (FIN) from one side is passed on as a shutdown of the other's
- * sending side once what came before it is written; the tunnel closes
- * when both directions have ended so, or at the first error on either
- * socket. A tunnel that is collected is closed: keep a reference while
- * it runs.
+ * a tunnel holds at most about 2 x (HIGH + READ_SIZE) bytes.
+ *
+ * Ends: the client's end of input (FIN) is passed on to the backend once
+ * what came before it is written, and the backend is heard to its own
+ * end (a request sent, then an answer awaited, is HTTP/1.0's way). The
+ * backend's end of input means it is done with the connection: what it
+ * sent goes on to the client, then our FIN, and from then on what the
+ * client still sends is read and dropped (never written to a closed
+ * backend, whose error would reset the client's connection before it
+ * read the answer) until the client ends too, or for at most LINGER ms;
+ * then the tunnel closes. Any error on either socket closes it at once.
+ * A tunnel that is collected is closed: keep a reference while it runs.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +42,7 @@
 #define READ_SIZE	(64u << 10)
 #define HIGH		(256u << 10)	/* queued towards a side: stop */
 #define LOW		(64u << 10)	/* ... and read again below this */
+#define LINGER		5000	/* ms the client is drained after our FIN */
 
 typedef struct tunnel tunnel;
 
@@ -54,6 +61,7 @@ struct tunnel {
 	ocl_pending	pending;	/* until both handles are closed */
 	oclua_runtime	*rt;
 	side		s[2];		/* 0: the client, 1: the backend */
+	uv_timer_t	linger;		/* the client drained, at most LINGER */
 	int		opened;		/* handles initialised */
 	int		closing;	/* uv_close called */
 	int		closed;		/* ... and both callbacks ran */
@@ -98,17 +106,26 @@ wake_waiter(tunnel *t)
 }
 
 static void
-handle_closed(uv_handle_t *h)
+handle_gone(tunnel *t)
 {
-	side *s = h->data;
-	tunnel *t = s->t;
-
 	if (--t->opened)
 		return;
 	t->closed = 1;
 	ocl_pending_del(&t->pending);
 	wake_waiter(t);
 	tunnel_maybe_free(t);
+}
+
+static void
+side_closed(uv_handle_t *h)
+{
+	handle_gone(((side *)h->data)->t);
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+	handle_gone(h->data);
 }
 
 /* close both sockets at once (what is queued is dropped) */
@@ -122,16 +139,28 @@ tunnel_close(tunnel *t)
 	t->closing = 1;
 	for (i = 0; i < 2; i++) {
 		t->s[i].reading = 0;
-		uv_close((uv_handle_t *)&t->s[i].tcp, handle_closed);
+		uv_close((uv_handle_t *)&t->s[i].tcp, side_closed);
 	}
+	uv_close((uv_handle_t *)&t->linger, timer_closed);
 }
 
-/* both directions ended by FIN and passed on: done */
+static void
+lingered(uv_timer_t *tm)
+{
+	tunnel_close(tm->data);
+}
+
+/* done when the backend's FIN reached the client (and the client's the
+ * backend, or the client ended after it, or LINGER passed) */
 static void
 maybe_done(tunnel *t)
 {
-	if (t->s[0].shut && t->s[1].shut)
+	if (!t->s[0].shut)
+		return;
+	if (t->s[0].eof)
 		tunnel_close(t);
+	else if (!uv_is_active((uv_handle_t *)&t->linger))
+		uv_timer_start(&t->linger, lingered, LINGER, 0);
 }
 
 /* what `s` was sent is written, and then our FIN */
@@ -209,12 +238,21 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 			tunnel_close(t);
 			return;
 		}
-		/* FIN: pass it on once what came before is written */
+		/* FIN: pass it on once what came before is written; the
+		 * client's after the backend's only ends the drain */
 		s->eof = 1;
 		s->reading = 0;
+		if (s == &t->s[0] && to->eof) {
+			maybe_done(t);
+			return;
+		}
 		to->sh.data = to;
 		if (uv_shutdown(&to->sh, (uv_stream_t *)&to->tcp, shut_done))
 			tunnel_close(t);
+		return;
+	}
+	if (to->eof && s == &t->s[0]) {	/* the backend has ended */
+		free(o);
 		return;
 	}
 	s->moved += (uint64_t)n;
@@ -229,13 +267,15 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 static void
 side_sync(side *s)
 {
-	size_t q = other(s)->queued;
-	int want = !s->eof && !s->t->closing &&
+	tunnel *t = s->t;
+	/* the client is drained (not passed on) once the backend ended */
+	size_t q = s == &t->s[0] && t->s[1].eof ? 0 : other(s)->queued;
+	int want = !s->eof && !t->closing &&
 		   (s->reading ? q <= HIGH : q <= LOW);
 
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, on_read)) {
-			tunnel_close(s->t);
+			tunnel_close(t);
 			return;
 		}
 		s->reading = 1;
@@ -276,6 +316,9 @@ ocl_tunnel_new(lua_State *L, int client, int backend, const char *first,
 	}
 	t->rt = rt;
 	t->task = LUA_NOREF;
+	uv_timer_init(rt->loop, &t->linger);
+	t->linger.data = t;
+	t->opened++;
 	for (i = 0; i < 2; i++) {
 		side *s = &t->s[i];
 
