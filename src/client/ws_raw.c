@@ -534,6 +534,20 @@ client_request(ws_raw *r, const char *host, int port, const char *path,
 	return q.p;
 }
 
+/* localhost and every name under it are the loopback (RFC 6761 6.3), as
+ * libcurl and browsers resolve them (preview URLs of the local server:
+ * <id>-p<port>.localhost), whatever the system's resolver says */
+static int
+is_localhost(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n && host[n - 1] == '.')
+		n--;
+	return (n == 9 && !strncasecmp(host, "localhost", 9)) ||
+	       (n > 10 && !strncasecmp(host + n - 10, ".localhost", 10));
+}
+
 ws_raw *
 ws_raw_connect(oclua_runtime *rt, const char *host, int port,
 	       const char *path, char **hdrs, size_t max_message,
@@ -556,6 +570,9 @@ ws_raw_connect(oclua_runtime *rt, const char *host, int port,
 	uv_timer_start(&r->timer, on_timeout, OPEN_TIMEOUT, 0);
 	if (!uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) ||
 	    !uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss))
+		connect_to(r, (struct sockaddr *)&ss);
+	else if (is_localhost(host) &&
+		 !uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&ss))
 		connect_to(r, (struct sockaddr *)&ss);
 	else {
 		struct addrinfo hints;
