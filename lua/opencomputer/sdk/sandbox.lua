@@ -2,10 +2,12 @@
 -- (from a template, an oc.Image or a snapshot), connect, kill,
 -- is_running, set_timeout, hibernate, wake, close, and the `<close>` form.
 -- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua;
--- checkpoints, forks and patches in checkpoint.lua.
+-- checkpoints, forks and patches in checkpoint.lua; preview URLs in
+-- preview.lua.
 
 local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
+local preview = require("opencomputer.sdk.preview")
 
 local Sandbox = {}
 Sandbox.__index = function(sb, k)
@@ -30,7 +32,8 @@ M.wrap = wrap	-- for checkpoint.lua's forks
 
 local CREATE_OPTS = { template = true, timeout = true, envs = true,
   metadata = true, cpu_count = true, memory_mb = true, api_key = true,
-  api_url = true, image = true, snapshot = true, on_build_log = true }
+  api_url = true, image = true, snapshot = true, on_build_log = true,
+  preview_auth = true }
 
 -- Sandbox.create{image = | snapshot =}: the fork path of protocol.md 2.2,
 -- through the build stream of 2.2.1
@@ -39,7 +42,7 @@ local function create_built(opts, timeout, envs, metadata)
   if opts.image ~= nil and opts.snapshot ~= nil then
     error(name .. ": give image or snapshot, not both", 3)
   end
-  for _, k in ipairs{ "template", "cpu_count" } do
+  for _, k in ipairs{ "template", "cpu_count", "preview_auth" } do
     if opts[k] ~= nil then
       error(string.format("%s: %s cannot be given with %s (the sandbox "
         .. "gets the image's configuration: protocol.md 2.2)", name, k,
@@ -67,8 +70,12 @@ local function create_built(opts, timeout, envs, metadata)
 end
 
 --- Sandbox.create{template="base", timeout=300, envs=, metadata=,
--- cpu_count=, memory_mb=, api_key=, api_url=}; timeout is the idle
--- timeout in seconds, 0 for none (client.check_duration).
+-- cpu_count=, memory_mb=, api_key=, api_url=, preview_auth=}; timeout is
+-- the idle timeout in seconds, 0 for none (client.check_duration).
+-- preview_auth (true, a token of your own, or {token=}) gates the
+-- sandbox's preview URLs with a bearer token (protocol.md 2.2, 8.8): the
+-- server's, or yours, is sb.preview_auth_token (the only time it is
+-- given; sb:rotate_preview_auth_token() makes a new one).
 -- With `image` (an oc.Image) or `snapshot` (a snapshot's name) instead of
 -- a template, the sandbox starts from that image, built first if the
 -- server has not cached it, and `on_build_log(line, event)` gets the
@@ -97,14 +104,17 @@ function Sandbox.create(opts)
   if opts.template ~= nil then
     client.check_text(opts.template, "template", "Sandbox.create")
   end
+  local auth = preview.auth_body(opts.preview_auth, "Sandbox.create")
   local c = client.new(opts)
   local info = c:call("POST", "/sandboxes", { body = {
     templateID = opts.template or "base",
     timeout = timeout and math.ceil(timeout) or 300,
     envs = envs, metadata = metadata,
-    cpuCount = opts.cpu_count, memoryMB = opts.memory_mb,
+    cpuCount = opts.cpu_count, memoryMB = opts.memory_mb, previewAuth = auth,
   } })
-  return wrap(c, info)
+  local sb = wrap(c, info)
+  sb.preview_auth_token = info.previewAuthToken	-- (preview.lua)
+  return sb
 end
 
 --- Sandbox.connect(sandbox_id, {api_key=, api_url=})
@@ -220,6 +230,12 @@ Sandbox.create_from_checkpoint = checkpoint.create_from_checkpoint
 Sandbox.create_checkpoint_patch = checkpoint.create_patch
 Sandbox.list_checkpoint_patches = checkpoint.list_patches
 Sandbox.delete_checkpoint_patch = checkpoint.delete_patch
+
+-- preview URLs (preview.lua)
+Sandbox.create_preview_url = preview.create
+Sandbox.list_preview_urls = preview.list
+Sandbox.delete_preview_url = preview.delete
+Sandbox.rotate_preview_auth_token = preview.rotate
 
 function Sandbox:__tostring()
   return "Sandbox " .. tostring(self.sandbox_id) .. " (" .. tostring(self.status) .. ")"

@@ -161,6 +161,7 @@ function M.start(opts)
   end)
   function srv.stop()
     listener:close()
+    preview.close_all(reg)
     for _, sb in pairs(reg.by_id) do
       -- (a paused sandbox has its box too: thawed and ended)
       if temporary then sb:delete() elseif sb.box then sb:stop("hibernated") end

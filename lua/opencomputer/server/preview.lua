@@ -47,7 +47,7 @@ M.DOMAIN = "localhost"	-- previews are <id>-p<port>.localhost:<port>
 
 local NOT_RUNNING = "sandbox is not running or not found"
 
--- the open tunnels: tunnels[reg] = {count = n, [sb] = {[tunnel] = port}}
+-- the open tunnels: tunnels[reg] = {count = n, by_sb = {[sb] = {[tunnel] = port}}}
 local tunnels = setmetatable({}, { __mode = "k" })
 
 local function tunnels_of(reg)
@@ -65,6 +65,14 @@ function M.close_tunnels(sb, port)
   local t = tunnels[sb.registry]
   for tun, p in pairs(t and t.by_sb[sb] or {}) do
     if not port or p == port then tun:close() end
+  end
+end
+
+--- Close every open tunnel of registry `reg` (the server stops).
+function M.close_all(reg)
+  local t = tunnels[reg]
+  for _, mine in pairs(t and t.by_sb or {}) do
+    for tun in pairs(mine) do tun:close() end
   end
 end
 
