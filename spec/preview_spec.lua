@@ -427,6 +427,11 @@ describe("the preview token", function()
     assert.are.equal(200, res.status)
     res = get(url .. "head", { Cookie = "oc_preview_token=d3Jvbmc=" })
     assert.are.equal(401, res.status)
+    -- another preview's page may have set one for Domain=localhost: any
+    -- one of the cookies of that name that is good is enough
+    res = get(url .. "head", { Cookie = "oc_preview_token=d3Jvbmc=; " .. cookie,
+      Connection = "close" })
+    assert.are.equal(200, res.status)
     res = get(url .. "?oc_preview_token=nope-nope-nope-nope")
     assert.are.equal(401, res.status)
   end)
@@ -453,6 +458,28 @@ describe("the preview token", function()
     assert.are.equal(401, get(purl).status)
     assert.are.equal(200, get(purl, { Authorization = "Bearer " .. doc.previewAuthToken,
       Connection = "close" }).status)
+  end)
+end)
+
+describe("an open preview connection", function()
+  it("keeps the sandbox from idling into hibernation, as an attached client does", function()
+    local id = sandbox()
+    local url = start_app(id, 8000)
+    local ws = websocket.connect(url:gsub("^http", "ws") .. "ws")
+    assert.are.equal(204, (c:api("POST", "/sandboxes/" .. id .. "/timeout",
+      { body = { timeout = 1 } })))
+    oc.sleep(2.5)
+    local _, doc = c:api("GET", "/sandboxes/" .. id)
+    assert.are.equal("running", doc.status)
+    ws:send("still here")
+    assert.are.equal("still here", ws:receive())
+    ws:close()
+    local t0 = oc.now()
+    repeat
+      oc.sleep(0.2)
+      _, doc = c:api("GET", "/sandboxes/" .. id)
+    until doc.status == "hibernated" or oc.now() - t0 > 10
+    assert.are.equal("hibernated", doc.status)
   end)
 end)
 

@@ -207,20 +207,21 @@ local function page(req, status, title, paragraphs, extra)
   req:respond(status, h, table.concat(body))
 end
 
--- the preview token a request carries (header, cookie or query), and
--- whether it came in the query
-local function given_token(req)
+-- the preview tokens a request carries (a list: headers, then every
+-- cookie of that name, since a page of another preview, a sibling host
+-- under localhost, can set one with Domain=localhost), and whether it
+-- came in the query (then it is the only one)
+local function given_tokens(req)
   local q = req.query[M.COOKIE]
-  if q then return q, true end
-  local t = req.headers["x-oc-preview-token"]
-  if t then return t end
+  if q then return { q }, true end
+  local out = { req.headers["x-oc-preview-token"] }
   local auth = req.headers["authorization"]
-  t = auth and auth:match("^[Bb]earer%s+(%S+)%s*$")
-  if t then return t end
+  out[#out + 1] = auth and auth:match("^[Bb]earer%s+(%S+)%s*$")
   for value in (req.headers["cookie"] or ""):gmatch("[^;,]+") do
     local v = value:match("^%s*" .. M.COOKIE .. "=\"?([%w+/=]+)\"?%s*$")
-    if v then return core.base64_decode(v) end
+    out[#out + 1] = v and core.base64_decode(v)
   end
+  return out
 end
 
 -- the request-target without the query parameter oc_preview_token
@@ -239,8 +240,12 @@ end
 -- or the 303 that turns a query token into a cookie)
 local function admitted(req, sb, host)
   if not sb.preview_token then return true end
-  local token, in_query = given_token(req)
-  if token and http.same_secret(core.sha256(token), sb.preview_token) then
+  local tokens, in_query = given_tokens(req)
+  local token
+  for _, t in pairs(tokens) do
+    if http.same_secret(core.sha256(t), sb.preview_token) then token = t end
+  end
+  if token then
     if not in_query or (req.method ~= "GET" and req.method ~= "HEAD") then
       return true
     end
@@ -251,7 +256,7 @@ local function admitted(req, sb, host)
     return false
   end
   page(req, 401, "This preview needs its token", {
-    (token and "The token given is not this preview's. " or "")
+    (next(tokens) and "The token given is not this preview's. " or "")
       .. "Open <code>http://" .. escape(host) .. "/?" .. M.COOKIE
       .. "=TOKEN</code> once (a cookie keeps it for this host), or send "
       .. "<code>Authorization: Bearer TOKEN</code> or "
