@@ -16,7 +16,9 @@
  *
  * Bounded: past HIGH bytes queued towards one side, the other is not
  * read until they fall below LOW, so a slow reader slows the writer and
- * a tunnel holds at most about 2 x (HIGH + READ_SIZE) bytes.
+ * a tunnel holds at most about 2 x (HIGH + 2 x READ_SIZE) bytes (a read
+ * of less than a quarter of READ_SIZE is shrunk to its size before it
+ * is queued: small messages to a slow reader hold what they carry).
  *
  * Ends: the client's end of input (FIN) is passed on to the backend once
  * what came before it is written, and the backend is heard to its own
@@ -39,7 +41,7 @@
 #include "server/httpd.h"
 
 #define TUNNEL_MT	"oclua.tunnel"
-#define READ_SIZE	(64u << 10)
+#define READ_SIZE	(256u << 10)
 #define HIGH		(256u << 10)	/* queued towards a side: stop */
 #define LOW		(64u << 10)	/* ... and read again below this */
 #define LINGER		5000	/* ms the client is drained after our FIN */
@@ -256,6 +258,12 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	s->moved += (uint64_t)n;
+	if ((size_t)n < READ_SIZE / 4) {	/* queued writes hold what they carry */
+		twrite *small = realloc(o, sizeof(*o) + (size_t)n);
+
+		if (small)
+			o = small;
+	}
 	if (send_to(to, o, (size_t)n)) {
 		tunnel_close(t);
 		return;
