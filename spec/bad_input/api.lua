@@ -82,6 +82,25 @@ local function checkpoint(name, method, route, body, pattern, status)
       assert(s == 200 and #doc == 0, "a refused call left a checkpoint")
     end }
 end
+-- `method` `route` (a preview route, from /api) with `body`: refused,
+-- the live sandbox still running, and no preview made (protocol.md 8.8)
+local function preview(name, method, route, body, pattern, status)
+  return { name = "previews: " .. name, status = status or 400, body = pattern,
+    request = { method = method, path = "/api/sandboxes/{SANDBOX}/preview"
+      .. route, body = body },
+    check = function(ctx)
+      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
+      assert(s == 200 and doc.status == "running",
+        "the sandbox is " .. tostring(doc and doc.status))
+      s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/preview")
+      assert(s == 200 and #doc == 0, "a refused call left a preview")
+    end }
+end
+-- a request with the Host `host` ({SANDBOX} replaced), no API key
+local function host_request(host, path)
+  return "GET " .. (path or "/") .. " HTTP/1.1\r\nHost: " .. host
+    .. "\r\nConnection: close\r\n\r\n"
+end
 local CK = "/sandboxes/{SANDBOX}/checkpoints"
 local NO_CK = "00000000-0000-4000-8000-000000000000"
 
@@ -299,6 +318,74 @@ return {
   checkpoint("patches: an unknown checkpoint", "POST",
     "/sandboxes/checkpoints/" .. NO_CK .. "/patches", '{"script":"true"}',
     '"checkpoint not found"', 404),
+  -- preview URLs (protocol.md 8.8, previewAuth of 2.2)
+  create("previewAuth: scheme basic", '{"previewAuth":{"scheme":"basic"}}',
+    'previewAuth.scheme must be one of \\"\\", \\"bearer\\", not \\"basic\\"'),
+  create("previewAuth: a token of 15 characters", '{"previewAuth":{"token":"123456789012345"}}',
+    'previewAuth.token must be \\"auto\\" or 16 to 4096 visible ASCII'),
+  create("previewAuth: a token with a space", '{"previewAuth":{"token":"1234567890 12345"}}',
+    "no spaces"),
+  create("previewAuth: a token with a control character",
+    '{"previewAuth":{"token":"1234567890\\u000112345"}}', "visible ASCII"),
+  create("previewAuth: a token of 4097 bytes", '{"previewAuth":{"token":"'
+    .. ("x"):rep(4097) .. '"}}', "16 to 4096"),
+  create("previewAuth: a token that is a number", '{"previewAuth":{"token":5}}',
+    "previewAuth.token must be a string, not 5"),
+  create("previewAuth: a list", '{"previewAuth":["bearer"]}',
+    "previewAuth must be an object, not a list"),
+  create("previewAuth: a string", '{"previewAuth":"bearer"}',
+    "previewAuth must be an object, not a string"),
+  preview("create: no port", "POST", "", "{}", '"port is required"'),
+  preview("create: an empty body", "POST", "", "", '"port is required"'),
+  preview("create: port 0", "POST", "", '{"port":0}',
+    "port must be an integer from 1 to 65535, not 0"),
+  preview("create: port 65536", "POST", "", '{"port":65536}', "not 65536"),
+  preview("create: port -80", "POST", "", '{"port":-80}', "not %-80"),
+  preview("create: port 1.5", "POST", "", '{"port":1.5}', "not 1%.5"),
+  preview("create: port 1e308", "POST", "", '{"port":1e308}', "from 1 to 65535"),
+  preview("create: port as a string", "POST", "", '{"port":"80"}', "not a string"),
+  preview("create: port null", "POST", "", '{"port":null}', '"port is required"'),
+  preview("create: domain a number", "POST", "", '{"port":80,"domain":5}',
+    "domain must be a string"),
+  preview("create: domain not the server's", "POST", "",
+    '{"port":80,"domain":"example.com"}',
+    'domain \\"example.com\\" is not a verified custom domain of this server'),
+  preview("create: domain of 254 bytes", "POST", "", '{"port":80,"domain":"'
+    .. ("a"):rep(254) .. '"}', "domain must be at most 253 bytes"),
+  preview("create: authConfig a list", "POST", "", '{"port":80,"authConfig":[1]}',
+    "authConfig must be an object, not a list"),
+  preview("create: authConfig a string", "POST", "", '{"port":80,"authConfig":"x"}',
+    "authConfig must be an object, not a string"),
+  preview("create: authConfig over 16 KiB", "POST", "",
+    '{"port":80,"authConfig":{"k":"' .. ("x"):rep(17000) .. '"}}',
+    "authConfig must be at most 16384 bytes of JSON"),
+  preview("create: a body that is not JSON", "POST", "", "{", "invalid request body"),
+  preview("delete: a port that is not a number", "DELETE", "/abc", nil, '"invalid port"'),
+  preview("delete: port 0", "DELETE", "/0", nil, '"invalid port"'),
+  preview("delete: port 65536", "DELETE", "/65536", nil, '"invalid port"'),
+  preview("delete: a port of 7 digits", "DELETE", "/1000080", nil, '"invalid port"'),
+  preview("delete: a negative port", "DELETE", "/-80", nil, '"invalid port"'),
+  preview("delete: a port with an encoded slash", "DELETE", "/8%2F0", nil, '"invalid port"'),
+  preview("delete: a port without a preview", "DELETE", "/81", nil,
+    '"no preview URL for this port"', 404),
+  preview("rotate: a body that is not JSON", "POST", "/rotate", "{", "invalid request body"),
+  { name = "previews: rotate for an unknown sandbox", status = 404,
+    body = '"sandbox not found"', request = { method = "POST",
+      path = "/api/sandboxes/sb-00000000/preview/rotate" } },
+  { name = "previews: a preview host without a preview: a page, not the API",
+    status = 404, body = "No preview URL here",
+    send = host_request("{SANDBOX}-p80.localhost:1", "/api/sandboxes") },
+  { name = "previews: a preview host of an unknown sandbox", status = 404,
+    body = "No preview URL here", send = host_request("sb-00000000-p80.localhost") },
+  { name = "previews: port 0 in a host name is no preview (the API answers)",
+    status = 401, body = "missing or invalid API key",
+    send = host_request("{SANDBOX}-p0.localhost", "/api/sandboxes") },
+  { name = "previews: port 65536 in a host name is no preview", status = 401,
+    body = "missing or invalid API key",
+    send = host_request("{SANDBOX}-p65536.localhost", "/api/sandboxes") },
+  { name = "previews: a host name under another domain is no preview", status = 401,
+    body = "missing or invalid API key",
+    send = host_request("{SANDBOX}-p80.example.com", "/api/sandboxes") },
   { name = "a sandbox id that is not UTF-8", status = 400,
     body = "invalid path: sandbox id must be valid UTF%-8",
     request = { method = "DELETE", path = "/api/sandboxes/%FF" } },
