@@ -53,6 +53,40 @@ local function get(url, headers, opts)
   return http.request(o.method or "GET", url, o)
 end
 
+-- GET `url` (a fresh connection each time) until it answers 200, at most
+-- 10 s; the response
+local function get_ok(url, headers)
+  local h = { Connection = "close" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  local t0 = oc.now()
+  while true do
+    local res = get(url, h)
+    if res.status == 200 then return res end
+    assert(oc.now() - t0 < 10, "no 200 from " .. url .. ": " .. res.status)
+    oc.sleep(0.05)
+  end
+end
+
+-- wait until sandbox `id` is `status`, at most 10 s; its object
+local function status_of(id, status)
+  local t0 = oc.now()
+  while true do
+    local _, doc = c:api("GET", "/sandboxes/" .. id)
+    if doc.status == status or oc.now() - t0 > 10 then
+      assert.are.equal(status, doc.status)
+      return doc
+    end
+    oc.sleep(0.2)
+  end
+end
+
+-- WebSocket `ws` must be closed (by the server) within 5 s
+local function closed_soon(ws)
+  local t0 = oc.now()
+  while ws:is_open() and oc.now() - t0 < 5 do oc.sleep(0.02) end
+  assert.is_false(ws:is_open())
+end
+
 -- the app (spec/support/preview_app.py) started in sandbox `id` on
 -- `port`, answering through its preview URL; the URL
 local function start_app(id, port, client, headers)
@@ -69,15 +103,8 @@ local function start_app(id, port, client, headers)
       .. " >/dev/null 2>&1 &" } })
   assert(status == 200 and doc.exitCode == 0, "start app: " .. status)
   local url = preview(id, port, client)
-  local t0 = oc.now()
-  while true do
-    local h = { Connection = "close" }
-    for k, v in pairs(headers or {}) do h[k] = v end
-    local res = get(url .. "head", h)
-    if res.status == 200 then return url end
-    assert(oc.now() - t0 < 10, "the app did not start: " .. res.status)
-    oc.sleep(0.05)
-  end
+  get_ok(url .. "head", headers)
+  return url
 end
 
 -- the pattern byte(i) = i % 251 from position `offset`, `n` bytes
@@ -361,12 +388,7 @@ for cut in range(len(body) + 1):
     -- a preview whose port gets a listener later works then
     c:api("POST", "/sandboxes/" .. id .. "/exec", { body = { cmd = "python3",
       args = { "-m", "http.server", "9999", "-d", "/etc" } } })
-    local t0 = oc.now()
-    repeat
-      res = get(none .. "hostname", { Connection = "close" })
-      if res.status ~= 200 then oc.sleep(0.05) end
-    until res.status == 200 or oc.now() - t0 > 10
-    assert.are.equal(id .. "\n", res.body)
+    assert.are.equal(id .. "\n", get_ok(none .. "hostname").body)
   end)
 
   it("stops serving a deleted preview, and closes its open connections", function()
@@ -375,9 +397,7 @@ for cut in range(len(body) + 1):
     ws:send("before")
     assert.are.equal("before", ws:receive())
     assert.are.equal(204, (c:api("DELETE", "/sandboxes/" .. id .. "/preview/8001")))
-    local t0 = oc.now()
-    while ws:is_open() and oc.now() - t0 < 5 do oc.sleep(0.02) end
-    assert.is_false(ws:is_open())
+    closed_soon(ws)
     assert.are.equal(404, get(other).status)
   end)
 end)
@@ -441,9 +461,7 @@ describe("the preview token", function()
       { headers = { Authorization = "Bearer " .. token } })
     local status, doc = c:api("POST", "/sandboxes/" .. id .. "/preview/rotate")
     assert.are.equal(200, status)
-    local t0 = oc.now()
-    while ws:is_open() and oc.now() - t0 < 5 do oc.sleep(0.02) end
-    assert.is_false(ws:is_open())
+    closed_soon(ws)
     assert.are.equal(401, get(url, { Authorization = "Bearer " .. token }).status)
     assert.are.equal(200, get(url, { Authorization = "Bearer " .. doc.previewAuthToken,
       Connection = "close" }).status)
@@ -474,12 +492,7 @@ describe("an open preview connection", function()
     ws:send("still here")
     assert.are.equal("still here", ws:receive())
     ws:close()
-    local t0 = oc.now()
-    repeat
-      oc.sleep(0.2)
-      _, doc = c:api("GET", "/sandboxes/" .. id)
-    until doc.status == "hibernated" or oc.now() - t0 > 10
-    assert.are.equal("hibernated", doc.status)
+    status_of(id, "hibernated")
   end)
 end)
 
@@ -489,16 +502,10 @@ describe("a request to a hibernated sandbox's preview", function()
     local url = start_app(id, 8000)
     assert.are.equal(204, (c:api("POST", "/sandboxes/" .. id .. "/timeout",
       { body = { timeout = 1 } })))
-    local t0 = oc.now()
-    local doc
-    repeat
-      oc.sleep(0.2)
-      _, doc = c:api("GET", "/sandboxes/" .. id)
-    until doc.status == "hibernated" or oc.now() - t0 > 10
-    assert.are.equal("hibernated", doc.status)
+    status_of(id, "hibernated")
     local res = get(url .. "head", { Connection = "close" })
     assert.are.equal(200, res.status)
-    _, doc = c:api("GET", "/sandboxes/" .. id)
+    local _, doc = c:api("GET", "/sandboxes/" .. id)
     assert.are.equal("running", doc.status)
   end)
 
@@ -603,13 +610,7 @@ describe("the SDK's preview methods", function()
     assert.are.equal("active", p.ssl_status)
     assert.are.same({ a = 1 }, p.auth_config)
     assert.matches(UUID4, p.id)
-    local res
-    local t0 = oc.now()
-    repeat
-      res = get(p.url, { Connection = "close" })
-      if res.status ~= 200 then oc.sleep(0.05) end
-    until res.status == 200 or oc.now() - t0 > 10
-    assert.matches("Hello from the sandbox", res.body)
+    assert.matches("Hello from the sandbox", get_ok(p.url).body)
     assert.are.equal(p.id, sb:create_preview_url(8000).id)
     sb:create_preview_url(3000, { domain = "localhost" })
     local list = sb:list_preview_urls()

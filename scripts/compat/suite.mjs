@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -712,6 +713,72 @@ test("templates: build, get, list, Sandbox.create({ template }), delete", async 
   await templates.delete(name);
   await assert.rejects(templates.get(name), /Failed to get template: 404/);
   await assert.rejects(templates.delete(name), /Failed to delete template: 404/);
+});
+
+// -- preview URLs (protocol.md 8.8) ------------------------------------------------
+
+// GET `path` of the preview host `hostname` ("<id>-p<port>.localhost:PORT")
+// from the server on 127.0.0.1 with that Host: Node resolves names with
+// the system's resolver, which may not map *.localhost to the loopback
+// as browsers and libcurl do. {status, body}; a connection of its own.
+function previewGet(hostname, path, headers = {}) {
+  const port = Number(new URL(process.env.OPENCOMPUTER_API_URL).port);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path, agent: false,
+      headers: { Host: hostname, ...headers } }, (res) => {
+      const parts = [];
+      res.on("data", (c) => parts.push(c));
+      res.on("end", () => resolve({ status: res.statusCode,
+        body: Buffer.concat(parts).toString("utf8") }));
+    });
+    req.on("error", reject);
+  });
+}
+
+test("previews: createPreviewURL, listPreviewURLs, a fetch, previewAuth, rotatePreviewAuthToken, deletePreviewURL", async () => {
+  const s = await Sandbox.create({ previewAuth: {} });
+  try {
+    assert.match(s.previewAuthToken, /^[A-Za-z0-9_-]{43}$/);
+    await s.exec.run("nohup python3 -m http.server 8000 -d /etc >/dev/null 2>&1 &");
+    const p = await s.createPreviewURL({ port: 8000, authConfig: { a: 1 } });
+    const { id, createdAt, ...rest } = p;
+    assert.match(id, UUID);
+    assert.equal(typeof createdAt, "string");
+    // the SDK builds the same host name from sandboxDomain
+    assert.equal(p.hostname, s.getPreviewDomain(8000));
+    assert.deepEqual(rest, { sandboxId: s.sandboxId, orgId: "", hostname: p.hostname,
+      port: 8000, sslStatus: "active", authConfig: { a: 1 } });
+    assert.deepEqual(await s.createPreviewURL({ port: 8000 }), p);
+    const bearer = { Authorization: "Bearer " + s.previewAuthToken };
+    let got;
+    assert.ok(await (async () => {
+      const end = Date.now() + 10_000;
+      while (Date.now() < end) {
+        got = await previewGet(p.hostname, "/hostname", bearer);
+        if (got.status === 200) return true;
+        await sleep(50);
+      }
+      return false;
+    })(), "the app did not answer: " + got.status);
+    assert.equal(got.body, s.sandboxId + "\n");
+    assert.equal((await previewGet(p.hostname, "/hostname")).status, 401);
+    assert.deepEqual((await s.listPreviewURLs()).map((x) => x.port), [8000]);
+    const old = s.previewAuthToken;
+    const token = await s.rotatePreviewAuthToken();
+    assert.equal(token, s.previewAuthToken);
+    assert.notEqual(token, old);
+    assert.equal((await previewGet(p.hostname, "/hostname", bearer)).status, 401);
+    assert.equal((await previewGet(p.hostname, "/hostname",
+      { "X-OC-Preview-Token": token })).status, 200);
+    await s.deletePreviewURL(8000);
+    await s.deletePreviewURL(8000);	// a 404: success for the SDK
+    assert.deepEqual(await s.listPreviewURLs(), []);
+    assert.equal((await previewGet(p.hostname, "/hostname",
+      { "X-OC-Preview-Token": token })).status, 404);
+    await assert.rejects(s.createPreviewURL({ port: 0 }), /Failed to create preview URL: 400/);
+  } finally {
+    await s.kill();
+  }
 });
 
 // -- a server restart: hibernated sandboxes, woken by the next call ----------------

@@ -69,33 +69,26 @@ local function refused_post(route, name, body, pattern, status)
 end
 local function snapshot(...) return refused_post("/snapshots", ...) end
 local function template(...) return refused_post("/templates", ...) end
--- `method` `route` (a checkpoint route, from /api) with `body`:
--- refused, the live sandbox still running, and no checkpoint made
-local function checkpoint(name, method, route, body, pattern, status)
-  return { name = "checkpoints: " .. name, status = status or 400, body = pattern,
-    request = { method = method, path = "/api" .. route, body = body },
-    check = function(ctx)
-      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
-      assert(s == 200 and doc.status == "running",
-        "the sandbox is " .. tostring(doc and doc.status))
-      s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/checkpoints")
-      assert(s == 200 and #doc == 0, "a refused call left a checkpoint")
-    end }
+-- a maker of cases for the routes of `what` (a name, plural): `method`
+-- `route` (from /api; `prefix` is put before it) with `body`, refused,
+-- the live sandbox still running, and nothing more in `listing` (the
+-- live sandbox's list of them, under /sandboxes/{id})
+local function refused_live(what, prefix, listing)
+  return function(name, method, route, body, pattern, status)
+    return { name = what .. ": " .. name, status = status or 400, body = pattern,
+      request = { method = method, path = "/api" .. prefix .. route, body = body },
+      check = function(ctx)
+        local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
+        assert(s == 200 and doc.status == "running",
+          "the sandbox is " .. tostring(doc and doc.status))
+        s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. listing)
+        assert(s == 200 and #doc == 0, "a refused call left one of its " .. what)
+      end }
+  end
 end
--- `method` `route` (a preview route, from /api) with `body`: refused,
--- the live sandbox still running, and no preview made (protocol.md 8.8)
-local function preview(name, method, route, body, pattern, status)
-  return { name = "previews: " .. name, status = status or 400, body = pattern,
-    request = { method = method, path = "/api/sandboxes/{SANDBOX}/preview"
-      .. route, body = body },
-    check = function(ctx)
-      local s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox)
-      assert(s == 200 and doc.status == "running",
-        "the sandbox is " .. tostring(doc and doc.status))
-      s, doc = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/preview")
-      assert(s == 200 and #doc == 0, "a refused call left a preview")
-    end }
-end
+-- checkpoint routes (8.1 to 8.4), and preview routes (8.8)
+local checkpoint = refused_live("checkpoints", "", "/checkpoints")
+local preview = refused_live("previews", "/sandboxes/{SANDBOX}/preview", "/preview")
 -- a request with the Host `host` ({SANDBOX} replaced), no API key
 local function host_request(host, path)
   return "GET " .. (path or "/") .. " HTTP/1.1\r\nHost: " .. host
