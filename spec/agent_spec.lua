@@ -3,18 +3,8 @@
 -- the exec WebSocket, and sb.agent through the SDK.
 --
 -- oclua ships no agent wrapper: these specs write their own into the
--- sandbox, WRAPPER below, a POSIX sh script at
--- /usr/local/bin/claude-agent-wrapper speaking the JSON-lines protocol of
--- 7.2 and 7.3 without Claude. It answers `ready` at start, `configured`
--- with the configure line it read ("got"), each prompt with an
--- `assistant` event holding the prompt line it read and then
--- `turn_complete`, an interrupt with `interrupted`; and on test prompts:
--- "split" writes two events in pieces with pauses between (one piece
--- ends inside a UTF-8 character), "noise" writes a blank line, a
--- non-JSON line and a JSON list, "long" a line of 320 bytes in two
--- pieces, "exit N" exits with status N, "tail"
--- ends with an event line without its "\n" and exits 0, "stderr"
--- writes a diagnostic to stderr.
+-- sandbox, spec/support/claude-agent-wrapper.sh (its head says what it
+-- does), at /usr/local/bin/claude-agent-wrapper.
 
 local oc = require("opencomputer")
 local json = require("opencomputer.runtime.json")
@@ -26,38 +16,12 @@ local E = oc.errors
 local fails = sdk.fails
 local misuse = sdk.misuse
 
-local WRAPPER = [=[#!/bin/sh
-# claude-agent-wrapper for spec/agent_spec.lua: protocol.md 7 without Claude
-printf '{"type":"ready"}\n'
-while IFS= read -r line; do
-  case $line in
-  *'"type":"configure"'*) printf '{"type":"configured","got":%s}\n' "$line" ;;
-  *'"type":"prompt"'*)
-    case $line in
-    *'"text":"exit '*)
-      code=${line#*'"text":"exit '}; exit "${code%%\"*}" ;;
-    *'"text":"split"'*)
-      printf '{"type":"assis'; sleep 0.3
-      printf 'tant","text":"caf\303'; sleep 0.3
-      printf '\251"}\n{"type":"second"'; sleep 0.3
-      printf '}\n' ;;
-    *'"text":"noise"'*)
-      printf '\n   \nnot json at all\n[1,2]\n{"type":"after_noise"}\n' ;;
-    *'"text":"long"'*)
-      printf '{"type":"big","pad":"%0300d'; sleep 0.3
-      printf '"}\n{"type":"small"}\n' ;;
-    *'"text":"stderr"'*)
-      printf '[claude-agent-wrapper] a diagnostic\n' >&2 ;;
-    *'"text":"tail"'*)
-      printf '{"type":"last","n":1}'; exit 0 ;;
-    esac
-    printf '{"type":"assistant","got":%s}\n' "$line"
-    printf '{"type":"turn_complete","claude_session_id":null}\n' ;;
-  *'"type":"interrupt"'*) printf '{"type":"interrupted"}\n' ;;
-  *) printf '{"type":"error","message":"unknown command"}\n' ;;
-  esac
-done
-]=]
+-- the test wrapper (also the official SDK's, scripts/compat/suite.mjs)
+local WRAPPER
+do
+  local f <close> = assert(io.open("spec/support/claude-agent-wrapper.sh"))
+  WRAPPER = f:read("a")
+end
 
 local WRAPPER_PATH = "/usr/local/bin/claude-agent-wrapper"
 
