@@ -8,11 +8,7 @@ local AGENT = "/api/sandboxes/{SANDBOX}/agent"
 
 -- the ids of the live sandbox's exec sessions (agent sessions are some)
 local function sessions(ctx)
-  local status, list = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/exec")
-  assert(status == 200, "GET .../exec answered " .. tostring(status))
-  local ids = {}
-  for _, s in ipairs(list) do ids[s.sessionID] = true end
-  return ids
+  return ctx.client:session_ids(ctx.sandbox)
 end
 
 -- POST /agent with `body`: refused with `status` (default 400) and a
