@@ -23,6 +23,7 @@ local json = require("opencomputer.runtime.json")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
 local exec = require("opencomputer.server.exec")
+local sandbox = require("opencomputer.server.sandbox")
 
 local M = {}
 
@@ -153,7 +154,10 @@ function M.routes(r, reg, sandbox_of)
     local sb = sandbox_of(reg, p.id, true)
     local b = request.body(req, "agent")
     local s, err = M.start(sb, b)
-    if not s then http.abort(500, "create agent session: " .. tostring(err)) end
+    if not s then
+      http.abort(500, "create agent session: "
+        .. sandbox.public(reg, err, sb.id .. ": agent"))
+    end
     http.json(req, 201, M.info(s))
   end)
 
