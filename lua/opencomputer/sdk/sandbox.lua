@@ -26,6 +26,7 @@ local function wrap(c, info)
   sb.exec = require("opencomputer.sdk.exec").new(sb)
   sb.commands = sb.exec
   sb.files = require("opencomputer.sdk.files").new(sb)
+  sb.agent = require("opencomputer.sdk.agent").new(sb)
   return sb
 end
 M.wrap = wrap	-- for checkpoint.lua's forks

@@ -11,6 +11,7 @@ local checkpoint = require("opencomputer.server.checkpoint")
 local preview = require("opencomputer.server.preview")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
+local agent = require("opencomputer.server.agent")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
@@ -113,6 +114,7 @@ function M.routes(reg)
   image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
   templates.routes(r, reg)	-- 8.7
   preview.routes(r, reg)	-- 8.8
+  agent.routes(r, reg, sandbox_of)	-- agent sessions (7)
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
