@@ -74,9 +74,46 @@ struct tunnel {
 typedef struct twrite {
 	uv_write_t	req;
 	side		*to;
-	size_t		len;
+	size_t		len;		/* bytes of data to write */
+	size_t		size;		/* bytes data[] has room for */
+	struct twrite	*next;		/* in the pool */
 	char		data[];
 } twrite;
+
+/* READ_SIZE buffers kept for the next reads (of any tunnel of this
+ * thread's loop): a malloc of that size is an mmap, and each read would
+ * fault its pages in again (a sixth of the server's CPU per byte); freed
+ * when the thread's last tunnel has closed */
+#define POOL_MAX	16
+static _Thread_local twrite *pool;
+static _Thread_local int pooled, tunnels;
+
+static twrite *
+buf_get(void)
+{
+	twrite *o = pool;
+
+	if (o) {
+		pool = o->next;
+		pooled--;
+		return o;
+	}
+	o = malloc(sizeof(*o) + READ_SIZE);
+	if (o)
+		o->size = READ_SIZE;
+	return o;
+}
+
+static void
+buf_put(twrite *o)
+{
+	if (o && o->size == READ_SIZE && pooled < POOL_MAX) {
+		o->next = pool;
+		pool = o;
+		pooled++;
+	} else
+		free(o);
+}
 
 static void side_sync(side *s);
 
@@ -113,6 +150,14 @@ handle_gone(tunnel *t)
 	if (--t->opened)
 		return;
 	t->closed = 1;
+	if (--tunnels == 0)
+		while (pool) {
+			twrite *o = pool;
+
+			pool = o->next;
+			free(o);
+			pooled--;
+		}
 	ocl_pending_del(&t->pending);
 	wake_waiter(t);
 	tunnel_maybe_free(t);
@@ -189,7 +234,7 @@ written(uv_write_t *w, int status)
 	tunnel *t = to->t;
 
 	to->queued -= o->len;
-	free(o);
+	buf_put(o);
 	if (t->closing)
 		return;
 	if (status < 0) {
@@ -208,7 +253,7 @@ send_to(side *to, twrite *o, size_t n)
 	o->to = to;
 	o->len = n;
 	if (uv_write(&o->req, (uv_stream_t *)&to->tcp, &b, 1, written)) {
-		free(o);
+		buf_put(o);
 		return -1;
 	}
 	to->queued += n;
@@ -218,7 +263,7 @@ send_to(side *to, twrite *o, size_t n)
 static void
 alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-	twrite *o = malloc(sizeof(*o) + READ_SIZE);
+	twrite *o = buf_get();
 
 	(void)h; (void)hint;
 	*b = o ? uv_buf_init(o->data, READ_SIZE) : uv_buf_init(NULL, 0);
@@ -233,7 +278,7 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		    NULL;
 
 	if (n <= 0 || t->closing) {
-		free(o);
+		buf_put(o);
 		if (n == 0 || t->closing)
 			return;
 		if (n != UV_EOF) {
@@ -254,15 +299,17 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (to->eof && s == &t->s[0]) {	/* the backend has ended */
-		free(o);
+		buf_put(o);
 		return;
 	}
 	s->moved += (uint64_t)n;
 	if ((size_t)n < READ_SIZE / 4) {	/* queued writes hold what they carry */
 		twrite *small = realloc(o, sizeof(*o) + (size_t)n);
 
-		if (small)
+		if (small) {
 			o = small;
+			o->size = (size_t)n;
+		}
 	}
 	if (send_to(to, o, (size_t)n)) {
 		tunnel_close(t);
@@ -342,6 +389,7 @@ ocl_tunnel_new(lua_State *L, int client, int backend, const char *first,
 	}
 	t->pending.cancel = tunnel_cancel;
 	ocl_pending_add(rt, &t->pending);
+	tunnels++;
 	*ud = t;
 	t->lua = 1;
 	if (failed) {
@@ -350,6 +398,8 @@ ocl_tunnel_new(lua_State *L, int client, int backend, const char *first,
 	}
 	if (n) {
 		o = malloc(sizeof(*o) + n);
+		if (o)
+			o->size = n;
 		if (!o || (memcpy(o->data, first, n), send_to(&t->s[1], o, n)))
 			tunnel_close(t);
 		else

@@ -37,6 +37,7 @@ local http = require("opencomputer.server.http")
 local exec = require("opencomputer.server.exec")
 local request = require("opencomputer.server.request")
 local random = require("opencomputer.runtime.random")
+local json = require("opencomputer.runtime.json")
 
 local M = {}
 
@@ -143,7 +144,7 @@ function M.routes(r, reg)
 
   r.add("GET", "/sandboxes/:id/preview", function(req, p)
     local sb = sandbox_of(p.id)
-    local out = require("opencomputer.runtime.json").array()
+    local out = json.array()
     for i, rec in ipairs(sb.previews or {}) do out[i] = M.object(sb, rec) end
     http.json(req, 200, out)
   end)
@@ -313,7 +314,13 @@ function M.serve(reg, req, id, port)
           .. "</code>, then reload this page." })
   end
   local ok, tun = pcall(req.tunnel, req, fd)	-- closes fd if it fails
-  if not ok then return end	-- the client left meanwhile
+  if not ok then	-- the client left meanwhile, or no descriptors left
+    if not req:closed() then
+      page(req, 503, "Cannot open a preview connection now",
+        { escape(http.message(tun)) }, { ["Retry-After"] = "1" })
+    end
+    return
+  end
   local mine = all.by_sb[sb] or setmetatable({}, { __mode = "k" })
   all.by_sb[sb] = mine
   mine[tun] = port
