@@ -276,6 +276,22 @@ function Client:writer()
   if ws:is_open() then ws:close(1000, self.reason) end
 end
 
+--- Serve the client until its socket closes: its writer sends what is
+-- pushed, and each frame it sends goes to on_frame(msg); then the writer
+-- is stopped and waited for.
+function Client:serve(on_frame)
+  local writer = oc.spawn(Client.writer, self)
+  while true do
+    local msg = self.ws:receive()
+    if not msg then break end
+    on_frame(msg)
+  end
+  self.closed = true
+  self.cond:signal()
+  self.drained:signal()
+  writer:wait()
+end
+
 --- Serve one attached WebSocket until it closes: replay, live output,
 -- stdin from the client.
 function Session:attach(ws)
@@ -301,11 +317,7 @@ function Session:attach(ws)
     c:finish()
   end
   self.sandbox:touch()
-  local writer = oc.spawn(Client.writer, c)
-  -- read the client's frames until it goes away
-  while true do
-    local msg = ws:receive()
-    if not msg then break end
+  c:serve(function(msg)
     self.sandbox:touch()
     local kind = msg:byte(1)
     if kind == STDIN and #msg > 1 and self.running then
@@ -313,11 +325,7 @@ function Session:attach(ws)
     elseif kind == STDIN_EOF and self.running then
       self.proc:close_stdin()
     end
-  end
-  c.closed = true
-  c.cond:signal()
-  c.drained:signal()
-  writer:wait()
+  end)
   if self.clients[c] then
     self.clients[c] = nil
     self.nclients = self.nclients - 1
@@ -334,8 +342,7 @@ function Session:detached()
 end
 
 M.Session = Session
-M.Client = Client	-- also a terminal's sockets' (pty.lua)
-M.new_client = new_client
+M.new_client = new_client	-- also for a terminal's sockets (pty.lua)
 M.new_id = new_id
 M.rfc3339 = rfc3339
 

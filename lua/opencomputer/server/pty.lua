@@ -124,17 +124,10 @@ function Pty:attach(ws)
     c:finish()
     self:forget()
   end
-  local writer = oc.spawn(exec.Client.writer, c)
-  while true do
-    local msg = ws:receive()
-    if not msg then break end
+  c:serve(function(msg)
     sb:touch()
     if self.running and #msg > 0 then self.proc:write(msg) end
-  end
-  c.closed = true
-  c.cond:signal()
-  c.drained:signal()
-  writer:wait()
+  end)
   if self.clients[c] then
     self.clients[c] = nil
     self.nclients = self.nclients - 1
