@@ -781,6 +781,50 @@ test("previews: createPreviewURL, listPreviewURLs, a fetch, previewAuth, rotateP
   }
 });
 
+// -- terminals (protocol.md 6) ----------------------------------------------------
+
+test("pty: create, output, send typed text, Ctrl-C, close (the shell lives on)", async () => {
+  const chunks = [];
+  const out = () => chunks.join("");
+  // the SDK sends cols and rows only; it returns before its socket is open
+  const t = await sb.pty.create({ cols: 100, rows: 30, onOutput: (d) => chunks.push(text(d)) });
+  assert.match(t.sessionId, /^[0-9a-f]{8}$/);
+  // the prompt shows that the socket is open: then send works
+  assert.ok(await until(() => /\$ $/.test(out()), 10000), "no prompt: " + JSON.stringify(out()));
+  t.send("stty size; tty; echo $TERM; echo ok-$((6*7))\n");
+  assert.ok(await until(() => out().includes("ok-42"), 10000), JSON.stringify(out()));
+  assert.match(out(), /30 100\r\n\/dev\/pts\/\d+\r\nxterm-256color\r\nok-42/);
+  // Ctrl-C reaches the foreground job; bytes given as a Uint8Array too
+  t.send("sleep 100\n");
+  await sleep(300);
+  t.send(new Uint8Array([3]));
+  t.send("echo rc=$?\n");
+  assert.ok(await until(() => out().includes("rc=130"), 10000), JSON.stringify(out()));
+  t.close();
+  // closing the socket does not end the shell (protocol.md 6.2): it still
+  // answers resize, and DELETE ends it (neither is in the SDK)
+  const base = `${process.env.OPENCOMPUTER_API_URL}/api/sandboxes/${sb.sandboxId}/pty/${t.sessionId}`;
+  const headers = { "X-API-Key": process.env.OPENCOMPUTER_API_KEY, "Content-Type": "application/json" };
+  let r = await fetch(base + "/resize", { method: "POST", headers, body: JSON.stringify({ cols: 80, rows: 24 }) });
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), "");
+  r = await fetch(base, { method: "DELETE", headers });
+  assert.equal(r.status, 204);
+  r = await fetch(base, { method: "DELETE", headers });
+  assert.equal(r.status, 404);
+});
+
+test("pty: the shell's exit closes the socket; a sandbox that is gone refuses create", async () => {
+  const chunks = [];
+  const t = await sb.pty.create({ onOutput: (d) => chunks.push(text(d)) });
+  assert.ok(await until(() => /\$ $/.test(chunks.join("")), 10000));
+  t.send("stty size; exit\n");
+  assert.ok(await until(() => chunks.join("").includes("24 80"), 10000), JSON.stringify(chunks.join("")));
+  const s = await Sandbox.create();
+  await s.kill();
+  await assert.rejects(s.pty.create(), /Failed to create PTY: 404/);
+});
+
 // -- a server restart: hibernated sandboxes, woken by the next call ----------------
 
 // `oclua serve --data-dir dir` (OCLUA_BIN, from run.sh) on 127.0.0.1; its

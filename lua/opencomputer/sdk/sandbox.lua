@@ -1,9 +1,9 @@
 -- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create
 -- (from a template, an oc.Image or a snapshot), connect, kill,
 -- is_running, set_timeout, hibernate, wake, close, and the `<close>` form.
--- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua;
--- checkpoints, forks and patches in checkpoint.lua; preview URLs in
--- preview.lua.
+-- sb.exec (alias sb.commands), sb.files and sb.pty are in exec.lua,
+-- files.lua and pty.lua; checkpoints, forks and patches in
+-- checkpoint.lua; preview URLs in preview.lua.
 
 local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
@@ -27,6 +27,7 @@ local function wrap(c, info)
   sb.commands = sb.exec
   sb.files = require("opencomputer.sdk.files").new(sb)
   sb.agent = require("opencomputer.sdk.agent").new(sb)
+  sb.pty = require("opencomputer.sdk.pty").new(sb)
   return sb
 end
 M.wrap = wrap	-- for checkpoint.lua's forks

@@ -12,6 +12,7 @@ local preview = require("opencomputer.server.preview")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
 local agent = require("opencomputer.server.agent")
+local pty = require("opencomputer.server.pty")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
@@ -115,6 +116,7 @@ function M.routes(reg)
   templates.routes(r, reg)	-- 8.7
   preview.routes(r, reg)	-- 8.8
   agent.routes(r, reg, sandbox_of)	-- agent sessions (7)
+  pty.routes(r, function(id) return sandbox_of(reg, id, true) end)	-- 6
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
@@ -293,9 +295,12 @@ end
 -- path's segments after "api" (http.segments).
 function M.websocket(reg, req, segs)
   local id, sid = segs[2], segs[4]
-  if #segs ~= 4 or segs[1] ~= "sandboxes" or segs[3] ~= "exec"
-      or id == "" or sid == "" then
+  if #segs ~= 4 or segs[1] ~= "sandboxes" or (segs[3] ~= "exec"
+      and segs[3] ~= "pty") or id == "" or sid == "" then
     http.abort(404, "not found")
+  end
+  if segs[3] == "pty" then	-- a terminal (protocol.md 6.2)
+    return pty.websocket(req, segs, function(i) return sandbox_of(reg, i, true) end)
   end
   local sb = sandbox_of(reg, id, true)
   local s = session_of(sb, sid)

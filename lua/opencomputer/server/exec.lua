@@ -232,9 +232,11 @@ end
 local Client = {}
 Client.__index = Client
 
-local function new_client(ws)
+-- `reason`: of the close 1000 once finished (default "exec completed")
+local function new_client(ws, reason)
   return setmetatable({ ws = ws, queue = {}, head = 1, tail = 0,
-    queued = 0, cond = task.condition(), drained = task.condition() }, Client)
+    queued = 0, cond = task.condition(), drained = task.condition(),
+    reason = reason or "exec completed" }, Client)
 end
 
 function Client:push(frame)
@@ -273,7 +275,23 @@ function Client:writer()
   end
   self.closed = true
   self.drained:signal()
-  if ws:is_open() then ws:close(1000, "exec completed") end
+  if ws:is_open() then ws:close(1000, self.reason) end
+end
+
+--- Serve the client until its socket closes: its writer sends what is
+-- pushed, and each frame it sends goes to on_frame(msg); then the writer
+-- is stopped and waited for.
+function Client:serve(on_frame)
+  local writer = oc.spawn(Client.writer, self)
+  while true do
+    local msg = self.ws:receive()
+    if not msg then break end
+    on_frame(msg)
+  end
+  self.closed = true
+  self.cond:signal()
+  self.drained:signal()
+  writer:wait()
 end
 
 --- Serve one attached WebSocket until it closes: replay, live output,
@@ -301,11 +319,7 @@ function Session:attach(ws)
     c:finish()
   end
   self.sandbox:touch()
-  local writer = oc.spawn(Client.writer, c)
-  -- read the client's frames until it goes away
-  while true do
-    local msg = ws:receive()
-    if not msg then break end
+  c:serve(function(msg)
     self.sandbox:touch()
     local kind = msg:byte(1)
     if kind == STDIN and #msg > 1 and self.running then
@@ -313,11 +327,7 @@ function Session:attach(ws)
     elseif kind == STDIN_EOF and self.running then
       self.proc:close_stdin()
     end
-  end
-  c.closed = true
-  c.cond:signal()
-  c.drained:signal()
-  writer:wait()
+  end)
   if self.clients[c] then
     self.clients[c] = nil
     self.nclients = self.nclients - 1
@@ -334,6 +344,7 @@ function Session:detached()
 end
 
 M.Session = Session
+M.new_client = new_client	-- also for a terminal's sockets (pty.lua)
 M.new_id = new_id
 M.rfc3339 = rfc3339
 
