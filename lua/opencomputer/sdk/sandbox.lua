@@ -5,6 +5,7 @@
 
 local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
+local signed = require("opencomputer.sdk.signed")
 
 local Sandbox = {}
 Sandbox.__index = function(sb, k)
@@ -141,6 +142,10 @@ end
 function Sandbox:__close()
   if self.status ~= "stopped" then delete(self) end
 end
+
+-- signed file URLs (API.md 11): sdk/signed.lua
+Sandbox.download_url = signed.download_url
+Sandbox.upload_url = signed.upload_url
 
 function Sandbox:__tostring()
   return "Sandbox " .. tostring(self.sandbox_id) .. " (" .. tostring(self.status) .. ")"

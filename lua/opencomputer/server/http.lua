@@ -97,7 +97,8 @@ function M.is_answer(err)
   return getmetatable(err) == Answer
 end
 
--- Constant-time comparison: the time depends on the lengths only.
+--- Constant-time comparison of two strings (a key, a signature): the
+-- time depends on the lengths only.
 local function same_secret(given, expected)
   local diff = #given ~ #expected
   for i = 1, #expected do
@@ -105,6 +106,7 @@ local function same_secret(given, expected)
   end
   return diff == 0
 end
+M.same_secret = same_secret
 
 --- Does the request carry the server's API key (X-API-Key, or the
 -- api_key / token query parameters that WebSocket clients use)?

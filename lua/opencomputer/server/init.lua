@@ -28,6 +28,7 @@ local sandbox = require("opencomputer.server.sandbox")
 local checkpoint = require("opencomputer.server.checkpoint")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
+local signed = require("opencomputer.server.signed")
 
 local M = {}
 
@@ -43,7 +44,8 @@ local function handle(srv, req)
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
     end
-    if not http.authorized(req, srv.api_key) then
+    -- a signed file URL's signature stands for the key (protocol.md 5.1)
+    if not signed.keyless(req, segs) and not http.authorized(req, srv.api_key) then
       return http.fail(req, 401, "missing or invalid API key")
     end
     -- a WebSocket is also served without "/api" (as it always was)
@@ -128,6 +130,7 @@ function M.start(opts)
   for _, why in ipairs(checkpoint.load(reg)) do warnings[#warnings + 1] = why end
   for _, why in ipairs(image.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(signed.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
