@@ -221,6 +221,9 @@ describe("checkpoints", function()
     -- writable again, owned by the sandbox user, and again restorable
     assert.are.equal("sandbox\n", out(id, "echo three > /home/sandbox/d/x; stat -c %U /home/sandbox/d/x"))
     assert.are.equal(200, (c:api("POST", "/sandboxes/" .. id .. "/checkpoints/" .. ck.id .. "/restore")))
+    -- GET is not held: while its environment is swapped it still says
+    -- running (stopped means killed, 2.1)
+    for _ = 1, 20 do assert.are.equal("running", get(id).status) end
     assert.are.equal("", out(id, "ls /home/sandbox/d"))
     -- the checkpoint is still there, ready
     assert.are.equal("ready", list(id)[1].status)
@@ -495,6 +498,41 @@ describe("the paused tier", function()
     assert.are.equal("", out(id, "pgrep -f 'while [:]' || true"))
   end)
 
+  it("goes deep after pause_promote seconds paused (an hour by default)", function()
+    assert.are.equal(3600, require("opencomputer.server.sandbox").PAUSE_PROMOTE)
+    local srv = require("opencomputer.server").start{
+      listen = "127.0.0.1:0", api_key = support.KEY, pause_promote = 1,
+    }
+    finally(function() srv.stop() end)
+    local c2 = support.client(srv.url, support.KEY)
+    local reg = srv.registry
+    -- two sandboxes with a process each, paused by their idle timeout
+    local ids, pids = {}, {}
+    for i = 1, 2 do
+      ids[i] = c2:create({ timeout = 0 })
+      pids[i] = out(ids[i], "sleep 600 > /dev/null 2>&1 & echo $!", c2)
+      assert.are.equal(204, (c2:api("POST", "/sandboxes/" .. ids[i] .. "/timeout",
+        { body = { timeout = 1 } })))
+    end
+    local t0 = oc.now()
+    repeat oc.sleep(0.05) until (reg.by_id[ids[1]].paused and reg.by_id[ids[2]].paused)
+      or oc.now() - t0 > 10
+    local paused_at = oc.now()
+    -- within the second: still paused, thawed in place by a call
+    assert.is_true(reg.by_id[ids[1]].paused, "not paused")
+    assert.are.equal("hibernated", get(ids[1], c2).status)
+    assert.are.equal(pids[1], out(ids[1], "pgrep -x sleep", c2))
+    -- after it: deep, its processes ended; the next call boots it afresh
+    repeat oc.sleep(0.05) until not reg.by_id[ids[2]].paused or oc.now() - paused_at > 5
+    local after = oc.now() - paused_at
+    local sb = reg.by_id[ids[2]]
+    assert.is_nil(sb.paused, "still paused after " .. after .. " s")
+    assert.is_nil(sb.box, "its processes still run")
+    assert.is_true(after > 0.8, "went deep after " .. after .. " s, before 1 s")
+    assert.are.equal("hibernated", get(ids[2], c2).status)
+    assert.are.equal("", out(ids[2], "pgrep -x sleep || true", c2))
+  end)
+
   it("holds requests while a checkpoint freezes the sandbox, and loses nothing", function()
     local id = sandbox()
     c:run(id, "head -c 20000000 /dev/urandom > /home/sandbox/big")
@@ -564,12 +602,19 @@ describe("checkpoints across a restart", function()
 end)
 
 describe("a restore that fails", function()
-  it("answers 502 to the request after it, and leaves the sandbox as it was", function()
+  -- a server process of its own with a --data-dir, both gone after the
+  -- test; the server ({url, proc, client}) and the directory
+  local function own_server()
     local dir = os.tmpname()
     os.remove(dir)
     finally(function() os.execute("rm -rf " .. dir) end)
     local s = support.process({ "--data-dir", dir })
     finally(function() s.proc:kill(15); s.proc:wait() end)
+    return s, dir
+  end
+
+  it("answers 502 to the request after it, and leaves the sandbox as it was", function()
+    local s, dir = own_server()
     local id = s.client:create({ timeout = 0 })
     s.client:run(id, "echo before > /home/sandbox/f")
     local ck = checkpoint(id, "gone", nil, s.client)
@@ -584,9 +629,52 @@ describe("a restore that fails", function()
     status, doc = s.client:api("POST", "/sandboxes/" .. id .. "/exec/run",
       { body = { cmd = "cat /home/sandbox/f" } })
     assert.are.equal(502, status)
-    assert.are.equal(1, doc.error:find("sandbox " .. id .. ": restore failed: ", 1, true))
+    -- what failed, named without the server's data path
+    assert.are.equal("sandbox " .. id .. ": restore failed: checkpoint " .. ck.id
+      .. ": No such file or directory", doc.error)
     -- once: the sandbox runs on, on its own files
     assert.are.equal("after\n", out(id, "cat /home/sandbox/f", s.client))
     assert(os.rename(path .. ".away", path))
+  end)
+
+  it("and other failures tell the client what failed without the server's host paths", function()
+    local s, dir = own_server()
+    local c2 = s.client
+    local id = c2:create({ timeout = 0 })
+    local ck = checkpoint(id, "ok", nil, c2)
+    -- directories made immutable (btrfs honours chattr +i, root included)
+    local function immutable(path, on)
+      local _, rc = support.output({ "chattr", on and "+i" or "-i", path })
+      assert.are.equal(0, rc, "chattr " .. path)
+    end
+    local function no_path(doc, pattern)
+      assert.is_nil(doc.error:find(dir, 1, true), doc.error)
+      assert.matches(pattern, doc.error)
+    end
+    local checkpoints = dir .. "/sandboxes/.checkpoints"
+    immutable(checkpoints .. "/.staging", true)
+    finally(function() immutable(checkpoints .. "/.staging", false) end)
+    local status, doc = c2:api("POST", "/sandboxes/from-checkpoint/" .. ck.id, { body = {} })
+    assert.are.equal(500, status)
+    no_path(doc, "^fork from checkpoint: snapshot checkpoint " .. ck.id:gsub("%-", "%%-")
+      .. " as a directory being prepared: Operation not permitted$")
+    immutable(checkpoints .. "/.staging", false)
+    immutable(dir .. "/sandboxes", true)
+    finally(function() immutable(dir .. "/sandboxes", false) end)
+    status, doc = c2:api("POST", "/sandboxes", { body = {} })
+    assert.are.equal(500, status)
+    no_path(doc, "^create sandbox: .*sandbox sb%-%x+.*: Operation not permitted$")
+    -- an image build: as a 500, and in the SSE error event
+    status, doc = c2:api("POST", "/snapshots", { body = { name = "x", image = {} } })
+    assert.are.equal(500, status)
+    no_path(doc, "^image build failed: cannot start the build sandbox: .*sandbox sb%-%x+")
+    immutable(dir .. "/sandboxes", false)
+    immutable(checkpoints, true)
+    finally(function() immutable(checkpoints, false) end)
+    status, doc = c2:api("POST", "/snapshots", { body = { name = "y", image = {
+      steps = { { type = "run", args = { commands = { "true" } } } } } } })
+    assert.are.equal(500, status)
+    no_path(doc, "^image build failed: checkpoint %x+%-[%x%-]+: Operation not permitted$")
+    immutable(checkpoints, false)
   end)
 end)

@@ -233,6 +233,34 @@ local function registry()
   return state and state.server and state.server.registry
 end
 
+--- The PID namespace of sandbox `id` ("pid:[N]", as /proc/PID/ns/pid
+-- links to it on the host too), read by a command inside.
+local function pid_namespace(id)
+  local ns = run(id, "readlink /proc/self/ns/pid").stdout:match("^pid:%[%d+%]")
+  return assert(ns, "no PID namespace link inside the sandbox")
+end
+
+--- The host PIDs of a sandbox's processes: every process in its PID
+-- namespace `ns` (pid_namespace) and every process under one of them
+-- (a nested PID namespace's). Not by host uid: another oclua server on
+-- this machine (another spec run, a script's embedded server) numbers
+-- its uid slots from the same --uid-base, so one of its sandboxes can
+-- have this one's uid range, and its processes would count here.
+local function host_pids(ns)
+  local out = host([[
+    { find /proc/[0-9]*/ns -maxdepth 1 -name pid -printf '%h %l\n' 2>/dev/null |
+        awk -v ns="$1" '$2 == ns { split($1, d, "/"); print "in", d[3] }'
+      awk '/^Pid:/ { p = $2 } /^PPid:/ { print "parent", p, $2 }' \
+        /proc/[0-9]*/status 2>/dev/null
+    } | awk '$1 == "in" { inside[$2] = 1; next } { up[$2] = $3 }
+      END { for (p in up) { q = p; n = 0
+              while (!(q in inside) && (q in up) && n++ < 4096) q = up[q]
+              if (q in inside) print p } }']], ns)
+  local pids = {}
+  for pid in out:gmatch("%d+") do pids[#pids + 1] = tonumber(pid) end
+  return pids
+end
+
 --- A new sandbox with the probe at /home/sandbox/probe.
 local function new_sandbox(body)
   local b = { timeout = 0 }
@@ -951,16 +979,8 @@ describe("escape suite", function()
   -- (22)
   attack("a fork loop stays under the process limit; the host's process count stays sane", function()
     local id = new_sandbox()
-    -- the host processes of this sandbox: those of its uid range
-    local reg = registry()
-    local sb = reg and reg.by_id and reg.by_id[id]
-    local lo = sb and sb:uid_base() or 1000000000
-    local hi = sb and lo + 65535 or 4294967294
-    local function host_procs()
-      local n = host("awk -v lo=\"$1\" -v hi=\"$2\" '/^Uid:/ { if ($2 >= lo && $2 <= hi) n++ } "
-        .. "END { print n + 0 }' /proc/[0-9]*/status 2>/dev/null", lo, hi)
-      return tonumber(n)
-    end
+    local ns = pid_namespace(id)
+    local function host_procs() return #host_pids(ns) end
     local r
     local forks = oc.spawn(function() r = run(id, "./probe forks 2000 2", { timeout = 60 }) end)
     oc.sleep(1.2)
@@ -1447,22 +1467,15 @@ describe("escape suite", function()
 
   attack("CPU use is bounded by cpuCount", function()
     local id = new_sandbox({ memoryMB = 4096 })	-- 1 vCPU
-    local reg = registry()
-    local sb = reg and reg.by_id and reg.by_id[id]
-    if not sb then return skip("the server's registry is not reachable: the sandbox's host uids are unknown") end
-    local lo, hi = sb:uid_base(), sb:uid_base() + 65535
+    local ns = pid_namespace(id)
     local hz = tonumber((host("getconf CLK_TCK"))) or 100
     local function ticks()
       local total = 0
-      for pid in host("ls /proc"):gmatch("%d+") do
-        local st = read_file("/proc/" .. pid .. "/status")
-        local uid = st and tonumber(st:match("\nUid:%s+(%d+)"))
-        if uid and uid >= lo and uid <= hi then
-          local stat = read_file("/proc/" .. pid .. "/stat") or ""
-          local fields = {}
-          for f in (stat:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = f end
-          total = total + (tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)
-        end
+      for _, pid in ipairs(host_pids(ns)) do
+        local stat = read_file("/proc/" .. pid .. "/stat") or ""
+        local fields = {}
+        for f in (stat:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = f end
+        total = total + (tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)
       end
       return total
     end
@@ -1547,6 +1560,39 @@ describe("escape suite", function()
       if dir then
         assert.is_nil(io.open(dir .. "/meta.json"), "the sandbox's files are still there")
       end
+    end)
+  end)
+
+  describe("checkpoints and forks", function()
+    -- a fork's first boot writes its /etc/hosts and /etc/hostname into
+    -- the layer its checkpoint holds, as host root, before the sandbox
+    -- runs: what root inside the origin left there must not send those
+    -- writes to the host
+    attack("a fork's first boot does not follow its origin's /etc symlink to the host", function()
+      local id = new_sandbox()
+      local r = run(id, "sudo -n sh -c 'cp -a /etc /etc.real && rm -rf /etc && ln -s "
+        .. VICTIM .. " /etc' && readlink /etc")
+      assert.are.equal(VICTIM .. "\n", r.stdout, r.stderr)
+      local status, ck = api("POST", "/sandboxes/" .. id .. "/checkpoints", { body = { name = "trap" } })
+      assert.are.equal(201, status)
+      local t0 = oc.now()
+      repeat
+        oc.sleep(0.05)
+        local _, list = api("GET", "/sandboxes/" .. id .. "/checkpoints")
+        for _, k in ipairs(list) do if k.id == ck.id then ck = k end end
+      until ck.status ~= "processing" or oc.now() - t0 > 10
+      assert.are.equal("ready", ck.status)
+      local _, before = api("GET", "/sandboxes")
+      local fstatus, fork = api("POST", "/sandboxes/from-checkpoint/" .. ck.id, { body = {} })
+      for _, name in ipairs({ "hosts", "hostname" }) do
+        assert.is_nil(read_file(VICTIM .. "/" .. name), "a fork's first boot wrote the host's "
+          .. VICTIM .. "/" .. name)
+      end
+      -- refused (its /etc is not a directory of its own), and nothing of it stays
+      assert.are.equal(500, fstatus)
+      assert.matches("/etc/hosts: Too many levels of symbolic links", fork.error)
+      local _, after = api("GET", "/sandboxes")
+      assert.are.equal(#before, #after)
     end)
   end)
 end)

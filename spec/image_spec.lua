@@ -651,6 +651,63 @@ describe("templates", function()
     assert.are.same({ error = "template not found: " .. name }, doc)
   end)
 
+  it("starts a sandbox from a template with the create's networkEnabled and diskMB", function()
+    local name = unique("tplnet")
+    local status, doc = c:api("POST", "/templates", { body = { name = name,
+      dockerfile = "FROM base\nRUN echo built > /tmp/built\n" }, timeout = 120 })
+    assert.are.equal(201, status, json.encode(doc))
+    -- the disk quota of a sandbox's subvolume, as btrfs has it (MiB)
+    local function quota_mb(id)
+      local dir = srv.registry.by_id[id].dir
+      local out = support.output({ "btrfs", "qgroup", "show", "-re", "--raw", dir })
+      local max = out:match("%d+/%d+%s+%d+%s+%d+%s+(%d+)%s+%S+%s+" .. id:gsub("%-", "%%-"))
+      return max and tonumber(max) // 1048576
+    end
+    local id, sb = sandbox_from({ templateID = name, networkEnabled = false, diskMB = 30720 })
+    assert.are.equal(30720, sb.diskMB)
+    assert.are.equal(30720, quota_mb(id))
+    local r = run(id, "cat /tmp/built /proc/net/dev /etc/resolv.conf")
+    assert.matches("^built\n", r)
+    assert.is_nil(r:find("tap0"), r)
+    assert.matches("no network", r)
+    -- without them: the image's (network on, the default disk)
+    local id2, sb2 = sandbox_from({ templateID = name })
+    assert.are.equal(20480, sb2.diskMB)
+    assert.are.equal(20480, quota_mb(id2))
+    r = run(id2, "cat /proc/net/dev /etc/resolv.conf")
+    assert.matches("tap0", r)
+    assert.is_nil(r:find("no network"), r)
+    -- a diskMB out of bounds is refused as on any create; nothing is made
+    local _, before = c:api("GET", "/sandboxes")
+    status, doc = c:api("POST", "/sandboxes", { body = { templateID = name, diskMB = 100 } })
+    assert.are.equal(400, status)
+    assert.are.same({ error = "diskMB must be at least 20480 (20GB)" }, doc)
+    local _, after = c:api("GET", "/sandboxes")
+    assert.are.equal(#before, #after)
+    -- the fork route takes neither (protocol.md 8.2): a fork of the
+    -- network-less sandbox keeps its network and disk
+    status, doc = c:api("POST", "/sandboxes/" .. id .. "/checkpoints", { body = { name = "n" } })
+    assert.are.equal(201, status)
+    local t0 = oc.now()
+    repeat
+      oc.sleep(0.05)
+      local _, list = c:api("GET", "/sandboxes/" .. id .. "/checkpoints")
+      doc = list[1]
+    until doc.status ~= "processing" or oc.now() - t0 > 10
+    assert.are.equal("ready", doc.status)
+    status, doc = c:api("POST", "/sandboxes/from-checkpoint/" .. doc.id,
+      { body = { networkEnabled = true, diskMB = 40960 } })
+    assert.are.equal(201, status, json.encode(doc))
+    assert.are.equal(30720, quota_mb(doc.sandboxID))
+    r = run(doc.sandboxID, "cat /proc/net/dev")
+    assert.is_nil(r:find("tap0"), r)
+    -- and neither does a create from an image (8.3)
+    local id3, sb3 = sandbox_from({ image = { steps = { { type = "run", args = {
+      commands = { "true" } } } } }, networkEnabled = false, diskMB = 30720 })
+    assert.are.equal(20480, sb3.diskMB)
+    assert.matches("tap0", run(id3, "cat /proc/net/dev"))
+  end)
+
   it("refuses what is outside the subset, naming the line", function()
     for _, case in ipairs({
       { "FROM ubuntu:22.04\n", "dockerfile line 1: FROM ubuntu:22.04: only FROM base" },
@@ -695,6 +752,120 @@ describe("templates", function()
   end)
 end)
 
+describe("the image cache and the checkpoints of images", function()
+  -- a server of its own that keeps one unused unnamed image
+  local s2, c2, ckpt
+  setup(function()
+    s2 = require("opencomputer.server").start{
+      listen = "127.0.0.1:0", api_key = support.KEY, image_cache = 1,
+    }
+    c2 = support.client(s2.url, support.KEY)
+    ckpt = require("opencomputer.server.checkpoint")
+  end)
+  teardown(function() if s2 then s2.stop() end end)
+
+  local function manifest(tag)
+    return { steps = { { type = "run", args = { commands = { "echo " .. tag .. " > /tmp/tag" } } } } }
+  end
+  -- is checkpoint `cid` on disk (its snapshot and its record)?
+  local function on_disk(cid)
+    local base = s2.data_dir .. "/sandboxes/.checkpoints/" .. cid
+    local d, r = io.open(base .. "/."), io.open(base .. ".json")
+    if d then d:close() end
+    if r then r:close() end
+    assert.are.equal(d ~= nil, r ~= nil, "checkpoint " .. cid .. ": snapshot and record disagree")
+    return d ~= nil
+  end
+  -- the unnamed images listed, by checkpoint id
+  local function unnamed()
+    local status, list = c2:api("GET", "/images")
+    assert.are.equal(200, status)
+    local out = {}
+    for _, im in ipairs(list) do
+      if not im.name then out[im.checkpointId] = im end
+    end
+    return out
+  end
+  local function create(body)
+    local status, doc = c2:api("POST", "/sandboxes", { body = body, timeout = 120 })
+    assert.are.equal(201, status, json.encode(doc))
+    return doc
+  end
+
+  it("holds an image's checkpoint (409), deletes it with its last holder, keeps the N most recently used", function()
+    local a = unique("held")
+    local status, snap = c2:api("POST", "/snapshots", { body = { name = a,
+      image = manifest(a) }, timeout = 120 })
+    assert.are.equal(201, status, json.encode(snap))
+    local c1 = snap.checkpointId
+    assert.is_true(on_disk(c1))
+    -- the build's checkpoint cannot be deleted while a snapshot names it
+    local rec = ckpt.get(s2.registry, c1)
+    status, doc = c2:api("DELETE", "/sandboxes/" .. rec.sandbox_id .. "/checkpoints/" .. c1)
+    assert.are.equal(409, status)
+    assert.are.same({ error = 'checkpoint is held by snapshot "' .. a .. '": delete that first' }, doc)
+    assert.is_true(on_disk(c1))
+    -- the snapshot goes; the cache entry of the same content still holds it
+    assert.are.equal(204, (c2:api("DELETE", "/snapshots/" .. a)))
+    assert.is_true(on_disk(c1))
+    assert.is_table(unnamed()[c1])
+    status, doc = c2:api("DELETE", "/sandboxes/" .. rec.sandbox_id .. "/checkpoints/" .. c1)
+    assert.are.equal(409, status)
+    assert.matches("^checkpoint is held by image ", doc.error)
+    -- a second image: one unnamed image is kept, the least recently used goes
+    local t2 = unique("second")
+    local c2id = create({ image = manifest(t2) }).fromCheckpointId
+    assert.is_nil(unnamed()[c1])
+    assert.is_false(on_disk(c1))
+    assert.is_nil(ckpt.get(s2.registry, c1))
+    assert.is_table(unnamed()[c2id])
+    -- a snapshot of the cached content names the same checkpoint and
+    -- keeps it when the cache lets it go; deleting it then deletes it
+    local b = unique("named")
+    status, snap = c2:api("POST", "/snapshots", { body = { name = b, image = manifest(t2) },
+      timeout = 120 })
+    assert.are.equal(201, status)
+    assert.are.equal(c2id, snap.checkpointId)
+    local c3 = create({ image = manifest(unique("third")) }).fromCheckpointId
+    assert.is_nil(unnamed()[c2id])
+    assert.is_true(on_disk(c2id))
+    assert.are.equal(204, (c2:api("DELETE", "/snapshots/" .. b)))
+    assert.is_false(on_disk(c2id))
+    -- a template's image is kept while the template is there, whatever
+    -- the bound; once it is deleted its image is the cache's
+    local tpl = unique("tpl")
+    status, doc = c2:api("POST", "/templates", { body = { name = tpl,
+      dockerfile = "FROM base\nRUN echo " .. tpl .. " > /tmp/tag\n" }, timeout = 120 })
+    assert.are.equal(201, status, json.encode(doc))
+    local _, t = c2:api("GET", "/templates/" .. tpl)
+    local ct
+    for cid, im in pairs(unnamed()) do
+      if im.id == t.imageID then ct = cid end
+    end
+    assert.is_string(ct, "the template's image is not listed")
+    create({ templateID = tpl })
+    local c4 = create({ image = manifest(unique("fourth")) }).fromCheckpointId
+    assert.is_false(on_disk(c3))
+    assert.is_true(on_disk(ct))
+    local id = create({ templateID = tpl }).sandboxID
+    assert.are.equal(tpl .. "\n", c2:run(id, "cat /tmp/tag").stdout)
+    assert.are.equal(204, (c2:api("DELETE", "/templates/" .. tpl)))
+    -- the template's image was used last: the other one goes
+    assert.is_false(on_disk(c4))
+    assert.is_true(on_disk(ct))
+    -- a fork outlives its image's checkpoint
+    create({ image = manifest(unique("fifth")) })
+    assert.is_false(on_disk(ct))
+    assert.are.equal(tpl .. "\n", c2:run(id, "cat /tmp/tag").stdout)
+    -- a checkpoint a user made is never the cache's
+    local own = c2:create({ timeout = 0 })
+    status, doc = c2:api("POST", "/sandboxes/" .. own .. "/checkpoints", { body = { name = "mine" } })
+    assert.are.equal(201, status)
+    for _ = 1, 2 do create({ image = manifest(unique("more")) }) end
+    assert.is_true(on_disk(doc.id))
+  end)
+end)
+
 describe("images across a restart", function()
   it("keeps snapshots and templates, skips a bad record with a warning", function()
     local dir = os.tmpname()
@@ -706,8 +877,19 @@ describe("images across a restart", function()
         commands = { "echo kept > /tmp/k" } } } } } }, timeout = 120 })))
     assert.are.equal(201, (s1.client:api("POST", "/templates", { body = {
       name = "tkept", dockerfile = "FROM base\nRUN echo t > /tmp/t\n" }, timeout = 120 })))
+    local _, orphan = s1.client:api("POST", "/snapshots", { body = {
+      name = "orphan", image = { steps = { { type = "run", args = {
+        commands = { "echo orphan" } } } } } }, timeout = 120 })
     s1.proc:kill(15)
     assert.are.equal(0, s1.proc:wait())
+    -- the records that named a build's checkpoint gone (as a server
+    -- killed between forgetting them and deleting it leaves it)
+    local p = io.popen("grep -l '" .. orphan.checkpointId .. "' " .. dir .. "/images/*.json")
+    local gone = 0
+    for file in p:lines() do gone = gone + (os.remove(file) and 1 or 0) end
+    p:close()
+    assert.are.equal(2, gone, "the snapshot's and the cache's records")
+    local ck = dir .. "/sandboxes/.checkpoints/" .. orphan.checkpointId
     local f = assert(io.open(dir .. "/images/00000000-bad.json", "w"))
     f:write('{"id":"00000000-bad","hash":"x","status":"ready","created_at":1,'
       .. '"manifest":{"steps":[{"type":"copy","args":{}}]}}')
@@ -721,6 +903,10 @@ describe("images across a restart", function()
     finally(function() proc:kill(15); proc:wait() end)
     assert.matches("skipped image " .. dir:gsub("%p", "%%%0") .. "/images/00000000%-bad%.json: "
       .. "image record: manifest%.steps%[0%]%.type must be one of", said)
+    assert.matches("checkpoint " .. orphan.checkpointId:gsub("%-", "%%-") .. " of an image "
+      .. "build that no image names is deleted", said)
+    assert.is_nil(io.open(ck .. ".json"))
+    assert.is_nil(io.open(ck .. "/."))
     local c2 = support.client(url, support.KEY)
     local status, doc = c2:api("GET", "/snapshots/kept")
     assert.are.equal(200, status)

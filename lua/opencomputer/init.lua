@@ -20,6 +20,9 @@ end
 local lazy = {
   errors = function() return require("opencomputer.sdk.errors") end,
   Sandbox = function() return require("opencomputer.sdk.sandbox").Sandbox end,
+  Image = function() return require("opencomputer.sdk.image").Image end,
+  Snapshot = function() return require("opencomputer.sdk.snapshot").Snapshot end,
+  Template = function() return require("opencomputer.sdk.template").Template end,
 }
 
 return setmetatable(oc, { __index = function(t, k)

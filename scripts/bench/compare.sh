@@ -8,6 +8,8 @@
 #   4. N_FAN sessions at once, FAN_KIB each, from one client process:
 #      wall time, the client's peak RSS, every chunk checked
 #   5. cold start to a first request (hyperfine)
+#   6. checkpoint, restore and fork (scripts/bench/checkpoint.lua; oclua
+#      only), and the disk bytes of 20 forks
 # Figures go to build/bench/*.json; scripts/bench/report.lua turns them into
 # BENCHMARKS.md and docs/benchmarks.png (gnuplot).
 set -eu
@@ -90,6 +92,30 @@ hyperfine -N --warmup 5 --runs 50 --style none \
 	>/dev/null
 
 kill $srv 2>/dev/null || true
+
+# 6. checkpoints, restores and forks (oclua only: figures against the
+# issue's targets), on a server with a --data-dir so that its btrfs is
+# seen from here for the bytes the forks cost
+ck_dir=$(mktemp -d)
+ck_log=$(mktemp)
+OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 \
+	--data-dir "$ck_dir" --disk-size 64 >"$ck_log" 2>&1 &
+ck_srv=$!
+trap 'kill $srv $ck_srv 2>/dev/null || true; rm -f "$log" "$ck_log"' EXIT INT TERM
+until grep -q 'listening on' "$ck_log"; do sleep 0.05; done
+export OPENCOMPUTER_API_URL="$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$ck_log")"
+step "checkpoint: 100 MiB in 1000 files, 10 checkpoints and restores"
+./oclua scripts/bench/checkpoint.lua take 100 1000 10 >"$OUT/ckpt.take.json"
+for mib in 1 1024; do
+	step "fork: a $mib MiB checkpoint, 20 forks to a first echo"
+	./oclua scripts/bench/checkpoint.lua fork $mib 1000 20 >"$OUT/ckpt.fork$mib.json"
+done
+step "disk: a 100 MiB, 1000-file checkpoint forked 20 times"
+./oclua scripts/bench/checkpoint.lua disk 100 1000 20 "$ck_dir/sandboxes" >"$OUT/ckpt.disk.json"
+kill $ck_srv; wait $ck_srv 2>/dev/null || true
+umount "$ck_dir/sandboxes" 2>/dev/null || true
+rm -rf "$ck_dir"
+
 step "report"
 ./oclua scripts/bench/report.lua "$OUT" "$N_RUN" "$N_TTI" "$STREAM_MIB" "$N_FAN" "$FAN_KIB"
 gnuplot scripts/bench/chart.gp

@@ -163,6 +163,35 @@ for _, r in ipairs(cold) do
 end
 w("\nnode / oclua: **%s**.\n", x(cold_n.median / cold_o.median))
 
+local ck = { take = json("ckpt.take.json"), fork1 = json("ckpt.fork1.json"),
+  fork1024 = json("ckpt.fork1024.json"), disk = json("ckpt.disk.json") }
+local fork_ratio = ck.fork1024.fork_to_echo_ms.median / ck.fork1.fork_to_echo_ms.median
+local mib = 1048576
+w("## 6. Checkpoints, restores and forks\n")
+w("scripts/bench/checkpoint.lua through the SDK, against an `oclua serve")
+w("--data-dir` (btrfs: a checkpoint is a read-only snapshot of the sandbox's")
+w("subvolume, taken with the sandbox frozen; a fork is a writable snapshot of")
+w("it). oclua only: the figures stand against the targets of issue 11.\n")
+w("| workload | median | P95 | target |")
+w("|---|---|---|---|")
+w("| checkpoint (create -> ready), %d MiB in %d files, %d times | %s | %s | <= 500 ms: %s |",
+  ck.take.mib, ck.take.files, ck.take.checkpoint_ms.n, ms(ck.take.checkpoint_ms.median),
+  ms(ck.take.checkpoint_ms.p95), met(ck.take.checkpoint_ms.median <= 500))
+w("| restore (restore -> next command's result), same sandbox | %s | %s | <= 500 ms: %s |",
+  ms(ck.take.restore_ms.median), ms(ck.take.restore_ms.p95), met(ck.take.restore_ms.median <= 500))
+w("| fork -> first `echo`, %d MiB checkpoint, %d forks | %s | %s | <= 20 ms: %s |",
+  ck.fork1.mib, ck.fork1.fork_to_echo_ms.n, ms(ck.fork1.fork_to_echo_ms.median),
+  ms(ck.fork1.fork_to_echo_ms.p95), met(ck.fork1.fork_to_echo_ms.median <= 20))
+w("| fork -> first `echo`, %d MiB checkpoint, %d forks | %s | %s | within 1.5x of 1 MiB: %s (%s) |",
+  ck.fork1024.mib, ck.fork1024.fork_to_echo_ms.n, ms(ck.fork1024.fork_to_echo_ms.median),
+  ms(ck.fork1024.fork_to_echo_ms.p95), met(fork_ratio <= 1.5), x(fork_ratio))
+w("")
+w("Disk: a %d MiB, %d-file checkpoint took %.1f MiB of the file system with its",
+  ck.disk.mib, ck.disk.files, ck.disk.checkpoint_bytes / mib)
+w("sandbox; %d forks of it took **%.2f MiB** more in all (%.4fx the checkpoint's",
+  ck.disk.forks, ck.disk.forks_bytes / mib, ck.disk.forks_bytes / (ck.disk.mib * mib))
+w("size; 20 copies would be %dx). `df` of the btrfs after `sync`.\n", ck.disk.forks)
+
 w("## Runtime core (scripts/bench/run-all.sh, same run)\n")
 local f = io.open("build/bench.txt")
 if f then
@@ -175,6 +204,7 @@ w("```sh\nmake bench      # scripts/bench/run-all.sh, then scripts/bench/compare
 w("N_RUN=%s N_TTI=%s STREAM_MIB=%s N_FAN=%s FAN_KIB=%s sh scripts/bench/compare.sh",
   N_RUN, N_TTI, STREAM_MIB, N_FAN, FAN_KIB)
 w("./oclua scripts/bench/sdk.lua run|tti|stream|fanout ...     # one workload, oclua")
+w("./oclua scripts/bench/checkpoint.lua take|fork|disk ...     # checkpoints (section 6)")
 w("node scripts/bench/node/sdk.mjs run|tti|stream|fanout ...  # the same, TS SDK\n```")
 
 local md = assert(io.open("BENCHMARKS.md", "w"))

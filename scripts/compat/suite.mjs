@@ -16,8 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import "./websocket.mjs";	// Node 20 has no global WebSocket
 
-const { Sandbox, ExecTimeoutError, ShellBusyError, ShellClosedError } =
+const { Sandbox, ExecTimeoutError, ShellBusyError, ShellClosedError, Templates } =
   await import("@opencomputer/sdk");
+// Image and Snapshots are exported by the package's "./node" entry only
+const { Image, Snapshots } = await import("@opencomputer/sdk/node");
 
 const text = (u8) => Buffer.from(u8).toString("utf8");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -506,6 +508,231 @@ test("files: downloadUrl and uploadUrl, used with fetch and no key", async () =>
   assert.deepEqual(await other.json(), { error: "invalid signature" });
   const tampered = await fetch(down.replace("signed+dir", "signed+dix"));
   assert.equal(tampered.status, 403);
+});
+
+// -- checkpoints, forks, patches (protocol.md 8.1, 8.2, 8.4) ----------------------
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+// the checkpoint `id` of sandbox `s` once listCheckpoints shows it ready
+async function checkpointReady(s, id) {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const cp = (await s.listCheckpoints()).find((c) => c.id === id);
+    assert.ok(cp, "checkpoint " + id + " is listed");
+    if (cp.status === "ready") return cp;
+    assert.equal(cp.status, "processing");
+    assert.ok(Date.now() < end, "checkpoint still processing after 30 s");
+    await sleep(20);
+  }
+}
+
+test("checkpoints: createCheckpoint, listCheckpoints, restoreCheckpoint, deleteCheckpoint", async () => {
+  const s = await Sandbox.create({ envs: { CP_ENV: "kept" }, metadata: { who: "compat" } });
+  try {
+    await s.files.write("/home/sandbox/state.txt", "at the checkpoint");
+    const cp = await s.createCheckpoint("first");
+    assert.match(cp.id, UUID);
+    const { id, createdAt, sizeBytes, ...rest } = cp;
+    assert.equal(typeof createdAt, "string");
+    assert.equal(typeof sizeBytes, "number");
+    assert.deepEqual(rest, {
+      sandboxId: s.sandboxId, orgId: "", name: "first", kind: "full",
+      status: "processing", isPublic: false,
+      sandboxConfig: { cpuCount: 1, diskMB: 20480, envs: { CP_ENV: "kept" },
+        memoryMB: 4096, metadata: { who: "compat" }, networkEnabled: true,
+        templateID: "base", timeout: 0 },
+    });
+    const ready = await checkpointReady(s, id);
+    assert.equal(ready.name, "first");
+    assert.ok(ready.sizeBytes > 0);
+    assert.deepEqual((await s.listCheckpoints()).map((c) => c.id), [id]);
+    // a name is unique per sandbox; an id that is not a UUID is refused
+    await assert.rejects(s.createCheckpoint("first"),
+      /Failed to create checkpoint: 409 .*checkpoint name already exists for this sandbox/);
+    await assert.rejects(s.restoreCheckpoint("not-a-uuid"),
+      /Failed to restore checkpoint: 400 .*invalid checkpoint ID/);
+    // restore: the files revert, the id stays; the SDK's next calls wait for it
+    await s.files.write("/home/sandbox/state.txt", "changed");
+    await s.files.write("/home/sandbox/new.txt", "after");
+    await s.restoreCheckpoint(id);
+    assert.equal(s.sandboxId, rest.sandboxId);
+    assert.equal(await s.files.read("/home/sandbox/state.txt"), "at the checkpoint");
+    assert.equal(await s.files.exists("/home/sandbox/new.txt"), false);
+    assert.equal((await s.exec.run("echo $CP_ENV; hostname")).stdout, `kept\n${s.sandboxId}\n`);
+    // delete; a second delete is a 404, which the SDK ignores
+    await s.deleteCheckpoint(id);
+    assert.deepEqual(await s.listCheckpoints(), []);
+    await s.deleteCheckpoint(id);
+    await assert.rejects(s.restoreCheckpoint(id), /Failed to restore checkpoint: 404/);
+  } finally {
+    await s.kill();
+  }
+});
+
+test("checkpoints: createFromCheckpoint forks, and the fork diverges", async () => {
+  const s = await Sandbox.create({ envs: { ORIGIN: "origin", BOTH: "origin" } });
+  try {
+    await s.files.write("/home/sandbox/shared.txt", "from the checkpoint");
+    const cp = await s.createCheckpoint("fork-me");
+    await checkpointReady(s, cp.id);
+    const f = await Sandbox.createFromCheckpoint(cp.id, { envs: { BOTH: "fork" }, timeout: 0 });
+    try {
+      assert.match(f.sandboxId, /^sb-[0-9a-f]{8}$/);
+      assert.notEqual(f.sandboxId, s.sandboxId);
+      assert.equal(f.status, "running");
+      assert.equal(await f.files.read("/home/sandbox/shared.txt"), "from the checkpoint");
+      assert.deepEqual(await f.exec.run('echo "$ORIGIN $BOTH"'),
+        { exitCode: 0, stdout: "origin fork\n", stderr: "" });
+      await f.files.write("/home/sandbox/shared.txt", "fork's");
+      await s.files.write("/home/sandbox/origin-only.txt", "origin's");
+      assert.equal(await s.files.read("/home/sandbox/shared.txt"), "from the checkpoint");
+      assert.equal(await f.files.exists("/home/sandbox/origin-only.txt"), false);
+    } finally {
+      await f.kill();
+    }
+    await assert.rejects(Sandbox.createFromCheckpoint("00000000-0000-4000-8000-000000000000"),
+      /Failed to create sandbox from checkpoint: 404 .*checkpoint not found/);
+  } finally {
+    await s.kill();
+  }
+});
+
+test("checkpoints: createCheckpointPatch, listCheckpointPatches, deleteCheckpointPatch", async () => {
+  const s = await Sandbox.create();
+  try {
+    const cp = await s.createCheckpoint("patched");
+    await checkpointReady(s, cp.id);
+    const { patch: p1 } = await Sandbox.createCheckpointPatch(cp.id,
+      { script: "echo one >> /home/sandbox/log", description: "first" });
+    assert.match(p1.id, UUID);
+    const { id: _id, createdAt, ...rest } = p1;
+    assert.equal(typeof createdAt, "string");
+    assert.deepEqual(rest, { checkpointId: cp.id, sequence: 1,
+      script: "echo one >> /home/sandbox/log", description: "first", strategy: "on_wake" });
+    const { patch: p2 } = await Sandbox.createCheckpointPatch(cp.id,
+      { script: "echo two >> /home/sandbox/log" });
+    assert.equal(p2.sequence, 2);
+    assert.equal(p2.description, "");
+    assert.deepEqual(await Sandbox.listCheckpointPatches(cp.id), [p1, p2]);
+    // a fork runs them, in order, before it is answered
+    const f = await Sandbox.createFromCheckpoint(cp.id);
+    try {
+      assert.equal(await f.files.read("/home/sandbox/log"), "one\ntwo\n");
+    } finally {
+      await f.kill();
+    }
+    // the running origin is not touched
+    assert.equal(await s.files.exists("/home/sandbox/log"), false);
+    await Sandbox.deleteCheckpointPatch(cp.id, p1.id);
+    await Sandbox.deleteCheckpointPatch(cp.id, p1.id);	// 404 ignored
+    assert.deepEqual(await Sandbox.listCheckpointPatches(cp.id), [p2]);
+    await assert.rejects(Sandbox.createCheckpointPatch(cp.id, { script: "" }),
+      /Failed to create checkpoint patch: 400/);
+  } finally {
+    await s.kill();
+  }
+});
+
+// -- images, snapshots, templates (protocol.md 2.2.1, 8.5, 8.6, 8.7) --------------
+
+test("snapshots: create with onBuildLogs, get, list, Sandbox.create({ snapshot }), delete", async () => {
+  const snaps = new Snapshots();
+  const name = "compat-snap-" + Date.now().toString(16);
+  const image = Image.base()
+    .runCommands("echo step-output", "sleep 1")
+    .addFile("/home/sandbox/from-image.txt", "image file\n")
+    .env({ FROM_IMAGE: "yes" });
+  const logs = [];
+  let whileBuilding = null;
+  const t0 = Date.now();
+  const snap = await snaps.create({ name, image, onBuildLogs: (m) => {
+    logs.push(m);
+    if (m === "step-output") whileBuilding = Date.now() - t0;
+  } });
+  const total = Date.now() - t0;
+  try {
+    // the command's output arrived as a log line while the build still ran
+    assert.ok(whileBuilding !== null, "no step-output line in " + JSON.stringify(logs));
+    assert.ok(whileBuilding < total - 500, `step-output after ${whileBuilding} ms of ${total}`);
+    assert.equal(logs[0], "building image " + image.cacheKey().slice(0, 12) + ": 3 steps");
+    const { id, checkpointId, createdAt, lastUsedAt, ...rest } = snap;
+    assert.match(id, UUID);
+    assert.match(checkpointId, UUID);
+    // the cache key is the SDK's own Image.cacheKey(); ours: the manifest
+    // comes back in its stored form (add_file without its "encoding",
+    // which is always base64: protocol.md 8.6)
+    const steps = image.toJSON().steps.map((st) => st.type === "add_file"
+      ? { type: st.type, args: { path: st.args.path, content: st.args.content } } : st);
+    assert.deepEqual(rest, { name, orgId: "", status: "ready",
+      contentHash: image.cacheKey(), manifest: { base: "base", steps } });
+    assert.deepEqual(await snaps.get(name), snap);
+    assert.ok((await snaps.list()).some((x) => x.name === name && x.id === id));
+    await assert.rejects(snaps.create({ name, image }), /Failed to create snapshot: 409/);
+    const s = await Sandbox.create({ snapshot: name, envs: { MINE: "mine" } });
+    try {
+      assert.equal(s.status, "running");
+      assert.equal(await s.files.read("/home/sandbox/from-image.txt"), "image file\n");
+      assert.equal((await s.exec.run("bash -lc 'echo $FROM_IMAGE $MINE'")).stdout, "yes mine\n");
+    } finally {
+      await s.kill();
+    }
+  } finally {
+    await snaps.delete(name);
+  }
+  await assert.rejects(snaps.get(name), /Failed to get snapshot: 404/);
+  await snaps.delete(name);	// 404 ignored
+  // a failing step: the SSE error event
+  await assert.rejects(snaps.create({ name: name + "-bad", image: Image.base().runCommands("exit 3") }),
+    /^Error: Build failed: image build failed: step 0 \(run\) failed \(exit 3\)/);
+  await snaps.delete(name + "-bad");
+});
+
+test("images: Sandbox.create({ image, onBuildLog }) builds once, then hits the cache", async () => {
+  const image = Image.base().addFile("/home/sandbox/built.txt", "built " + Date.now() + "\n")
+    .runCommands("echo built-by-run > /home/sandbox/run.txt");
+  const logs = [];
+  const a = await Sandbox.create({ image, onBuildLog: (m) => logs.push(m) });
+  const logs2 = [];
+  const b = await Sandbox.create({ image, onBuildLog: (m) => logs2.push(m) });
+  try {
+    assert.equal(a.status, "running");
+    assert.ok(logs.includes("checkpointing the image"), JSON.stringify(logs));
+    assert.ok(!logs2.includes("checkpointing the image"), JSON.stringify(logs2));
+    assert.equal(await a.files.read("/home/sandbox/run.txt"), "built-by-run\n");
+    assert.equal(await b.files.read("/home/sandbox/run.txt"), "built-by-run\n");
+    await b.files.write("/home/sandbox/run.txt", "b's own");
+    assert.equal(await a.files.read("/home/sandbox/run.txt"), "built-by-run\n");
+  } finally {
+    await a.kill();
+    await b.kill();
+  }
+  await assert.rejects(Sandbox.create({ snapshot: "no-such-snapshot" }), /^Error: Build failed: .*no-such-snapshot/);
+});
+
+test("templates: build, get, list, Sandbox.create({ template }), delete", async () => {
+  const templates = new Templates(process.env.OPENCOMPUTER_API_URL.replace(/\/+$/, "") + "/api",
+    process.env.OPENCOMPUTER_API_KEY);
+  const name = "compat-tpl-" + Date.now().toString(16);
+  const t = await templates.build(name, "FROM base\nRUN echo from-template > /opt/t.txt\n");
+  const { buildID, imageID, createdAt, ...rest } = t;
+  assert.match(buildID, UUID);
+  assert.match(imageID, UUID);
+  assert.equal(typeof createdAt, "string");
+  assert.deepEqual(rest, { templateID: name, name, tag: "latest", status: "ready" });
+  assert.deepEqual(await templates.get(name), t);
+  assert.ok((await templates.list()).some((x) => x.name === name));
+  const s = await Sandbox.create({ template: name });
+  try {
+    assert.equal((await s.exec.run("cat /opt/t.txt")).stdout, "from-template\n");
+  } finally {
+    await s.kill();
+  }
+  await assert.rejects(templates.build(name + "-x", "FROM base\nEXPOSE 80\n"),
+    /Failed to build template: 400/);
+  await templates.delete(name);
+  await assert.rejects(templates.get(name), /Failed to get template: 404/);
+  await assert.rejects(templates.delete(name), /Failed to delete template: 404/);
 });
 
 // -- a server restart: hibernated sandboxes, woken by the next call ----------------

@@ -48,6 +48,7 @@
 #include <linux/close_range.h>
 #include <linux/mount.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
@@ -117,12 +118,24 @@ struct setup {
 	const char	*host_addrs;	/* "a.b.c.d,..." the host's own */
 };
 
+/* Write `text` to `path` (relative to DIR, the cwd), owned by `owner`.
+ * No component may be a symlink: on a fork's first boot DIR/upper holds
+ * what its origin's root made, and an /etc made a symlink to a host
+ * path there would make this (host root) write the host's files. A
+ * symlink fails the boot (ELOOP) instead. */
 static void
 write_file(const char *path, const char *text, uid_t owner)
 {
+	struct open_how how;
 	size_t len = strlen(text);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-		      O_CLOEXEC, 0644);
+	int fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+	how.mode = 0644;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		      RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
 
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
 	    fchown(fd, owner, owner))
@@ -146,6 +159,17 @@ write_names(const struct setup *s)
 	write_file("upper/root/etc/hostname", text, s->disk_base);
 }
 
+/* without a network, a resolv.conf that says so (a new sandbox, or a
+ * fork's first boot: its origin may have had one). Runs in DIR. */
+static void
+note_no_network(const struct setup *s)
+{
+	if (!(s->flags & BOX_NETWORK))
+		write_file("upper/root/etc/resolv.conf",
+			   "# this sandbox has no network (networkEnabled: "
+			   "false)\n", s->disk_base);
+}
+
 /* a new sandbox: its own empty layers, owned by its root, and its own
  * hosts, hostname and (without a network) resolv.conf. Runs in DIR. */
 static void
@@ -166,10 +190,7 @@ lay_out(const struct setup *s)
 			setup_failed(dirs[i].path);
 	}
 	write_names(s);
-	if (!(s->flags & BOX_NETWORK))
-		write_file("upper/root/etc/resolv.conf",
-			   "# this sandbox has no network (networkEnabled: "
-			   "false)\n", s->disk_base);
+	note_no_network(s);
 }
 
 /* A user namespace mapping first..first+65535 to base..base+65535, as
@@ -492,8 +513,10 @@ set_up(const struct setup *s)
 		setup_failed("the sandbox's directory");
 	if (s->flags & BOX_FRESH)
 		lay_out(s);
-	else if (s->flags & BOX_RENAMED)
+	else if (s->flags & BOX_RENAMED) {
 		write_names(s);
+		note_no_network(s);
+	}
 	if (sethostname(s->hostname, strlen(s->hostname)))
 		setup_failed("sethostname");
 	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);

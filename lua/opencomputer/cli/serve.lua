@@ -10,7 +10,7 @@ M.usage = [[
 usage: oclua serve [--listen ADDR:PORT] [--data-dir DIR] [--api-key KEY]
                    [--allow-host-loopback] [--uid-base N] [--disk-size GIB]
                    [--allow-missing FEATURE,...] [--exit-with-parent]
-                   [--max-connections N] [--header-timeout S]
+                   [--image-cache N] [--max-connections N] [--header-timeout S]
                    [--idle-timeout S] [--body-timeout S] [--send-timeout S]
 
 Runs the local sandbox server: the OpenComputer HTTP and WebSocket API on
@@ -45,6 +45,11 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       FEATURE: limits (cgroups), network (slirp4netns),
                       disk (loop devices for the quota image). What is not
                       protected is printed at every start.
+  --image-cache N     keep at most N unnamed images (built for a create's
+                      `image`, or a template's) that no template uses,
+                      the most recently used; older ones and their
+                      checkpoints are deleted (default 16; snapshots are
+                      kept until deleted)
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)
   --max-connections N more connections at once get 503 with Retry-After
@@ -107,6 +112,11 @@ function M.parse(args)
           .. "host uid) to " .. top .. " (room for "
           .. sandbox.SLOTS .. " sandboxes of 65536 uids)")
       end
+    elseif k == "--image-cache" then
+      o.image_cache = math.tointeger(tonumber(value()))
+      if not o.image_cache or o.image_cache < 0 then
+        fail("--image-cache wants a number of images, 0 or more")
+      end
     elseif k == "--disk-size" then
       o.disk_gib = tonumber(value())
       if not o.disk_gib or o.disk_gib < 1 then
@@ -161,7 +171,7 @@ function M.main(...)
   local ok, srv = pcall(server.start, o)
   if not ok then
     -- the reason, without the Lua position of the call that raised it
-    io.stderr:write("oclua serve: ", (tostring(srv):gsub("^[%w/_.]+%.lua:%d+: ", "")), "\n")
+    io.stderr:write("oclua serve: ", require("opencomputer.server.http").message(srv), "\n")
     os.exit(1)
   end
   for _, w in ipairs(srv.warnings) do

@@ -79,13 +79,29 @@ end
 
 --- Raise "<name>: unknown option 'k'" at the caller of the SDK call
 -- for an option `opts` has that `allowed` does not (a misspelt option
--- should not be ignored).
-function M.check_options(opts, allowed, name)
+-- should not be ignored). `level` as error() counts it from the caller
+-- of check_options (default 2: the caller's caller, who made the call).
+function M.check_options(opts, allowed, name, level)
   for k in pairs(opts) do
     if not allowed[k] then
-      error(name .. ": unknown option '" .. tostring(k) .. "'", 3)
+      error(name .. ": unknown option '" .. tostring(k) .. "'", (level or 2) + 1)
     end
   end
+end
+
+local CONNECTION = { api_url = true, api_key = true }
+
+--- The client for the trailing options table `opts` of the SDK call
+-- `name` (a class function: Template.get(name, {api_url=, api_key=})):
+-- nil or a table whose keys are in `allowed` (default: api_url and
+-- api_key); else raises at `level` as check_options does.
+function M.open(opts, name, allowed, level)
+  level = (level or 2) + 1
+  if opts ~= nil and type(opts) ~= "table" then
+    error(name .. ": options must be a table, got " .. M.show(opts), level)
+  end
+  M.check_options(opts or {}, allowed or CONNECTION, name, level)
+  return M.new(opts)
 end
 
 --- The value `v` as an argument error shows it, with its type: a string
@@ -197,6 +213,30 @@ function M.check_duration(v, key, name, level)
       (level or 2) + 1)
   end
   return v
+end
+
+--- The snake_case name of a camelCase JSON key of the protocol:
+-- sandboxID -> sandbox_id, sizeBytes -> size_bytes, memoryMB ->
+-- memory_mb, fromCheckpointId -> from_checkpoint_id, rootfsS3Key ->
+-- rootfs_s3_key; a name without capitals is unchanged.
+function M.snake_name(k)
+  return (k:gsub("(%u)(%u%l)", "%1_%2"):gsub("([%l%d])(%u)", "%1_%2"):lower())
+end
+
+--- The SDK's table of a JSON object the server answered (a checkpoint, a
+-- patch, a snapshot, a template: protocol.md 8): its top-level keys in
+-- snake_case (snake_name), JSON null as nil. Values are kept as sent,
+-- nested objects too: their keys are data (metadata, envs) or a wire
+-- document to send back (a manifest, a sandbox configuration). nil for
+-- anything but a table.
+function M.snake(t)
+  if type(t) ~= "table" then return nil end
+  local out = {}
+  for k, v in pairs(t) do
+    if v == json.null then v = nil end
+    out[type(k) == "string" and M.snake_name(k) or k] = v
+  end
+  return out
 end
 
 --- The WebSocket URL of `path` (http -> ws), with the key in the query.

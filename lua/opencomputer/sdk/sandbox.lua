@@ -1,7 +1,8 @@
--- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create,
--- connect, kill, is_running, set_timeout, hibernate, wake, close, and the
--- `<close>` form.
--- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua.
+-- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create
+-- (from a template, an oc.Image or a snapshot), connect, kill,
+-- is_running, set_timeout, hibernate, wake, close, and the `<close>` form.
+-- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua;
+-- checkpoints, forks and patches in checkpoint.lua.
 
 local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
@@ -26,20 +27,74 @@ local function wrap(c, info)
   sb.files = require("opencomputer.sdk.files").new(sb)
   return sb
 end
+M.wrap = wrap	-- for checkpoint.lua's forks
 
 local CREATE_OPTS = { template = true, timeout = true, envs = true,
   metadata = true, cpu_count = true, memory_mb = true, api_key = true,
-  api_url = true }
+  api_url = true, image = true, snapshot = true, on_build_log = true }
+
+-- Sandbox.create{image = | snapshot =}: the fork path of protocol.md 2.2,
+-- through the build stream of 2.2.1
+local function create_built(opts, timeout, envs, metadata)
+  local name = "Sandbox.create"
+  if opts.image ~= nil and opts.snapshot ~= nil then
+    error(name .. ": give image or snapshot, not both", 3)
+  end
+  for _, k in ipairs{ "template", "cpu_count" } do
+    if opts[k] ~= nil then
+      error(string.format("%s: %s cannot be given with %s (the sandbox "
+        .. "gets the image's configuration: protocol.md 2.2)", name, k,
+        opts.image ~= nil and "image" or "snapshot"), 3)
+    end
+  end
+  local body = { envs = envs, metadata = metadata, memoryMB = opts.memory_mb,
+    timeout = math.ceil(timeout) }
+  if opts.image ~= nil then
+    if not require("opencomputer.sdk.image").is(opts.image) then
+      error(name .. ": image must be an oc.Image (oc.Image.base()...), got "
+        .. client.show(opts.image), 3)
+    end
+    body.image = opts.image:manifest()
+  else
+    client.check_text(opts.snapshot, "snapshot", name, 3)
+    body.snapshot = opts.snapshot
+  end
+  local c = client.new(opts)
+  local info = require("opencomputer.client.sse").build(c, "/sandboxes",
+    body, opts.on_build_log)
+  local sb = wrap(c, info)
+  require("opencomputer.sdk.checkpoint").apply_timeout(sb, timeout)
+  return sb
+end
 
 --- Sandbox.create{template="base", timeout=300, envs=, metadata=,
 -- cpu_count=, memory_mb=, api_key=, api_url=}; timeout is the idle
 -- timeout in seconds, 0 for none (client.check_duration).
+-- With `image` (an oc.Image) or `snapshot` (a snapshot's name) instead of
+-- a template, the sandbox starts from that image, built first if the
+-- server has not cached it, and `on_build_log(line, event)` gets the
+-- build's log line by line as it arrives (client/sse.lua); only envs,
+-- metadata, memory_mb and timeout apply then (protocol.md 2.2, 8.3; the
+-- timeout is set after the create, as the reference server ignores it
+-- there). A failed build raises SandboxError "Build failed: ...".
 function Sandbox.create(opts)
   opts = opts or {}
   client.check_options(opts, CREATE_OPTS, "Sandbox.create")
   local timeout = client.check_duration(opts.timeout, "timeout", "Sandbox.create")
   local envs = client.string_map(opts.envs, "envs", "Sandbox.create")
   local metadata = client.string_map(opts.metadata, "metadata", "Sandbox.create")
+  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
+    error("Sandbox.create: on_build_log must be a function, got "
+      .. client.show(opts.on_build_log), 2)
+  end
+  if opts.image ~= nil or opts.snapshot ~= nil then
+    local sb = create_built(opts, timeout or 300, envs, metadata)
+    return sb	-- not a tail call: create_built's errors count this frame
+  end
+  if opts.on_build_log ~= nil then
+    error("Sandbox.create: on_build_log needs image or snapshot (a "
+      .. "template is not built)", 2)
+  end
   if opts.template ~= nil then
     client.check_text(opts.template, "template", "Sandbox.create")
   end
@@ -99,6 +154,18 @@ function Sandbox:is_running()
   return info.status == "running"
 end
 
+--- sb:get_info() -> the sandbox as the server describes it now (GET
+-- /sandboxes/{id}, protocol.md 2.3), in snake_case: sandbox_id, status,
+-- template_id, metadata, started_at, ..., and patch_error (the last
+-- checkpoint patch that failed in it: protocol.md 8.4) when there is one.
+-- Refreshes sb.status and sb.info (the raw answer).
+function Sandbox:get_info()
+  local doc = self:call("GET", "")
+  self.info = doc
+  self.status = type(doc) == "table" and doc.status or self.status
+  return client.snake(doc)
+end
+
 --- Set the idle timeout in seconds (0: never; client.check_duration).
 function Sandbox:set_timeout(seconds)
   if seconds == nil then
@@ -142,6 +209,18 @@ end
 function Sandbox:__close()
   if self.status ~= "stopped" then delete(self) end
 end
+
+-- checkpoints, forks and patches (checkpoint.lua)
+local checkpoint = require("opencomputer.sdk.checkpoint")
+Sandbox.create_checkpoint = checkpoint.create
+Sandbox.list_checkpoints = checkpoint.list
+Sandbox.wait_checkpoint = checkpoint.wait
+Sandbox.restore_checkpoint = checkpoint.restore
+Sandbox.delete_checkpoint = checkpoint.delete
+Sandbox.create_from_checkpoint = checkpoint.create_from_checkpoint
+Sandbox.create_checkpoint_patch = checkpoint.create_patch
+Sandbox.list_checkpoint_patches = checkpoint.list_patches
+Sandbox.delete_checkpoint_patch = checkpoint.delete_patch
 
 -- signed file URLs (API.md 11): sdk/signed.lua
 Sandbox.download_url = signed.download_url

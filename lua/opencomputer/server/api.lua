@@ -119,30 +119,22 @@ function M.routes(reg)
     local mem, cpus = sandbox.resources(b.memoryMB, b.cpuCount)
     if not mem then http.abort(400, cpus) end
     if b.image or b.snapshot then return image.create_sandbox(req, reg, b) end
+    local disk, why = sandbox.disk(reg, b.diskMB)
+    if not disk then http.abort(400, why) end
     if b.templateID and b.templateID ~= "" and b.templateID ~= "base"
         and b.templateID ~= "default" then
       local t = templates.get(reg, b.templateID)
-      if t then return templates.create_sandbox(req, reg, b, t, mem) end
+      if t then
+        return templates.create_sandbox(req, reg, b, t, mem, b.diskMB and disk)
+      end
       http.abort(404, "template not found: " .. b.templateID)
-    end
-    local disk = b.diskMB or sandbox.DISK_MB
-    if disk < sandbox.DISK_MB then
-      http.abort(400, "diskMB must be at least 20480 (20GB)")
-    elseif disk > sandbox.DISK_MB_MAX then
-      http.abort(400, "diskMB cannot exceed 262144 (256GB)")
-    elseif b.diskMB and not reg.disk then
-      http.abort(400, "diskMB cannot be honoured: this server runs without "
-        .. "disk quotas (oclua serve --allow-missing disk)")
     end
     local ok, sb = pcall(reg.create, reg, {
       template = "base", timeout = math.max(b.timeout or 0, 0),
       envs = b.envs, metadata = b.metadata, memory_mb = mem, cpu_count = cpus,
       disk_mb = disk, network = b.networkEnabled,
     })
-    if not ok then
-      -- the reason, without the Lua position of the call that raised it
-      http.abort(500, "create sandbox: " .. tostring(sb):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-    end
+    if not ok then http.abort(500, "create sandbox: " .. reg:public(sb, "create")) end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       return

@@ -19,7 +19,10 @@
 -- which fails its own `criu check` on this kernel, or a VM snapshot).
 --
 -- For holders (snapshots and templates, image.lua): M.take, M.fork,
--- M.get, M.hold and M.release, M.patch_routes.
+-- M.get, M.hold and M.release, M.delete, M.patch_routes. A checkpoint a
+-- holder made (M.take with `internal`, an image build's) is deleted when
+-- its last holder releases it; one a user made (POST
+-- /sandboxes/{id}/checkpoints) only by its DELETE route.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -28,6 +31,7 @@ local random = require("opencomputer.runtime.random")
 local task = require("opencomputer.runtime.task")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local sandbox = require("opencomputer.server.sandbox")
 local exec = require("opencomputer.server.exec")
 
@@ -66,7 +70,8 @@ end
 
 --- The record of checkpoint `id` (a lower-case UUID), or nil. Its fields:
 -- id, sandbox_id, name, kind, status ("processing", "ready", "failed"),
--- size_bytes, created_at (s), error_msg, failed_at, held_by, config
+-- size_bytes, created_at (s), error_msg, failed_at, held_by, internal
+-- (made by M.take for a holder), config
 -- (the sandbox's: template, template_dir, envs, metadata, memory_mb,
 -- cpu_count, disk_mb, network, timeout, disk_uid_base, patch_seq),
 -- patches.
@@ -82,6 +87,11 @@ local function list(reg, sb_id)
   end
   table.sort(out, function(a, b) return a.order < b.order end)
   return out
+end
+
+--- Every checkpoint record (M.get), in creation order.
+function M.list(reg)
+  return list(reg)
 end
 
 -- tell waiters (a fork waiting for `ready`, a delete waiting for forks)
@@ -138,6 +148,7 @@ local RECORD = {
   error_msg = request.string({ max = 64 * 1024 }),
   failed_at = request.integer(0, 2 ^ 40),
   held_by = request.string({ max = 1024 }),
+  internal = request.boolean,
   config = request.required(request.object_of(CONFIG)),
   patches = request.list_of(request.object_of(PATCH), M.PATCHES_MAX),
   next_seq = request.integer(1, 2 ^ 40),
@@ -145,7 +156,7 @@ local RECORD = {
 
 local SAVED = { "id", "sandbox_id", "name", "kind", "status", "promote",
   "size_bytes", "created_at", "order", "error_msg", "failed_at", "held_by",
-  "config", "patches", "next_seq" }
+  "internal", "config", "patches", "next_seq" }
 
 --- Write the record of `rec` (DATA/sandboxes/.checkpoints/<id>.json).
 -- Raises when it cannot be written.
@@ -153,25 +164,7 @@ function M.save(reg, rec)
   local doc = {}
   for _, k in ipairs(SAVED) do doc[k] = rec[k] end
   doc.patches = json.array(rec.patches)
-  local file = M.path(reg, rec.id) .. ".json"
-  local f = assert(io.open(file .. ".tmp", "w"))
-  f:write(json.encode(doc))
-  f:close()
-  assert(os.rename(file .. ".tmp", file))
-end
-
---- Mark `rec` as held by `holder` (a string naming it, e.g. `snapshot
--- "x"`): deleting the checkpoint is refused (409) while it is held.
--- Saved with the record.
-function M.hold(reg, rec, holder)
-  rec.held_by = holder
-  M.save(reg, rec)
-end
-
---- Let go of `rec` (M.hold).
-function M.release(reg, rec)
-  rec.held_by = nil
-  M.save(reg, rec)
+  records.write(M.path(reg, rec.id) .. ".json", doc)
 end
 
 --- Load the records of an earlier run (at start, after the sandboxes:
@@ -183,48 +176,29 @@ function M.load(reg)
   local st = state(reg)
   local skipped = {}
   local dir = M.dir(reg)
-  os.execute("mkdir -p '" .. dir .. "'")
-  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
-  for name in p:lines() do
-    local id = name:match("^(.+)%.json$")
-    if id then
-      local f = io.open(dir .. "/" .. name)
-      local text = f and f:read("a")
-      if f then f:close() end
-      local ok, doc = pcall(function()
-        local d = request.decode(text or "")
-        request.check(d, RECORD, "checkpoint record")
-        return d
-      end)
-      local why
-      local snap = ok and io.open(M.path(reg, id) .. "/.")
-      if snap then snap:close() end
-      if not ok then
-        why = http.is_answer(doc) and doc.message or tostring(doc)
-      elseif doc.id ~= id then
-        why = "the record is of " .. doc.id
-      elseif not snap then
-        why = "its snapshot " .. M.path(reg, id) .. " is missing"
-      end
-      if why then
-        skipped[#skipped + 1] = "skipped checkpoint " .. dir .. "/" .. name
-          .. ": " .. why
-      else
-        doc.patches = doc.patches or {}
-        doc.next_seq = doc.next_seq or #doc.patches + 1
-        changed(doc)
-        st.by_id[id] = doc
-        st.order = math.max(st.order, doc.order)
-        if doc.status == "processing" then
-          doc.status = "failed"
-          doc.error_msg = "the server stopped before the checkpoint was ready"
-          doc.failed_at = os.time()
-          pcall(M.save, reg, doc)
-        end
+  for _, r in ipairs(records.read_dir(dir, RECORD, "checkpoint record")) do
+    local id, doc = r.key, r.doc
+    local snap = doc and io.open(M.path(reg, id) .. "/.")
+    if snap then snap:close() end
+    local why = r.why or (doc.id ~= id and "the record is of " .. doc.id)
+      or (not snap and "its snapshot " .. M.path(reg, id) .. " is missing")
+    if why then
+      skipped[#skipped + 1] = "skipped checkpoint " .. dir .. "/" .. id
+        .. ".json: " .. why
+    else
+      doc.patches = doc.patches or {}
+      doc.next_seq = doc.next_seq or #doc.patches + 1
+      changed(doc)
+      st.by_id[id] = doc
+      st.order = math.max(st.order, doc.order)
+      if doc.status == "processing" then
+        doc.status = "failed"
+        doc.error_msg = "the server stopped before the checkpoint was ready"
+        doc.failed_at = os.time()
+        pcall(M.save, reg, doc)
       end
     end
   end
-  p:close()
   return skipped
 end
 
@@ -264,15 +238,14 @@ local function copy(t)
   return out
 end
 
--- the message of an error without the Lua position of what raised it
-local function message(err)
-  if http.is_answer(err) then return err.message end
-  return (tostring(err):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-end
+local message = http.message
 
--- Remove checkpoint `rec` (its snapshot, then its record). Waits until
--- no fork or restore is reading it. Raises the 409 of a held one.
-local function remove(reg, rec)
+--- Delete checkpoint `rec`: its snapshot, then its record (what DELETE
+-- /sandboxes/{id}/checkpoints/{cid} does, without the answer). Waits
+-- until no fork or restore is reading it and it is not processing
+-- (yields). Raises the 409 answer (http.abort) of a held one, also of
+-- one held while this waited; nothing is removed then.
+function M.delete(reg, rec)
   if rec.held_by then
     http.abort(409, "checkpoint is held by " .. rec.held_by
       .. ": delete that first")
@@ -294,13 +267,34 @@ local function remove(reg, rec)
   end
   os.remove(M.path(reg, rec.id) .. ".json")
 end
+local remove = M.delete
+
+--- Mark `rec` as held by `holder` (a string naming it, e.g. `snapshot
+-- "x"`): deleting the checkpoint is refused (409) while it is held.
+-- Saved with the record. Raises when it cannot be saved.
+function M.hold(reg, rec, holder)
+  rec.held_by = holder
+  M.save(reg, rec)
+end
+
+--- Let go of `rec` (M.hold). One made for a holder (`internal`, M.take)
+-- is deleted then (M.delete; yields): nothing else made it and no route
+-- lists it by a live sandbox. Never raises: what fails is written to
+-- stderr.
+function M.release(reg, rec)
+  rec.held_by = nil
+  local ok, err = pcall(rec.internal and remove or M.save, reg, rec)
+  if not ok then
+    io.stderr:write("oclua serve: checkpoint ", rec.id, ": ", message(err), "\n")
+  end
+end
 
 -- Validate a checkpoint of `sb` (`b`: a checked "checkpoint" body, or the
 -- same fields from M.take) and make its record, processing; returns it
 -- and the function that ends the sandbox's change (Sandbox:lock), which
 -- is held from here until the snapshot is taken. Raises http.abort
 -- answers (protocol.md 8.2) with nothing made.
-local function begin(reg, sb, b)
+local function begin(reg, sb, b, internal)
   local kind = b.kind or "full"
   if b.promoteToFull ~= nil and kind ~= "disk_only" then
     http.abort(400, 'invalid request body: promoteToFull is only valid with '
@@ -357,6 +351,7 @@ local function begin(reg, sb, b)
       status = "processing", promote = kind == "disk_only"
         and b.promoteToFull ~= false or nil,
       created_at = os.time(), order = st.order, patches = {}, next_seq = 1,
+      internal = internal or nil,
       config = {
         template = sb.template, template_dir = sb.template_dir,
         envs = copy(sb.envs), metadata = copy(sb.metadata),
@@ -405,7 +400,7 @@ local function capture(reg, sb, rec, unlock)
     rec.status = "ready"
   else
     rec.status = "failed"
-    rec.error_msg = "checkpoint failed: " .. message(err)
+    rec.error_msg = "checkpoint failed: " .. reg:public(err, "checkpoint " .. rec.id)
     rec.failed_at = os.time()
     pcall(core.box_destroy, dst)
   end
@@ -420,11 +415,14 @@ end
 
 --- Checkpoint the running sandbox `sb` and wait until it is taken. `o`:
 -- name (unique among sb's checkpoints), kind ("full", default, or
--- "disk_only"). Returns the record (M.get), ready. Raises a message
--- (those of protocol.md 8.2: "sandbox must be running to create a
--- checkpoint", ...) when it cannot be taken; nothing is left then.
+-- "disk_only"), internal (true: made for a holder, image.lua; its
+-- M.release deletes it). Returns the record (M.get),
+-- ready. Raises a message (those of protocol.md 8.2: "sandbox must be
+-- running to create a checkpoint", ...) when it cannot be taken;
+-- nothing is left then.
 function M.take(reg, sb, o)
-  local ok, rec, unlock = pcall(begin, reg, sb, { name = o.name, kind = o.kind })
+  local ok, rec, unlock = pcall(begin, reg, sb, { name = o.name, kind = o.kind },
+    o.internal)
   if not ok then error(message(rec), 0) end
   capture(reg, sb, rec, unlock)
   if rec.status ~= "ready" then
@@ -503,7 +501,10 @@ end
 -- and uid range, the checkpoint's configuration with `o`'s envs and
 -- metadata merged over it (o's win), memory_mb clamped to [the
 -- checkpoint's memory, 16384] and rounded up to a tier, timeout
--- (seconds, default 0: persistent); the checkpoint's patches applied
+-- (seconds, default 0: persistent); network (false: loopback only) and
+-- disk_mb (its quota, MB; checked by the caller: sandbox.disk) replace
+-- the checkpoint's when given (a create with templateID, 2.2; the fork
+-- route takes neither, 8.2). The checkpoint's patches are applied
 -- before it returns. Raises a message when it cannot be made; nothing is
 -- left then.
 function M.fork(reg, rec, o)
@@ -517,6 +518,8 @@ function M.fork(reg, rec, o)
   for k, v in pairs(o.envs or {}) do envs[k] = v end
   for k, v in pairs(o.metadata or {}) do metadata[k] = v end
   local mem = tier_of(math.max(o.memory_mb or c.memory_mb, c.memory_mb))
+  local network = c.network
+  if o.network ~= nil then network = o.network end
   local cpus = c.cpu_count
   if mem ~= c.memory_mb then cpus = select(2, sandbox.resources(mem)) end
   -- the lower layer its files were made over, if it is still there
@@ -526,8 +529,9 @@ function M.fork(reg, rec, o)
   rec.users = (rec.users or 0) + 1
   local ok, sb = pcall(sandbox.create, reg, {
     template = c.template, metadata = metadata, envs = envs,
-    memory_mb = mem, cpu_count = cpus, disk_mb = c.disk_mb,
-    network = c.network, timeout = math.max(o.timeout or 0, 0),
+    memory_mb = mem, cpu_count = cpus, disk_mb = o.disk_mb or c.disk_mb,
+    network = network ~= false,
+    timeout = math.max(o.timeout or 0, 0),
     files_from = M.path(reg, rec.id), template_dir = tpl,
     disk_uid_base = c.disk_uid_base, from_checkpoint = rec.id,
   })
@@ -632,7 +636,9 @@ function M.routes(r, reg)
     end
     local ok, sb = pcall(M.fork, reg, rec, { envs = b.envs,
       metadata = b.metadata, memory_mb = b.memoryMB, timeout = b.timeout })
-    if not ok then http.abort(500, "fork from checkpoint: " .. message(sb)) end
+    if not ok then
+      http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of " .. rec.id))
+    end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       return
@@ -711,12 +717,9 @@ function M.routes(r, reg)
         pcall(sb.save, sb)
       end
       if not done then
-        sb:change_failed("sandbox " .. sb.id .. ": restore failed: " .. message(why))
-        if sb.status == "stopped" then
-          sb.stop_reason = "restore failed: " .. message(why)
-        end
-        io.stderr:write("oclua serve: ", sb.id, ": restore failed: ",
-          message(why), "\n")
+        why = "restore failed: " .. reg:public(why, sb.id .. ": restore of " .. rec.id)
+        sb:change_failed("sandbox " .. sb.id .. ": " .. why)
+        if sb.status == "stopped" then sb.stop_reason = why end
       end
       unlock()
       rec.users = rec.users - 1

@@ -44,7 +44,9 @@ end
 local function root_of(sb)
   local uid, gid = sb:user_ids()
   local root, err = core.fs_root(sb:root(), uid, gid)
-  if not root then http.abort(500, "sandbox root: " .. tostring(err)) end
+  if not root then
+    http.abort(500, "sandbox root: " .. sb.registry:public(err, sb.id .. ": files"))
+  end
   return root
 end
 

@@ -97,6 +97,13 @@ function M.is_answer(err)
   return getmetatable(err) == Answer
 end
 
+--- The message of the error `err`: an answer's (M.abort) message, else
+-- its text without the Lua position of what raised it ("x.lua:12: ").
+function M.message(err)
+  if M.is_answer(err) then return err.message end
+  return (tostring(err):gsub("^[%w/_.%-]+%.lua:%d+: ", ""))
+end
+
 --- Constant-time comparison of two strings (a key, a signature): the
 -- time depends on the lengths only.
 local function same_secret(given, expected)

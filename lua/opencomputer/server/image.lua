@@ -16,7 +16,11 @@
 -- for each content hash at most one unnamed record (the cache entry that
 -- `image` creates and templates use), plus one record per snapshot name.
 -- Records of one content share its checkpoint, and so its patches (8.4);
--- the checkpoint is held (checkpoint.hold) while any record names it.
+-- the checkpoint is held (checkpoint.hold) while any record names it and
+-- deleted when the last one goes (checkpoint.release: a build's
+-- checkpoint is internal). Snapshots stay until deleted; the unnamed
+-- records are bounded (M.trim: the cache_max most recently used of those
+-- nothing uses).
 --
 -- Step commands (the cloud's shapes, 8.6), run as the sandbox user:
 --   apt_install  sudo DEBIAN_FRONTEND=noninteractive apt-get update &&
@@ -41,6 +45,7 @@ local random = require("opencomputer.runtime.random")
 local task = require("opencomputer.runtime.task")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local sandbox = require("opencomputer.server.sandbox")
 local checkpoint = require("opencomputer.server.checkpoint")
 local exec = require("opencomputer.server.exec")
@@ -55,6 +60,7 @@ M.SSE_QUEUE_MAX = 4 * 1024 * 1024	-- bytes of events queued for a
 				-- slow client before log lines are dropped
 M.FILE_BATCH = 400	-- files written by one command
 M.FILE_BATCH_ARGS = 64 * 1024	-- bytes of paths in one command's argv
+M.CACHE_MAX = 16	-- unnamed images kept that nothing uses (M.trim)
 
 local ENV_FILE = "/etc/environment"
 local PROFILE_FILE = "/etc/profile.d/oclua-image-env.sh"
@@ -313,10 +319,7 @@ local function emit(build, kind, step, message)
   for _, fn in ipairs(build.listeners) do pcall(fn, kind, step, message) end
 end
 
-local function message_of(err)
-  if http.is_answer(err) then return err.message end
-  return (tostring(err):gsub("^[%w/_.]+%.lua:%d+: ", ""))
-end
+local message_of = http.message
 
 --- Run the steps of the normalized manifest `n` in a new throw-away
 -- sandbox and checkpoint it; the checkpoint record. The log goes to
@@ -363,7 +366,8 @@ local function run_build(reg, build, n)
     sb.metadata = {}
     sb.memory_mb = n.runtimeMemoryMB or 1024
     sb.cpu_count = select(2, sandbox.resources(sb.memory_mb))
-    return checkpoint.take(reg, sb, { name = "image " .. build.hash:sub(1, 12) })
+    return checkpoint.take(reg, sb, { name = "image " .. build.hash:sub(1, 12),
+      internal = true })
   end)
   pcall(sb.delete, sb)
   if not done then error(message_of(result), 0) end
@@ -387,37 +391,8 @@ local RECORD = {
 local SAVED = { "id", "hash", "checkpoint_id", "name", "status",
   "created_at", "last_used_at", "error_msg", "manifest" }
 
---- Write the fields `keys` of `rec` as JSON to `file`, whole or not at
--- all (a temporary file renamed over it). Raises when it cannot.
-function M.save_json(file, rec, keys)
-  local doc = {}
-  for _, k in ipairs(keys) do doc[k] = rec[k] end
-  local f = assert(io.open(file .. ".tmp", "w"))
-  f:write(json.encode(doc))
-  f:close()
-  assert(os.rename(file .. ".tmp", file))
-end
-
---- The records DIR/<key>.json (made if missing), each checked against
--- `schema` (request.read_record): a list of {key, doc} or {key, why}, in
--- the order of their names.
-function M.read_records(dir, schema, where)
-  os.execute("mkdir -p '" .. dir .. "'")
-  local out = {}
-  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
-  for file in p:lines() do
-    local key = file:match("^(.+)%.json$")
-    if key then
-      local doc, why = request.read_record(dir .. "/" .. file, schema, where)
-      out[#out + 1] = { key = key, doc = doc, why = why }
-    end
-  end
-  p:close()
-  return out
-end
-
 local function save(reg, rec)
-  M.save_json(state(reg).dir .. "/" .. rec.id .. ".json", rec, SAVED)
+  records.write(state(reg).dir .. "/" .. rec.id .. ".json", rec, SAVED)
 end
 
 --- The ImageCache object of a record (protocol.md 8.5; orgId is "":
@@ -504,10 +479,19 @@ local function new_record(reg, hash, n, name)
   return rec
 end
 
+-- Record a use of `rec` now: its lastUsedAt (saved), and its place in
+-- the least-recently-used order of the cache (M.trim; uses within one
+-- second are told apart by their order)
+local uses = 0
+local function touch(reg, rec)
+  uses = uses + 1
+  rec.last_used_at, rec.use = os.time(), uses
+end
+
 -- Make `rec` ready on checkpoint `cid` and save it.
 local function ready(reg, rec, cid)
   rec.status, rec.checkpoint_id, rec.error_msg = "ready", cid, nil
-  rec.last_used_at = os.time()
+  touch(reg, rec)
   save(reg, rec)
   hold(reg, cid)
 end
@@ -521,16 +505,77 @@ local function cache(reg, hash, n, cid)
   return rec
 end
 
+-- Remove `rec` (its file; its checkpoint is released if nothing else
+-- names it, and so deleted: checkpoint.release). (Yields.)
+local function forget(reg, rec)
+  state(reg).by_id[rec.id] = nil
+  os.remove(state(reg).dir .. "/" .. rec.id .. ".json")
+  if rec.checkpoint_id then hold(reg, rec.checkpoint_id) end
+end
+
+--- Make `fn(rec)` say whether an image record is in use by something
+-- this module does not know (a template names it: template_build.lua);
+-- M.trim keeps those.
+function M.add_user(reg, fn)
+  local users = state(reg).users
+  users[#users + 1] = fn
+end
+
+--- Bound the cache: of the unnamed records (the cache entries that
+-- `image` creates and templates use) that nothing uses at the moment
+-- (no template names it, no create or build holds it: M.resolve, M.unpin),
+-- keep the cache_max (image.load) most recently used (lastUsedAt);
+-- forget the others, and with them their checkpoints unless a snapshot
+-- names the same one. Snapshots are never removed here. (Yields.)
+function M.trim(reg)
+  local st = state(reg)
+  local idle = {}
+  for _, rec in pairs(st.by_id) do
+    local used = rec.name or (rec.pins or 0) > 0
+    for _, fn in ipairs(st.users) do used = used or fn(rec) end
+    if not used then idle[#idle + 1] = rec end
+  end
+  if #idle <= st.cache_max then return end
+  table.sort(idle, function(a, b)
+    local ta, tb = a.last_used_at or a.created_at, b.last_used_at or b.created_at
+    if ta ~= tb then return ta < tb end
+    if (a.use or 0) ~= (b.use or 0) then return (a.use or 0) < (b.use or 0) end
+    return a.id < b.id
+  end)
+  for i = 1, #idle - st.cache_max do
+    local rec = idle[i]
+    if st.by_id[rec.id] == rec then
+      local ok, err = pcall(forget, reg, rec)
+      if not ok then
+        io.stderr:write("oclua serve: image ", rec.id, ": ", message_of(err), "\n")
+      end
+    end
+  end
+end
+
+--- Done with a record M.resolve returned: M.trim may remove it now.
+function M.unpin(reg, rec)
+  rec.pins = rec.pins - 1
+  M.trim(reg)
+end
+
 --- Load the records of an earlier run (at start, after checkpoint.load).
 -- A record that cannot be read or is not valid is skipped (left on disk,
 -- not listed) with a message; one still building when the server stopped
--- becomes failed, and so does one whose checkpoint is gone. A list of
--- messages saying what was skipped or changed.
-function M.load(reg, data_dir)
-  local st = { dir = data_dir .. "/images", by_id = {}, builds = {} }
+-- becomes failed, and so does one whose checkpoint is gone. The
+-- checkpoints of image builds that no record names any more (a server
+-- that stopped between a build and its record, or between forgetting a
+-- record and deleting its checkpoint) are deleted. `o`: cache_max, the
+-- unnamed records M.trim keeps (default CACHE_MAX; call M.trim once the
+-- users, M.add_user, are known). A list of messages saying what was
+-- skipped or changed.
+function M.load(reg, data_dir, o)
+  o = o or {}
+  local st = { dir = data_dir .. "/images", by_id = {}, builds = {},
+    users = {}, cache_max = o.cache_max or M.CACHE_MAX }
   reg.image_state = st
   local warnings = {}
-  for _, r in ipairs(M.read_records(st.dir, RECORD, "image record")) do
+  for _, r in ipairs(records.read_dir(st.dir, RECORD, "image record")) do
     local id, doc = r.key, r.doc
     local why = r.why or (doc.id ~= id and "the record is of " .. doc.id)
       or (doc.name and M.named(reg, doc.name) and "the name "
@@ -552,34 +597,48 @@ function M.load(reg, data_dir)
       end
     end
   end
+  local named = {}
   for _, rec in ipairs(M.list(reg)) do
-    if rec.status == "ready" then hold(reg, rec.checkpoint_id) end
+    if rec.status == "ready" then
+      local c = checkpoint.get(reg, rec.checkpoint_id)
+      -- only builds make the checkpoints records name (records of an
+      -- older server did not say so)
+      if c and not c.internal then
+        c.internal = true
+        pcall(checkpoint.save, reg, c)
+      end
+      named[rec.checkpoint_id] = true
+      hold(reg, rec.checkpoint_id)
+    end
+  end
+  for _, c in ipairs(checkpoint.list(reg)) do
+    if c.internal and not named[c.id] then
+      warnings[#warnings + 1] = "checkpoint " .. c.id .. " of an image build "
+        .. "that no image names is deleted"
+      checkpoint.release(reg, c)
+    end
   end
   return warnings
-end
-
--- Remove `rec` (its file; its checkpoint is released if nothing else
--- names it).
-local function forget(reg, rec)
-  state(reg).by_id[rec.id] = nil
-  os.remove(state(reg).dir .. "/" .. rec.id .. ".json")
-  if rec.checkpoint_id then hold(reg, rec.checkpoint_id) end
 end
 
 --- Resolve the normalized manifest `n` to a ready record: the cache's
 -- (log "cache_hit"), else the result of a build (this one's, or an
 -- identical one's under way). `log(type, step, message)` hears the
--- build's lines as they come. Raises the build's message on failure.
+-- build's lines as they come. The record is pinned: M.trim keeps it
+-- until the caller, done with it, calls M.unpin. Raises the build's
+-- message on failure (nothing pinned then).
 function M.resolve(reg, n, log)
   local st = state(reg)
   local hash = M.content_hash(n)
   local hit = cached(reg, hash)
   if hit then
-    hit.last_used_at = os.time()
+    touch(reg, hit)
     pcall(save, reg, hit)
     log("cache_hit", 0, "image " .. hash:sub(1, 12) .. " is cached (checkpoint "
       .. hit.checkpoint_id .. ")")
-    return cache(reg, hash, n, hit.checkpoint_id)
+    local rec = cache(reg, hash, n, hit.checkpoint_id)
+    rec.pins = (rec.pins or 0) + 1
+    return rec
   end
   local build = st.builds[hash]
   if build then
@@ -590,13 +649,17 @@ function M.resolve(reg, n, log)
     st.builds[hash] = build
     oc.spawn(function()
       local ok, rec = pcall(run_build, reg, build, n)
-      if ok then
-        local saved, err = pcall(cache, reg, hash, n, rec.id)
-        if not saved then ok, rec = false, message_of(err) end
-      end
-      build.finished, build.error = true, not ok and message_of(rec) or nil
+      if ok then ok, rec = pcall(cache, reg, hash, n, rec.id) end
+      build.finished = true
+      build.error = not ok and reg:public(rec, "image " .. hash:sub(1, 12)) or nil
       st.builds[hash] = nil
+      if ok then
+        -- one pin for each waiter, until it has what it waited for
+        build.record = rec
+        rec.pins = (rec.pins or 0) + #build.listeners
+      end
       build.done:signal()
+      if ok then M.trim(reg) end
     end)
   end
   build.listeners[#build.listeners + 1] = log
@@ -605,9 +668,7 @@ function M.resolve(reg, n, log)
     if fn == log then table.remove(build.listeners, i) break end
   end
   if build.error then error(build.error, 0) end
-  local rec = cached(reg, hash)
-  if not rec then error("the image's checkpoint is gone", 0) end
-  return rec
+  return build.record
 end
 
 -- SSE (protocol.md 2.2.1) ---------------------------------------------------
@@ -691,16 +752,17 @@ end
 -- Answer a request in one of the three modes of protocol.md 8.5: SSE
 -- (the log, then `result` or `error`), `?async=1` (202 at once, the work
 -- goes on), or synchronous. `work(log)` does it and returns the answer's
--- object, or raises {status, message} (http.abort) for an error;
+-- object, or raises {status, message} (http.abort) for an error (an
+-- SSE `error` event's message has no host paths: sandbox.public);
 -- `started` is the 202's object (async mode only).
-local function answer(req, mode, status, work, started)
+local function answer(reg, req, mode, status, work, started)
   if mode == "sse" then
     local s = M.stream(req)
     local ok, result = pcall(work, s.log)
     if ok then
       s.finish("result", result)
     else
-      s.finish("error", { error = message_of(result) })
+      s.finish("error", { error = reg:public(result, req.method .. " " .. req.path) })
     end
     return
   end
@@ -744,13 +806,15 @@ end
 -- message of a failure (after saving the failed record).
 local function build_into(reg, rec, n, log)
   local ok, result = pcall(M.resolve, reg, n, log)
-  if not state(reg).by_id[rec.id] then	-- deleted meanwhile
-    error("deleted during the build", 0)
-  end
+  local there = state(reg).by_id[rec.id] == rec
   if ok then
-    ready(reg, rec, result.checkpoint_id)
-    return rec
+    local made, err = true, nil
+    if there then made, err = pcall(ready, reg, rec, result.checkpoint_id) end
+    M.unpin(reg, result)
+    if not made then ok, result = false, err end
   end
+  if not there then error("deleted during the build", 0) end
+  if ok then return rec end
   rec.status, rec.error_msg = "failed", message_of(result)
   pcall(save, reg, rec)
   error(rec.error_msg, 0)
@@ -781,7 +845,7 @@ function M.routes(r, reg)
   r.add("POST", "/snapshots", function(req)
     local b = request.body(req, "snapshot")
     local rec, work = M.begin_snapshot(reg, b.name, b.image)
-    answer(req, mode_of(req), 201, function(log)
+    answer(reg, req, mode_of(req), 201, function(log)
       local ok, err = pcall(work, log)
       if not ok then http.abort(500, "image build failed: " .. message_of(err)) end
       return M.object(rec)
@@ -831,18 +895,17 @@ function M.routes(r, reg)
   end)
 end
 
---- Fork a new sandbox from the ready record `rec` (checkpoint.fork):
--- `b` is the create body (envs, metadata, memoryMB, timeout honoured).
--- The sandbox, and the checkpoint record. Raises a message.
-function M.fork(reg, rec, b, log, memory_mb)
+--- Fork a new sandbox from the ready record `rec` (checkpoint.fork,
+-- with its options `o`: envs, metadata, memory_mb, timeout, network,
+-- disk_mb); `log(type, step, message)` hears that it starts. The
+-- sandbox, and the checkpoint record. Raises a message.
+function M.fork(reg, rec, o, log)
   local c = usable(reg, rec)
   if not c then error("the image's checkpoint is gone", 0) end
   log("create", 0, "creating the sandbox from checkpoint " .. c.id)
-  rec.last_used_at = os.time()
+  touch(reg, rec)
   pcall(save, reg, rec)
-  local sb = checkpoint.fork(reg, c, { envs = b.envs, metadata = b.metadata,
-    memory_mb = memory_mb, timeout = math.max(b.timeout or 0, 0) })
-  return sb, c
+  return checkpoint.fork(reg, c, o), c
 end
 
 --- POST /sandboxes with `image` or `snapshot` (protocol.md 2.2, 2.2.1,
@@ -862,7 +925,7 @@ function M.create_sandbox(req, reg, b)
   if named and named.status ~= "failed" and named.hash ~= M.content_hash(n) then
     http.abort(409, "snapshot name already exists")
   end
-  local function work(log)
+  local function make(log, pin)
     local rec
     if b.snapshot then
       log("resolve", 0, 'resolving snapshot "' .. b.snapshot .. '"')
@@ -875,7 +938,7 @@ function M.create_sandbox(req, reg, b)
     else
       local ok, result = pcall(M.resolve, reg, n, log)
       if not ok then http.abort(400, "image build failed: " .. message_of(result)) end
-      rec = result
+      rec = pin(result)
       if n.name then
         named = M.named(reg, n.name)
         if named and named.status == "failed" then forget(reg, named) named = nil end
@@ -885,9 +948,14 @@ function M.create_sandbox(req, reg, b)
         end
       end
     end
-    local ok, sb, c = pcall(M.fork, reg, rec, b, log,
-      b.memoryMB or (n and n.runtimeMemoryMB))
-    if not ok then http.abort(500, "fork from checkpoint: " .. message_of(sb)) end
+    -- envs, metadata, memoryMB and timeout; the rest of the body is
+    -- ignored, as protocol.md 8.3 says of the reference
+    local ok, sb, c = pcall(M.fork, reg, rec, { envs = b.envs,
+      metadata = b.metadata, memory_mb = b.memoryMB or (n and n.runtimeMemoryMB),
+      timeout = b.timeout }, log)
+    if not ok then
+      http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of image " .. rec.id))
+    end
     if req:closed() then	-- nobody would learn its id: nothing stays
       sb:delete()
       http.abort(400, "the client went away")
@@ -897,7 +965,15 @@ function M.create_sandbox(req, reg, b)
     info.fromCheckpointId = c.id
     return info
   end
-  answer(req, M.wants_sse(req) and "sse" or "sync", 201, work)
+  -- the image's record stays pinned (M.trim keeps it) until its fork is made
+  local function work(log)
+    local pinned
+    local ok, info = pcall(make, log, function(rec) pinned = rec return rec end)
+    if pinned then M.unpin(reg, pinned) end
+    if not ok then error(info, 0) end
+    return info
+  end
+  answer(reg, req, M.wants_sse(req) and "sse" or "sync", 201, work)
 end
 
 --- The record with id `id`, or nil.
@@ -908,5 +984,4 @@ end
 M.usable = usable
 M.answer = answer
 M.mode_of = mode_of
-M.message_of = message_of
 return M

@@ -7,6 +7,7 @@
 --                      data_dir = "/var/lib/oclua", uid_base = N,
 --                      allow_host_loopback = false, disk_gib = N,
 --                      allow_missing = { limits = true, ... },
+--                      image_cache = N, pause_promote = s,
 --                      http = { header_timeout = s, idle_timeout = s,
 --                               body_timeout = s, send_timeout = s,
 --                               max_connections = n }}
@@ -18,6 +19,11 @@
 -- file system ("disk"). Without one of the last three it refuses to start
 -- unless allow_missing names it; srv.warnings then says what is not
 -- protected. Without the first it always refuses.
+--
+-- image_cache: how many unnamed images (image.lua's cache entries) are
+-- kept that nothing uses (default image.CACHE_MAX); pause_promote:
+-- seconds a paused sandbox waits before it goes deep (default
+-- sandbox.PAUSE_PROMOTE, an hour).
 
 local oc = require("opencomputer")
 local random = require("opencomputer.runtime.random")
@@ -62,7 +68,9 @@ local function handle(srv, req)
   end)
   if ok or req:closed() then return end
   if http.is_answer(err) then
-    pcall(http.fail, req, err.status, err.message)
+    -- (the routes say what failed without host paths; this is the net)
+    pcall(http.fail, req, err.status,
+      srv.registry:public(err, req.method .. " " .. req.path))
   else
     io.stderr:write("oclua serve: ", req.method, " ", req.path, ": ",
       tostring(err), "\n")
@@ -111,7 +119,8 @@ function M.start(opts)
     or (temporary and "/var/tmp/oclua/templates" or data_dir .. "/templates"),
     { uid_base = opts.uid_base, limits = not missing.limits,
       network = not missing.network, disk = not missing.disk,
-      host_loopback = opts.allow_host_loopback })
+      host_loopback = opts.allow_host_loopback,
+      pause_promote = opts.pause_promote })
   if opts.allow_host_loopback then
     warnings[#warnings + 1] = "--allow-host-loopback: sandboxes reach "
       .. "every service on this machine's 127.0.0.1 as 10.0.2.2, this "
@@ -128,9 +137,12 @@ function M.start(opts)
   end
   for _, why in ipairs(reg:load()) do warnings[#warnings + 1] = why end
   for _, why in ipairs(checkpoint.load(reg)) do warnings[#warnings + 1] = why end
-  for _, why in ipairs(image.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(image.load(reg, data_dir, { cache_max = opts.image_cache })) do
+    warnings[#warnings + 1] = why
+  end
   for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   for _, why in ipairs(signed.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  image.trim(reg)	-- once the templates say which images they use
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,

@@ -607,24 +607,6 @@ M.manifest = M.object_of({
   builderMemoryMB = memory, runtimeMemoryMB = memory,
 })
 
---- The record in the JSON file `path` (one the server wrote under
--- --data-dir, which an older server or a hand may have changed), checked
--- against `schema` as M.check does (messages start with `where`): the
--- decoded object, or nil and why not. Never raises.
-function M.read_record(path, schema, where)
-  local f, err = io.open(path)
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  local ok, doc = pcall(function()
-    return M.check(M.decode(text), schema, where)
-  end)
-  if not ok then
-    return nil, http.is_answer(doc) and doc.message or tostring(doc)
-  end
-  return doc
-end
-
 --- Check the manifest `m` made by the server (a Dockerfile's: `name`
 -- names it in messages) as a body's; raises the 400 of a fault.
 function M.manifest_of(m, name)

@@ -29,13 +29,16 @@
 -- frozen in memory by the cgroup freezer and thawed in place by the next
 -- data-plane call (what an idle timeout chooses), and deep, the
 -- processes ended and the files kept (an explicit hibernate, a paused
--- sandbox after PAUSE_PROMOTE seconds, every sandbox after a restart).
+-- sandbox after pause_promote seconds (default an hour), every sandbox
+-- after a restart).
 -- Both are "hibernated" to clients.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
+local http = require("opencomputer.server.http")
+local records = require("opencomputer.server.records")
 local task = require("opencomputer.runtime.task")
 
 local M = {}
@@ -86,6 +89,23 @@ function M.resources(memory, cpus)
   return memory, cpus
 end
 
+--- The disk quota (MB) of a create request's diskMB (protocol.md 2.2:
+-- default and least DISK_MB, 20 GB; at most DISK_MB_MAX, 256 GB), or nil
+-- and a message; a diskMB given to a registry without quotas
+-- (--allow-missing disk) cannot be honoured.
+function M.disk(reg, mb)
+  local disk = mb or M.DISK_MB
+  if disk < M.DISK_MB then
+    return nil, "diskMB must be at least 20480 (20GB)"
+  elseif disk > M.DISK_MB_MAX then
+    return nil, "diskMB cannot exceed 262144 (256GB)"
+  elseif mb and not reg.disk then
+    return nil, "diskMB cannot be honoured: this server runs without "
+      .. "disk quotas (oclua serve --allow-missing disk)"
+  end
+  return disk
+end
+
 local function new_id(registry)
   local id
   repeat id = string.format("sb-%08x", math.random(0, 0xffffffff))
@@ -127,8 +147,9 @@ end
 -- (once per change of the host's /etc) under template_base. `o`:
 -- uid_base (default M.UID_BASE), limits (false: no cgroups), network
 -- (false: loopback only), host_loopback (sandboxes may reach the host's
--- 127.0.0.1 through 10.0.2.2), disk (false: no quotas). Raises when the
--- uid range belongs to someone.
+-- 127.0.0.1 through 10.0.2.2), disk (false: no quotas), pause_promote
+-- (seconds a paused sandbox waits before it goes deep, default
+-- M.PAUSE_PROMOTE). Raises when the uid range belongs to someone.
 function M.registry(data_dir, template_base, o)
   o = o or {}
   local base = o.uid_base or M.UID_BASE
@@ -146,11 +167,73 @@ function M.registry(data_dir, template_base, o)
     by_id = {}, dir = data_dir .. "/sandboxes", uid_base = base, slots = {},
     limits = o.limits ~= false, network = o.network ~= false,
     host_loopback = o.host_loopback == true, disk = o.disk ~= false,
+    pause_promote = o.pause_promote or M.PAUSE_PROMOTE,
   }
   os.execute("mkdir -p '" .. reg.dir .. "'")
   reg.template_base = template_base
   reg.template = core.box_template(template_base)
   return setmetatable(reg, { __index = M })
+end
+
+-- `text` with each occurrence of the host path `prefix` (and the rest of
+-- its path: up to a space, quote, colon, comma or bracket) replaced by
+-- name(rest)
+local function replace_path(text, prefix, name)
+  local out, i = {}, 1
+  while true do
+    local s, e = text:find(prefix, i, true)
+    if not s then break end
+    local rest = text:match("^[^%s:'\",;()%[%]]*", e + 1)
+    out[#out + 1] = text:sub(i, s - 1)
+    out[#out + 1] = name(rest)
+    i = e + 1 + #rest
+  end
+  out[#out + 1] = text:sub(i)
+  return table.concat(out)
+end
+
+local function named(what)
+  return function() return what end
+end
+
+--- `text` (a message for a client) without this server's host paths:
+-- DATA/sandboxes/.checkpoints/<id> becomes "checkpoint <id>",
+-- DATA/sandboxes/<id>/... "sandbox <id>", the directory of forks and
+-- restores being prepared "a directory being prepared", the templates'
+-- directory "the sandbox template", the rest of DATA "the server's data
+-- directory", /sys/fs/cgroup/... "the sandbox's cgroup"; init's paths
+-- relative to a sandbox's directory (upper/root/etc/hosts) become the
+-- sandbox's own (/etc/hosts). Paths inside a sandbox are left as they
+-- are.
+function M.redact(reg, text)
+  local dir = reg.dir
+  text = replace_path(text, dir .. "/.checkpoints/.staging/",
+    named("a directory being prepared"))
+  text = replace_path(text, dir .. "/.checkpoints/", function(rest)
+    local id = rest:match("^[%x%-]+")
+    return id and "checkpoint " .. id or "the checkpoints' directory"
+  end)
+  text = replace_path(text, dir .. "/", function(rest)
+    local id = rest:match("^[^/]+")
+    return id and "sandbox " .. id or "the sandboxes' directory"
+  end)
+  text = replace_path(text, reg.template_base, named("the sandbox template"))
+  text = replace_path(text, dir:match("^(.*)/[^/]*$"),
+    named("the server's data directory"))
+  text = replace_path(text, "/sys/fs/cgroup/", named("the sandbox's cgroup"))
+  return (text:gsub("%f[%S]upper/usr/", "/usr/"):gsub("%f[%S]upper/root/", "/"))
+end
+
+--- For a client: the message of the error `err` (http.message) without
+-- host paths (M.redact). When it had any, the whole message goes to
+-- stderr after `context` (e.g. "sb-1234: restore"), for the operator.
+function M.public(reg, err, context)
+  local full = http.message(err)
+  local text = M.redact(reg, full)
+  if text ~= full then
+    io.stderr:write("oclua serve: ", context, ": ", full, "\n")
+  end
+  return text
 end
 
 -- the lowest free uid slot
@@ -410,11 +493,7 @@ function Sandbox:save(dir)
     from_checkpoint = self.from_checkpoint, patch_seq = self.patch_seq,
     patch_error = self.patch_error,
   }
-  local tmp = dir .. "/meta.json.tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(json.encode(doc))
-  f:close()
-  os.rename(tmp, dir .. "/meta.json")
+  records.write(dir .. "/meta.json", doc)
 end
 
 --- The host uid that root of this sandbox is.
@@ -556,7 +635,8 @@ end
 -- its processes frozen by the cgroup freezer, its sessions kept, status
 -- "hibernated"; the next data-plane call thaws it (ensure_running).
 -- Where there is no freezer (--allow-missing limits), deep instead
--- (Sandbox:stop). After PAUSE_PROMOTE seconds paused it goes deep.
+-- (Sandbox:stop). After the registry's pause_promote seconds paused
+-- (M.registry; default PAUSE_PROMOTE) it goes deep.
 function Sandbox:pause()
   local paused = false
   self:change(function()
@@ -574,7 +654,7 @@ function Sandbox:pause()
   local token = task.condition()
   self.idle_token = token
   oc.spawn(function()
-    token:wait(M.PAUSE_PROMOTE)
+    token:wait(self.registry.pause_promote)
     if self.idle_token == token and self.paused then self:stop("hibernated") end
   end)
 end
@@ -684,6 +764,9 @@ function Sandbox:replace_files(src)
   local reg = self.registry
   local new, old = staging(reg, self.id .. ".new"), staging(reg, self.id .. ".old")
   M.snapshot(reg, src, new, false)
+  -- its environment is down for a moment, but the sandbox is not
+  -- stopped: GET keeps saying running (requests wait meanwhile)
+  self.restoring = true
   local ok, err = pcall(function()
     self:save(new)
     self:end_all("stopped")
@@ -697,12 +780,17 @@ function Sandbox:replace_files(src)
     end
   end)
   if not ok then
+    self.restoring = nil
     pcall(core.box_destroy, new)
     error(err, 0)
   end
   pcall(core.box_destroy, old)
-  if reg.disk then core.disk_limit(self.dir, self.disk_mb * 1048576) end
-  self:boot(false)
+  ok, err = pcall(function()
+    if reg.disk then core.disk_limit(self.dir, self.disk_mb * 1048576) end
+    self:boot(false)
+  end)
+  self.restoring = nil
+  if not ok then error(err, 0) end
   self:save()
   self:touch()
   self:watch_idle()
@@ -740,7 +828,8 @@ end
 
 function Sandbox:info()
   return {
-    sandboxID = self.id, templateID = self.template, status = self.status,
+    sandboxID = self.id, templateID = self.template,
+    status = self.restoring and "running" or self.status,
     startedAt = os.date("!%Y-%m-%dT%H:%M:%SZ", self.started_at),
     endAt = (self.timeout or 0) > 0 and os.date("!%Y-%m-%dT%H:%M:%SZ",
       math.floor(os.time() + self.timeout)) or nil,

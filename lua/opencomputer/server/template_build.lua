@@ -30,6 +30,7 @@ local json = require("opencomputer.runtime.json")
 local random = require("opencomputer.runtime.random")
 local http = require("opencomputer.server.http")
 local request = require("opencomputer.server.request")
+local records = require("opencomputer.server.records")
 local exec = require("opencomputer.server.exec")
 local image = require("opencomputer.server.image")
 
@@ -325,7 +326,7 @@ local function file_of(reg, name)
 end
 
 local function save(reg, t)
-  image.save_json(file_of(reg, t.name), t, SAVED)
+  records.write(file_of(reg, t.name), t, SAVED)
 end
 
 --- The TemplateInfo of `t` (protocol.md 8.7): templateID is its name.
@@ -347,8 +348,14 @@ end
 function M.load(reg, data_dir)
   local st = { dir = data_dir .. "/images/templates", by_name = {} }
   reg.template_state = st
+  -- image.trim keeps the images templates start from
+  image.add_user(reg, function(rec)
+    for _, t in pairs(st.by_name) do
+      if t.image_id == rec.id then return true end
+    end
+  end)
   local warnings = {}
-  for _, r in ipairs(image.read_records(st.dir, RECORD, "template record")) do
+  for _, r in ipairs(records.read_dir(st.dir, RECORD, "template record")) do
     local name, doc = r.key, r.doc
     local why = r.why or (doc.name ~= name and "the record is of " .. doc.name)
     if why then
@@ -390,17 +397,18 @@ function M.routes(r, reg)
       build_id = random.uuid(), created_at = os.time() }
     state(reg).by_name[t.name] = t
     save(reg, t)
-    image.answer(req, image.mode_of(req), 201, function(log)
+    image.answer(reg, req, image.mode_of(req), 201, function(log)
       local ok, rec = pcall(image.resolve, reg, n, log)
-      if M.get(reg, t.name) ~= t then
+      local there = M.get(reg, t.name) == t
+      if ok then
+        if there then t.status, t.image_id = "ready", rec.id end
+        image.unpin(reg, rec)	-- the template keeps it now (or the cache)
+      end
+      if not there then
         http.abort(500, "image build failed: the template was deleted "
           .. "during its build")
       end
-      if ok then
-        t.status, t.image_id = "ready", rec.id
-      else
-        t.status, t.error_msg = "error", image.message_of(rec)
-      end
+      if not ok then t.status, t.error_msg = "error", http.message(rec) end
       pcall(save, reg, t)
       if not ok then http.abort(500, "image build failed: " .. t.error_msg) end
       return M.info(t)
@@ -431,29 +439,29 @@ function M.routes(r, reg)
     local t = template_of(p)
     state(reg).by_name[t.name] = nil
     os.remove(file_of(reg, t.name))
+    image.trim(reg)	-- its image is one of the cache's now
     http.no_content(req)
   end)
 end
 
 --- POST /sandboxes with the `templateID` of template `t` (protocol.md
 -- 2.2): a fork of its image's checkpoint with the body's envs, metadata,
--- timeout and memory (`memory_mb`, the create's tier), answered 201 with
--- the sandbox object, its templateID the template's. 400 when the
--- template is not ready; a body that asks for what a fork cannot give
--- (networkEnabled false, diskMB) is refused with a 400 naming the field.
-function M.create_sandbox(req, reg, b, t, memory_mb)
-  if b.networkEnabled == false or b.diskMB then
-    http.abort(400, "invalid request body: " .. (b.diskMB and "diskMB"
-      or "networkEnabled") .. " cannot be set for a sandbox started from "
-      .. "template " .. t.name .. " (it has the template's)")
-  end
+-- timeout, networkEnabled and memory and disk (`memory_mb`, the create's
+-- tier; `disk_mb`, its checked diskMB or nil for the image's), answered
+-- 201 with the sandbox object, its templateID the template's. 400 when
+-- the template is not ready.
+function M.create_sandbox(req, reg, b, t, memory_mb, disk_mb)
   local rec = t.status == "ready" and image.get(reg, t.image_id)
   if not rec or not image.usable(reg, rec) then
     http.abort(400, "template " .. t.name .. " is not ready (status: "
       .. t.status .. ")")
   end
-  local ok, sb = pcall(image.fork, reg, rec, b, function() end, memory_mb)
-  if not ok then http.abort(500, "fork from checkpoint: " .. image.message_of(sb)) end
+  local ok, sb = pcall(image.fork, reg, rec, { envs = b.envs,
+    metadata = b.metadata, memory_mb = memory_mb, timeout = b.timeout,
+    network = b.networkEnabled, disk_mb = disk_mb }, function() end)
+  if not ok then
+    http.abort(500, "fork from checkpoint: " .. reg:public(sb, "fork of template " .. t.name))
+  end
   sb.template = t.name
   sb:save()
   if req:closed() then	-- nobody would learn its id: nothing stays
