@@ -117,6 +117,21 @@ function Sandbox.connect(id, opts)
   return wrap(c, info)
 end
 
+--- Sandbox.list{api_key=, api_url=} -> the sandboxes of that server
+-- (GET /sandboxes, protocol.md 2.4), each a table as get_info() gives
+-- it (sandbox_id, status, template_id, started_at, metadata, ...), in
+-- the server's order. (Beyond API.md: the Python SDK's Sandbox.list;
+-- `oclua sandbox list` prints it.)
+function Sandbox.list(opts)
+  client.check_options(opts or {}, { api_key = true, api_url = true },
+    "Sandbox.list")
+  local out = {}
+  for i, info in ipairs(client.new(opts):call("GET", "/sandboxes") or {}) do
+    out[i] = client.snake(info)
+  end
+  return out
+end
+
 function Sandbox:path(rest)
   return "/sandboxes/" .. client.urlencode(self.sandbox_id) .. (rest or "")
 end
