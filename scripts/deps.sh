@@ -9,12 +9,14 @@ set -e
 # sandbox user's, as in the cloud), btrfs-progs (mkfs.btrfs for the
 # image that holds the sandboxes' files under per-sandbox quotas; this
 # kernel's ext4 and XFS have no quota support built in).
+# vim-tiny: a vi for the terminal specs (spec/pty_spec.lua: a
+# full-screen program in a sandbox, whose /usr is the host's).
 # clang and its runtime libraries: libFuzzer and the sanitizers for the
 # fuzz targets (fuzz/, `make fuzz`; `make test` replays their corpora).
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
 perl procps libedit-dev openssl socat libseccomp-dev slirp4netns sudo
-btrfs-progs clang libclang-rt-14-dev $*"
+btrfs-progs clang libclang-rt-14-dev vim-tiny $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -83,6 +83,39 @@ local function checkpoint(name, method, route, body, pattern, status)
     end }
 end
 local CK = "/sandboxes/{SANDBOX}/checkpoints"
+
+-- terminals (protocol.md 6): `method` /pty`route` of the live sandbox
+local function pty(name, method, route, body, pattern, status)
+  return live("pty: " .. name, method, "/pty" .. route, body, pattern, status)
+end
+-- POST .../pty/{sid}/resize with `body` on a terminal made for the case:
+-- refused with 400, and the terminal still there (it resizes), then
+-- killed
+local function resize(name, body, pattern)
+  local sid
+  local function path(ctx)
+    return "/sandboxes/" .. ctx.sandbox .. "/pty/" .. sid
+  end
+  return { name = "pty: resize: " .. name, status = 400, body = pattern,
+    send = function(ctx)
+      local s, doc = ctx.client:api("POST", "/sandboxes/" .. ctx.sandbox
+        .. "/pty", { body = {} })
+      assert(s == 201, "POST /pty answered " .. tostring(s))
+      sid = doc.sessionID
+      return support.raw_request(ctx.host, "POST", "/api" .. path(ctx)
+        .. "/resize", body)
+    end,
+    check = function(ctx)
+      local s = ctx.client:api("POST", path(ctx) .. "/resize",
+        { body = { cols = 80, rows = 24 } })
+      assert(s == 200, "the terminal does not resize after: " .. tostring(s))
+      s = ctx.client:api("DELETE", path(ctx))
+      assert(s == 204, "DELETE answered " .. tostring(s))
+    end }
+end
+local WS_HEADERS = { Upgrade = "websocket", Connection = "Upgrade",
+  ["Sec-WebSocket-Version"] = "13",
+  ["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ==" }
 local NO_CK = "00000000-0000-4000-8000-000000000000"
 
 local deep = ("["):rep(40) .. ("]"):rep(40)
@@ -299,6 +332,43 @@ return {
   checkpoint("patches: an unknown checkpoint", "POST",
     "/sandboxes/checkpoints/" .. NO_CK .. "/patches", '{"script":"true"}',
     '"checkpoint not found"', 404),
+  -- terminals (protocol.md 6.1, 6.3, 6.4)
+  pty("cols 0", "POST", "", '{"cols":0}',
+    "invalid request body: cols must be an integer from 1 to 4096, not 0"),
+  pty("cols 1e308", "POST", "", '{"cols":1e308}', "cols must be an integer"),
+  pty("rows 4097", "POST", "", '{"rows":4097}', "rows must be an integer from 1 to 4096"),
+  pty("rows as a string", "POST", "", '{"rows":"24"}', "rows must be an integer .*not a string"),
+  pty("a shell that is a number", "POST", "", '{"shell":7}', "shell must be a string"),
+  pty("an empty shell", "POST", "", '{"shell":""}', "shell must not be empty"),
+  pty("a NUL in the shell", "POST", "", '{"shell":"/bin/\\u0000sh"}',
+    "shell must not contain a NUL byte"),
+  pty("a shell that does not exist", "POST", "", '{"shell":"/no/shell"}',
+    "cannot start .-no.-shell: exec: No such file or directory"),
+  pty("a body that is not JSON", "POST", "", "{", "invalid request body"),
+  pty("a list", "POST", "", "[80,24]", "expected a JSON object"),
+  pty("resize: an unknown terminal", "POST", "/00000000/resize", '{"cols":1,"rows":1}',
+    '"pty session 00000000 not found"', 404),
+  pty("resize: a session id that is not UTF-8", "POST", "/%FF/resize",
+    '{"cols":1,"rows":1}', "invalid path: session id must be valid UTF%-8"),
+  pty("kill: an unknown terminal", "DELETE", "/00000000", nil,
+    '"pty session 00000000 not found"', 404),
+  pty("a GET without an upgrade of an unknown terminal", "GET", "/00000000", nil,
+    '"pty session 00000000 not found"', 404),
+  resize("a body that is not JSON", "{", "invalid request body"),
+  resize("no fields", "{}", '"%a+ is required"'),
+  resize("no rows", '{"cols":80}', '"rows is required"'),
+  resize("cols 0", '{"cols":0,"rows":24}', "cols must be an integer from 1 to 4096, not 0"),
+  resize("rows 1.5", '{"cols":80,"rows":1.5}', "rows must be an integer .*not 1%.5"),
+  resize("cols as a list", '{"cols":[80],"rows":24}', "cols must be an integer .*not a list"),
+  { name = "pty: the WebSocket of an unknown terminal", status = 404,
+    body = '"pty session 00000000 not found"',
+    request = { path = "/api/sandboxes/{SANDBOX}/pty/00000000", headers = WS_HEADERS } },
+  { name = "pty: the WebSocket of an unknown terminal, without /api", status = 404,
+    body = '"pty session 00000000 not found"',
+    request = { path = "/sandboxes/{SANDBOX}/pty/00000000", headers = WS_HEADERS } },
+  { name = "pty: the WebSocket of a terminal of an unknown sandbox", status = 404,
+    body = '"sandbox not found"',
+    request = { path = "/api/sandboxes/sb-nope/pty/00000000", headers = WS_HEADERS } },
   { name = "a sandbox id that is not UTF-8", status = 400,
     body = "invalid path: sandbox id must be valid UTF%-8",
     request = { method = "DELETE", path = "/api/sandboxes/%FF" } },

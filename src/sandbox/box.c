@@ -16,6 +16,11 @@
  *     proc = box:spawn(argv, env_list, cwd, uid, gid)             yields
  *                         or nil, a message and the errno name (err.h)
  *                         when the command cannot start (its cwd, exec)
+ *     proc = box:spawn_pty(argv, env_list, cwd, uid, gid, cols, rows)
+ *                         the same on a pseudo-terminal of the sandbox's
+ *                         own devpts, cols x rows (1 to 65535): the
+ *                         command's stdio and controlling terminal, in a
+ *                         session of its own (job control works)
  *     box:root() -> fd    the sandbox's root directory (O_PATH), opened
  *                         at boot: nothing is ever resolved through the
  *                         init's PID again; the box owns it
@@ -43,6 +48,17 @@
  *                                  signal)
  *     proc:write(data)             stdin; yields while 1 MiB is pending
  *     proc:close_stdin() ; proc:kill(signal) ; proc.pid
+ *     proc:kill_session(signal)    every process of its session (the
+ *                                  jobs of a terminal's shell too)
+ *     proc:resize(cols, rows)      a terminal's window: true, or nil and
+ *                                  a message (not a terminal, ended)
+ *
+ * A terminal's output is read in pieces of at most 4 KiB, all as stream
+ * 1, and its input is written to the master. It ends once its command
+ * has exited and the terminal has nothing more to say: every slave is
+ * closed (the usual case), or LINGER_MS after the exit when a background
+ * job still holds one (the master is closed then: the job's terminal
+ * hangs up).
  *
  * uid and gid are ids inside the sandbox; uid_base is the host uid its 0
  * maps to (policy, in lua/opencomputer/server/sandbox.lua). Output stays
@@ -56,6 +72,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -86,6 +103,10 @@ extern const char ocl_init_image[], ocl_init_image_end[];
 #define OUT_HIGH	(256u << 10)	/* small: a server runs 1,000s */
 #define OUT_LOW		(64u << 10)
 #define IN_HIGH		(1u << 20)
+#define PTY_CHUNK	4096		/* bytes of terminal output per read
+					 * (protocol.md 6.2: frames <= 4 KiB) */
+#define LINGER_MS	200		/* a terminal read after its command's
+					 * exit, while another process holds it */
 
 enum { BOX_BOOTING, BOX_UP, BOX_DEAD };
 
@@ -150,6 +171,11 @@ struct box_proc {
 	int		close_in_after_writes;
 	int		task;
 	int		gone;
+	int		pty;		/* a terminal: pipes[1] reads its master,
+					 * pipes[0] writes a dup of it */
+	struct box_winsize win;		/* asked for, until it starts */
+	uv_timer_t	linger;		/* a terminal after its command's exit */
+	int		timer_open;	/* 0 no, 1 open, 2 closing */
 };
 
 /* ------------------------------------------------------------------ */
@@ -189,7 +215,8 @@ proc_maybe_free(box_proc *p)
 	chunk *c;
 	box *b = p->b;
 
-	if (!p->gone || p->open[0] || p->open[1] || p->open[2])
+	if (!p->gone || p->open[0] || p->open[1] || p->open[2] ||
+	    p->timer_open)
 		return;
 	while ((c = p->head)) {
 		p->head = c->next;
@@ -219,6 +246,24 @@ close_pipe(box_proc *p, int i)
 	if (p->open[i] == 1) {
 		p->open[i] = 2;		/* closing */
 		uv_close((uv_handle_t *)&p->pipes[i], pipe_closed);
+	}
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+	box_proc *p = h->data;
+
+	p->timer_open = 0;
+	proc_maybe_free(p);
+}
+
+static void
+stop_linger(box_proc *p)
+{
+	if (p->timer_open == 1) {
+		p->timer_open = 2;
+		uv_close((uv_handle_t *)&p->linger, timer_closed);
 	}
 }
 
@@ -369,6 +414,67 @@ ctl_drop(box *b)
 	b->out_tail = NULL;
 }
 
+static int pty_open(box_proc *p, int fd);
+static void pty_ended(box_proc *p);
+static void pty_close(box_proc *p);
+
+/* One message from init into msg (at most cap - 1 bytes); its length,
+ * 0 at the end, -1 when none waits. *fd: the descriptor it carried
+ * (SCM_RIGHTS), or -1; any other it carried is closed. */
+static ssize_t
+ctl_recv(box *b, char *msg, size_t cap, int *fd)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *c;
+	ssize_t n;
+	size_t i, nfds;
+	int got;
+
+	*fd = -1;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = msg;
+	iov.iov_len = cap - 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	n = recvmsg(b->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfds; i++) {
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0 && nfds == 1)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+	return n;
+}
+
+/* a terminal whose master did not come (or was not one) is a failed
+ * start: its command, started all the same, is ended */
+static void
+pty_failed(box *b, box_proc *p)
+{
+	struct box_msg m;
+
+	p->state = P_FAILED;
+	p->err = EPROTO;
+	snprintf(p->what, sizeof(p->what), "the terminal from the sandbox");
+	memset(&m, 0, sizeof(m));
+	m.type = BOX_KILL_SESSION;
+	m.a = p->pid;
+	m.b = SIGKILL;
+	(void)ctl_send(b, &m, sizeof(m), NULL, 0);
+}
+
 static void
 on_ctl(uv_poll_t *h, int status, int events)
 {
@@ -377,14 +483,18 @@ on_ctl(uv_poll_t *h, int status, int events)
 	struct box_msg m;
 	box_proc *p;
 	ssize_t n;
+	int fd;
 
 	if (status == 0 && (events & UV_WRITABLE))
 		ctl_flush(b);
 	if (status == 0 && !(events & UV_READABLE))
 		return;
-	while ((n = recv(b->ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
-		if ((size_t)n < sizeof(m))
+	while ((n = ctl_recv(b, msg, sizeof(msg), &fd)) > 0) {
+		if ((size_t)n < sizeof(m)) {
+			if (fd >= 0)
+				close(fd);
 			continue;
+		}
 		memcpy(&m, msg, sizeof(m));
 		msg[n] = '\0';
 		switch (m.type) {
@@ -401,7 +511,9 @@ on_ctl(uv_poll_t *h, int status, int events)
 			break;
 		case BOX_STARTED:
 		case BOX_FAILED:
-			if ((p = find_proc(b, m.id, 0))) {
+			/* once per command: a second answer is ignored */
+			if ((p = find_proc(b, m.id, 0)) &&
+			    p->state == P_STARTING) {
 				p->state = m.type == BOX_STARTED ? P_RUNNING :
 					   P_FAILED;
 				p->pid = m.a;
@@ -409,6 +521,16 @@ on_ctl(uv_poll_t *h, int status, int events)
 				memcpy(p->what, msg + sizeof(m),
 				       strnlen(msg + sizeof(m),
 					       sizeof(p->what) - 1));
+				if (p->pty && p->state == P_RUNNING) {
+					int bad = m.a <= 1;
+
+					if (!bad) {
+						bad = pty_open(p, fd) != 0;
+						fd = -1;	/* taken */
+					}
+					if (bad)
+						pty_failed(b, p);
+				}
 				wake(b->rt, &p->task);
 			}
 			break;
@@ -416,12 +538,15 @@ on_ctl(uv_poll_t *h, int status, int events)
 			if ((p = find_proc(b, 0, m.a))) {
 				p->exited = 1;
 				p->exit_code = m.b;
+				pty_ended(p);
 				wake(b->rt, &p->task);
 			}
 			break;
 		default:
 			break;
 		}
+		if (fd >= 0)
+			close(fd);
 	}
 	if (n == 0)	/* init is gone: its exit is handled on the pidfd */
 		uv_poll_stop(h);
@@ -534,8 +659,13 @@ box_died(box *b)
 	if (b->root >= 0)
 		close(b->root);
 	b->root = -1;
-	for (p = b->procs; p; p = p->next)
+	for (p = b->procs; p; p = p->next) {
+		if (p->pty && b->rt->closing)
+			pty_close(p);
+		else
+			pty_ended(p);
 		wake(b->rt, &p->task);
+	}
 	wake(b->rt, &b->task);
 	wake(b->rt, &b->exit_task);
 }
@@ -1043,9 +1173,12 @@ box_gc(lua_State *L)
 static void
 out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *ub)
 {
-	(void)h; (void)hint;
-	ub->base = malloc(65536);
-	ub->len = ub->base ? 65536 : 0;
+	box_proc *p = h->data;
+	size_t size = p->pty ? PTY_CHUNK : 65536;
+
+	(void)hint;
+	ub->base = malloc(size);
+	ub->len = ub->base ? size : 0;
 }
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub);
@@ -1066,35 +1199,132 @@ pause_output(box_proc *p, int pause)
 	p->paused = pause;
 }
 
+/* n > 0 bytes of output of `stream` for the task */
+static void
+queue_output(box_proc *p, int stream, const char *data, size_t n)
+{
+	chunk *c = malloc(sizeof(*c) + 1 + n);
+
+	if (!c)
+		return;
+	c->next = NULL;
+	c->stream = stream;
+	c->len = n;
+	c->data[0] = (char)stream;
+	memcpy(c->data + 1, data, n);
+	if (p->tail)
+		p->tail->next = c;
+	else
+		p->head = c;
+	p->tail = c;
+	p->queued += n;
+	if (p->queued > OUT_HIGH && !p->paused)
+		pause_output(p, 1);
+}
+
+/* a terminal says no more: its master goes (both handles on it) */
+static void
+pty_close(box_proc *p)
+{
+	close_pipe(p, 1);
+	close_pipe(p, 0);
+	stop_linger(p);
+}
+
 static void
 on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 {
 	box_proc *p = s->data;
 	int stream = s == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
 
-	if (n > 0) {
-		chunk *c = malloc(sizeof(*c) + 1 + (size_t)n);
-
-		if (c) {
-			c->next = NULL;
-			c->stream = stream;
-			c->len = (size_t)n;
-			c->data[0] = (char)stream;
-			memcpy(c->data + 1, ub->base, (size_t)n);
-			if (p->tail)
-				p->tail->next = c;
-			else
-				p->head = c;
-			p->tail = c;
-			p->queued += (size_t)n;
-			if (p->queued > OUT_HIGH && !p->paused)
-				pause_output(p, 1);
-		}
-	} else if (n < 0)
+	if (n > 0)
+		queue_output(p, stream, ub->base, (size_t)n);
+	else if (n < 0 && p->pty)	/* EIO: every slave is closed */
+		pty_close(p);
+	else if (n < 0)
 		close_pipe(p, stream);
 	free(ub->base);
 	if (n != 0 && p->b)
 		wake(p->b->rt, &p->task);
+}
+
+/* LINGER_MS after a terminal's command ended, a background job still
+ * holds its slave: take what the master has (unless the task is behind:
+ * then look again later, nothing is dropped) and close it */
+static void
+on_linger(uv_timer_t *t)
+{
+	box_proc *p = t->data;
+	char piece[PTY_CHUNK];
+	uv_os_fd_t fd;
+	ssize_t n;
+	int i;
+
+	if (p->paused && p->b && p->b->state != BOX_DEAD) {
+		uv_timer_start(&p->linger, on_linger, LINGER_MS, 0);
+		return;
+	}
+	if (p->open[1] == 1 && !uv_fileno((uv_handle_t *)&p->pipes[1], &fd))
+		for (i = 0; i < 16 && (n = read(fd, piece, sizeof(piece))) > 0;
+		     i++)
+			queue_output(p, 1, piece, (size_t)n);
+	pty_close(p);
+	if (p->b)
+		wake(p->b->rt, &p->task);
+}
+
+/* a terminal's command has exited, or its sandbox has ended: its output
+ * ends at the master's EIO, or LINGER_MS later */
+static void
+pty_ended(box_proc *p)
+{
+	if (!p->pty || p->open[1] != 1 || p->timer_open || !p->b)
+		return;
+	if (uv_timer_init(p->b->rt->loop, &p->linger)) {
+		pty_close(p);
+		return;
+	}
+	p->linger.data = p;
+	p->timer_open = 1;
+	uv_timer_start(&p->linger, on_linger, LINGER_MS, 0);
+}
+
+/* The master init sent for the terminal `p` (STARTED): checked (init's
+ * word is untrusted: it must be a pseudo-terminal master) and read and
+ * written from now on; takes `fd`. -1 when it is not one. */
+static int
+pty_open(box_proc *p, int fd)
+{
+	unsigned int ptn;
+	struct stat st;
+	int w;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode) ||
+	    ioctl(fd, TIOCGPTN, &ptn) ||
+	    (w = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		close(fd);
+		return -1;
+	}
+	uv_pipe_init(p->b->rt->loop, &p->pipes[1], 0);
+	uv_pipe_init(p->b->rt->loop, &p->pipes[0], 0);
+	p->pipes[0].data = p->pipes[1].data = p;
+	p->open[0] = p->open[1] = 1;
+	if (uv_pipe_open(&p->pipes[1], fd)) {
+		close(fd);
+		fd = -1;
+	}
+	if (uv_pipe_open(&p->pipes[0], w)) {
+		close(w);
+		w = -1;
+	}
+	if (fd < 0 || w < 0) {
+		pty_close(p);
+		return -1;
+	}
+	pause_output(p, 0);
+	return 0;
 }
 
 
@@ -1160,16 +1390,18 @@ add_strings(lua_State *L, buf *payload, int idx)
 
 /* box:spawn(argv, env_list, cwd, uid, gid) -> proc: argv and env_list
  * are lists of strings (empty ones pass intact; a NUL byte raises), at
- * most BOX_ARGV_MAX and BOX_ENV_MAX of them */
+ * most BOX_ARGV_MAX and BOX_ENV_MAX of them; box:spawn_pty(..., cols,
+ * rows) the same on a terminal (`pty`) */
 static int
-box_spawn(lua_State *L)
+spawn_common(lua_State *L, int pty)
 {
 	box *b = check_box(L);
 	size_t cwd_len;
 	const char *cwd = luaL_checklstring(L, 4, &cwd_len);
 	struct box_msg m;
+	struct box_winsize win;
 	int fds[6], child[3], i, rc;
-	lua_Integer argc, envc;
+	lua_Integer argc, envc, cols = 0, rows = 0;
 	buf payload = { 0 };
 	box_proc **ud, *p;
 
@@ -1179,14 +1411,26 @@ box_spawn(lua_State *L)
 	luaL_argcheck(L, lua_rawlen(L, 2) > 0, 2, "empty argv");
 	check_strings(L, 2, "argv", BOX_ARGV_MAX);
 	check_strings(L, 3, "env", BOX_ENV_MAX);
+	if (pty) {
+		cols = luaL_checkinteger(L, 7);
+		rows = luaL_checkinteger(L, 8);
+		luaL_argcheck(L, cols >= 1 && cols <= 65535, 7,
+			      "must be from 1 to 65535");
+		luaL_argcheck(L, rows >= 1 && rows <= 65535, 8,
+			      "must be from 1 to 65535");
+	}
 	if (b->state != BOX_UP)
 		return luaL_error(L, "the sandbox is not running");
 	memset(&m, 0, sizeof(m));
-	m.type = BOX_SPAWN;
+	m.type = pty ? BOX_SPAWN_PTY : BOX_SPAWN;
 	m.uid = (uint32_t)luaL_optinteger(L, 5, 1000);
 	m.gid = (uint32_t)luaL_optinteger(L, 6, m.uid);
+	win.cols = (uint16_t)cols;
+	win.rows = (uint16_t)rows;
 	/* the message: the header (its id set below), then the payload */
-	rc = buf_add(&payload, &m, sizeof(m)) || add_str(&payload, cwd);
+	rc = buf_add(&payload, &m, sizeof(m)) ||
+	     (pty && buf_add(&payload, &win, sizeof(win))) ||
+	     add_str(&payload, cwd);
 	argc = rc ? -1 : add_strings(L, &payload, 2);
 	envc = argc < 0 ? -1 : add_strings(L, &payload, 3);
 	if (envc < 0 || payload.len - sizeof(m) > BOX_PAYLOAD_MAX) {
@@ -1201,7 +1445,7 @@ box_spawn(lua_State *L)
 	*ud = NULL;
 	luaL_setmetatable(L, PROC_MT);
 	p = calloc(1, sizeof(*p));
-	for (i = 0; p && i < 3; i++)
+	for (i = 0; p && !pty && i < 3; i++)
 		if (pipe2(fds + 2 * i, O_CLOEXEC)) {
 			rc = errno;
 			close_fds(fds, 2 * i);	/* the pipes made so far */
@@ -1217,16 +1461,29 @@ box_spawn(lua_State *L)
 	p->b = b;
 	p->task = LUA_NOREF;
 	p->id = ++b->next_id;
+	p->pty = pty;
 	m.id = p->id;
+	memcpy(payload.p, &m, sizeof(m));
+	p->next = b->procs;
+	b->procs = p;
+	if (pty) {
+		/* the master comes with init's STARTED (pty_open) */
+		rc = ctl_send(b, payload.p, payload.len, NULL, 0);
+		buf_free(&payload);
+		if (rc < 0) {
+			p->state = P_FAILED;
+			p->err = errno;
+			snprintf(p->what, sizeof(p->what),
+				 "sending to the sandbox");
+		}
+		return spawn_k(L, LUA_OK, (lua_KContext)p);
+	}
 	child[0] = fds[0];	/* stdin: the child reads */
 	child[1] = fds[3];	/* stdout: the child writes */
 	child[2] = fds[5];
-	memcpy(payload.p, &m, sizeof(m));
 	/* init gets the child's ends of the pipes */
 	rc = ctl_send(b, payload.p, payload.len, child, 3);
 	buf_free(&payload);
-	p->next = b->procs;
-	b->procs = p;
 	uv_pipe_init(b->rt->loop, &p->pipes[0], 0);
 	uv_pipe_open(&p->pipes[0], fds[1]);
 	uv_pipe_init(b->rt->loop, &p->pipes[1], 0);
@@ -1246,6 +1503,18 @@ box_spawn(lua_State *L)
 	} else
 		pause_output(p, 0);	/* start reading stdout and stderr */
 	return spawn_k(L, LUA_OK, (lua_KContext)p);
+}
+
+static int
+box_spawn(lua_State *L)
+{
+	return spawn_common(L, 0);
+}
+
+static int
+box_spawn_pty(lua_State *L)
+{
+	return spawn_common(L, 1);
 }
 
 static box_proc *
@@ -1358,8 +1627,9 @@ proc_close_stdin(lua_State *L)
 	return 0;
 }
 
+/* BOX_KILL or BOX_KILL_SESSION of the process with signal arg 2 */
 static int
-proc_kill(lua_State *L)
+send_kill(lua_State *L, uint32_t type)
 {
 	box_proc *p = check_proc(L);
 	int sig = (int)luaL_optinteger(L, 2, SIGKILL);
@@ -1369,11 +1639,56 @@ proc_kill(lua_State *L)
 	    p->b->state != BOX_UP)
 		return 0;
 	memset(&m, 0, sizeof(m));
-	m.type = BOX_KILL;
+	m.type = type;
 	m.a = p->pid;
 	m.b = sig;
 	(void)ctl_send(p->b, &m, sizeof(m), NULL, 0);
 	return 0;
+}
+
+static int
+proc_kill(lua_State *L)
+{
+	return send_kill(L, BOX_KILL);
+}
+
+/* proc:kill_session(signal): to every process of the session it leads
+ * (a spawn_pty's shell and its jobs); nothing once it has exited */
+static int
+proc_kill_session(lua_State *L)
+{
+	return send_kill(L, BOX_KILL_SESSION);
+}
+
+/* proc:resize(cols, rows) -> true, or nil and a message: a terminal's
+ * new window (1 to 65535 each); its foreground job gets SIGWINCH */
+static int
+proc_resize(lua_State *L)
+{
+	box_proc *p = check_proc(L);
+	lua_Integer cols = luaL_checkinteger(L, 2), rows = luaL_checkinteger(L, 3);
+	struct winsize w;
+	uv_os_fd_t fd;
+
+	luaL_argcheck(L, cols >= 1 && cols <= 65535, 2, "must be from 1 to 65535");
+	luaL_argcheck(L, rows >= 1 && rows <= 65535, 3, "must be from 1 to 65535");
+	if (!p->pty || p->open[1] != 1 ||
+	    uv_fileno((uv_handle_t *)&p->pipes[1], &fd)) {
+		lua_pushnil(L);
+		lua_pushstring(L, p->pty ? "the terminal has ended" :
+			       "not a terminal");
+		return 2;
+	}
+	memset(&w, 0, sizeof(w));
+	w.ws_col = (unsigned short)cols;
+	w.ws_row = (unsigned short)rows;
+	if (ioctl(fd, TIOCSWINSZ, &w)) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "resize: %s", strerror(errno));
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 static int
@@ -1405,6 +1720,7 @@ proc_gc(lua_State *L)
 	p->task = LUA_NOREF;
 	for (i = 0; i < 3; i++)
 		close_pipe(p, i);
+	stop_linger(p);
 	proc_maybe_free(p);
 	return 0;
 }
@@ -1551,7 +1867,8 @@ int
 ocl_open_box(lua_State *L)
 {
 	static const luaL_Reg box_m[] = {
-		{ "spawn", box_spawn }, { "root", box_root },
+		{ "spawn", box_spawn }, { "spawn_pty", box_spawn_pty },
+		{ "root", box_root },
 		{ "stop", box_stop }, { "wait_exit", box_wait_exit },
 		{ "freeze", box_freeze },
 		{ NULL, NULL }
@@ -1562,6 +1879,8 @@ ocl_open_box(lua_State *L)
 	static const luaL_Reg proc_m[] = {
 		{ "read", proc_read }, { "write", proc_write },
 		{ "close_stdin", proc_close_stdin }, { "kill", proc_kill },
+		{ "kill_session", proc_kill_session },
+		{ "resize", proc_resize },
 		{ NULL, NULL }
 	};
 	static const luaL_Reg proc_mm[] = {

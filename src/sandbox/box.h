@@ -3,7 +3,8 @@
  * of each sandbox (init.c, a program of its own), over a SOCK_SEQPACKET
  * socketpair that init finds as fd 3: one message per packet, a fixed
  * header and a payload; SPAWN carries the child's stdin, stdout and
- * stderr pipe ends as SCM_RIGHTS. Init treats everything the socket
+ * stderr pipe ends as SCM_RIGHTS, and the STARTED of a SPAWN_PTY the
+ * terminal's master the other way. Init treats everything the socket
  * brings as untrusted input, and the server treats init's answers the
  * same way: init runs inside the sandbox.
  */
@@ -35,7 +36,23 @@ enum box_msg_type {
 	BOX_FAILED,	/* init -> server: id, a = errno, payload: what failed */
 	BOX_EXIT,	/* init -> server: a = pid, b = exit code (-1: signal) */
 	BOX_READY,	/* init -> server: the sandbox is set up */
-	BOX_SETUP_FAILED	/* init -> server: a = errno, payload: the step */
+	BOX_SETUP_FAILED,	/* init -> server: a = errno, payload: the step */
+	BOX_SPAWN_PTY,	/* server -> init: as BOX_SPAWN, but no fds come
+			 * and the payload starts with a struct
+			 * box_winsize (then cwd\0 and the strings): init
+			 * opens a pseudo-terminal of that size in the
+			 * sandbox's devpts, whose slave becomes the
+			 * child's stdio and controlling terminal (the
+			 * child leads a session of its own); BOX_STARTED
+			 * then carries the master as SCM_RIGHTS (one fd) */
+	BOX_KILL_SESSION	/* server -> init: a = a session's id (the pid
+				 * of its leader, > 1), b = signal: to every
+				 * process of that session */
+};
+
+/* the window of a BOX_SPAWN_PTY terminal, in characters (1 to 65535) */
+struct box_winsize {
+	uint16_t	cols, rows;
 };
 
 /* BOX_SETUP flags */

@@ -26,8 +26,9 @@
  *     a container does not keep from its bounding set and loads the
  *     seccomp filter (seccomp.c) that every command inherits;
  *  7. as PID 1, starts the commands the server sends (as `sandbox`, uid
- *     1000, unless asked otherwise) without ever waiting for one,
- *     reports their exits and reaps every orphan. When the server's end of the socket closes it kills
+ *     1000, unless asked otherwise) without ever waiting for one, on
+ *     pipes or on a pseudo-terminal of the sandbox's devpts (whose master
+ *     goes to the server), reports their exits and reaps every orphan. When the server's end of the socket closes it kills
  *     everything and exits, which ends the PID namespace.
  *
  * It is non-dumpable and was exec'd before joining the sandbox's user
@@ -44,6 +45,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/mount.h>
@@ -65,6 +67,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,11 +80,18 @@
 
 static int ctl = BOX_INIT_FD;
 
+/* a message to the server, with the descriptor `fd` (SCM_RIGHTS) unless
+ * it is -1 */
 static void
-reply(uint32_t type, uint32_t id, int32_t a, int32_t b, const char *text)
+reply_fd(uint32_t type, uint32_t id, int32_t a, int32_t b, const char *text,
+	 int fd)
 {
 	char buf[sizeof(struct box_msg) + 512];
+	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct box_msg m;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *c;
 	size_t n = text ? strlen(text) : 0;
 
 	memset(&m, 0, sizeof(m));
@@ -94,7 +104,28 @@ reply(uint32_t type, uint32_t id, int32_t a, int32_t b, const char *text)
 	memcpy(buf, &m, sizeof(m));
 	if (n)
 		memcpy(buf + sizeof(m), text, n);
-	(void)!send(ctl, buf, sizeof(m) + n, MSG_NOSIGNAL);
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(m) + n;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	(void)!sendmsg(ctl, &mh, MSG_NOSIGNAL);
+}
+
+static void
+reply(uint32_t type, uint32_t id, int32_t a, int32_t b, const char *text)
+{
+	reply_fd(type, id, a, b, text, -1);
 }
 
 static void
@@ -634,6 +665,8 @@ struct kid {
 	uint32_t	id;
 	int		status;	/* the status pipe while starting, else -1 */
 	int		failed;	/* reported as BOX_FAILED: no exit report */
+	int		master;	/* its terminal's master, until STARTED
+				 * carries it to the server; else -1 */
 	int		expired; /* killed for not reaching its exec */
 	time_t		deadline; /* CLOCK_MONOTONIC seconds, while starting */
 };
@@ -676,7 +709,9 @@ resolve(struct kid *k)
 		return;
 	close(k->status);
 	k->status = -1;
-	if (k->expired) {
+	if (k->master >= 0 && !k->expired && got < (ssize_t)sizeof(int))
+		reply_fd(BOX_STARTED, k->id, k->pid, 0, NULL, k->master);
+	else if (k->expired) {
 		k->failed = 1;
 		reply(BOX_FAILED, k->id, ETIMEDOUT, 0, "it was stopped before "
 		      "its exec and killed after 10 s");
@@ -685,14 +720,19 @@ resolve(struct kid *k)
 		buf[got] = '\0';
 		k->failed = 1;
 		reply(BOX_FAILED, k->id, e, 0, buf + sizeof(int));
-	} else
+	} else if (k->master < 0)
 		reply(BOX_STARTED, k->id, k->pid, 0, NULL);
+	if (k->master >= 0)
+		close(k->master);
+	k->master = -1;
 }
 
-/* the child side of a spawn, after fork(); never returns */
+/* the child side of a spawn, after fork(); never returns. `tty`: fds[]
+ * are all a terminal's slave, which becomes the controlling terminal of
+ * the child's new session and the user's */
 static void
-exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
-	   char **envp, int status_fd)
+exec_child(const struct box_msg *m, int fds[3], int tty, char *cwd,
+	   char **argv, char **envp, int status_fd)
 {
 	const char *what = "signals";
 	sigset_t none;
@@ -708,13 +748,20 @@ exec_child(const struct box_msg *m, int fds[3], char *cwd, char **argv,
 	what = "setsid";
 	if (setsid() < 0)
 		goto fail;
+	what = "controlling terminal";
+	if (tty && ioctl(fds[0], TIOCSCTTY, 0))
+		goto fail;
 	what = "stdio";
 	for (i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
 			goto fail;
 	for (i = 0; i < 3; i++)
-		if (fds[i] > 2)
+		if (fds[i] > 2 && (i == 0 || fds[i] != fds[i - 1]))
 			close(fds[i]);
+	/* the terminal is the user's, as login(1) makes it */
+	what = "terminal owner";
+	if (tty && fchown(0, m->uid, (gid_t)-1))
+		goto fail;
 	what = "user";
 	if (syscall(SYS_setgroups, m->uid ? 1 : 0, &gid) ||
 	    syscall(SYS_setresgid, m->gid, m->gid, m->gid) ||
@@ -772,9 +819,11 @@ take_strings(char **p, const char *end, char **list, int n)
 }
 
 /* a SPAWN from the server (untrusted): argc, envc and exactly that many
- * strings after cwd, and nothing more (box.h) */
+ * strings after cwd, and nothing more (box.h); `master`: the terminal
+ * whose slave fds[] are (a SPAWN_PTY), or -1. Takes `master`. */
 static void
-do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
+do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3],
+	 int master)
 {
 	char *argv[BOX_ARGV_MAX + 1], *envp[BOX_ENV_MAX + 1];
 	char *cwd[2], *p = payload, *end = payload + len;
@@ -787,36 +836,122 @@ do_spawn(const struct box_msg *m, char *payload, size_t len, int fds[3])
 	    take_strings(&p, end, envp, m->b) || p != end ||
 	    m->uid >= BOX_RANGE || m->gid >= BOX_RANGE) {
 		reply(BOX_FAILED, m->id, EINVAL, 0, "arguments");
-		return;
+		goto drop;
 	}
 	use_path(envp);
 	if (pipe2(st, O_CLOEXEC)) {
 		reply(BOX_FAILED, m->id, errno, 0, "arguments");
-		return;
+		goto drop;
 	}
 	if (nkids == MAX_TRACKED) {
 		close(st[0]);
 		close(st[1]);
 		reply(BOX_FAILED, m->id, EAGAIN, 0, "too many commands");
-		return;
+		goto drop;
 	}
 	pid = fork();
 	if (pid == 0)
-		exec_child(m, fds, cwd[0], argv, envp, st[1]);
+		exec_child(m, fds, master >= 0, cwd[0], argv, envp, st[1]);
 	close(st[1]);
 	if (pid < 0) {
 		close(st[0]);
 		reply(BOX_FAILED, m->id, errno, 0, "fork");
-		return;
+		goto drop;
 	}
 	fcntl(st[0], F_SETFL, O_NONBLOCK);
 	kids[nkids].pid = pid;
 	kids[nkids].id = m->id;
 	kids[nkids].status = st[0];
 	kids[nkids].failed = 0;
+	kids[nkids].master = master;
 	kids[nkids].expired = 0;
 	kids[nkids].deadline = now_s() + START_LIMIT;
 	nkids++;
+	return;
+drop:
+	if (master >= 0)
+		close(master);
+}
+
+/* a SPAWN_PTY from the server (untrusted): the window, then a SPAWN's
+ * payload. The terminal comes from the sandbox's own devpts (mount_dev),
+ * its slave is opened through the master (no path is resolved), and
+ * input is UTF-8 (the base environment's LANG is C.UTF-8). The master
+ * is non-blocking: the server reads it on its loop. */
+static void
+do_spawn_pty(const struct box_msg *m, char *payload, size_t len)
+{
+	struct box_winsize bw;
+	struct winsize w;
+	struct termios t;
+	int master, slave, fds[3];
+
+	if (len < sizeof(bw)) {
+		reply(BOX_FAILED, m->id, EINVAL, 0, "arguments");
+		return;
+	}
+	memcpy(&bw, payload, sizeof(bw));
+	if (!bw.cols || !bw.rows) {
+		reply(BOX_FAILED, m->id, EINVAL, 0, "the terminal's size");
+		return;
+	}
+	/* the devpts's own ptmx: /dev is the sandbox root's to change (a
+	 * /dev/ptmx of its making could name anything), /dev/pts is a
+	 * mount it cannot replace, and nothing can be created in it */
+	master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC |
+		      O_NOFOLLOW | O_NONBLOCK);
+	if (master < 0 || unlockpt(master)) {
+		reply(BOX_FAILED, m->id, errno, 0, "a terminal");
+		if (master >= 0)
+			close(master);
+		return;
+	}
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	memset(&w, 0, sizeof(w));
+	w.ws_col = bw.cols;
+	w.ws_row = bw.rows;
+	if (slave < 0 || ioctl(master, TIOCSWINSZ, &w)) {
+		reply(BOX_FAILED, m->id, errno, 0, "a terminal");
+		close(master);
+		if (slave >= 0)
+			close(slave);
+		return;
+	}
+	if (tcgetattr(slave, &t) == 0) {
+		t.c_iflag |= IUTF8;
+		(void)tcsetattr(slave, TCSANOW, &t);
+	}
+	fds[0] = fds[1] = fds[2] = slave;
+	do_spawn(m, payload + sizeof(bw), len - sizeof(bw), fds, master);
+	close(slave);
+}
+
+/* `sig` to every process of the session `sid` (a terminal's, whose
+ * shell leads it): jobs in other process groups too. Two passes over
+ * /proc, for a process forked during the first. */
+static void
+kill_session(pid_t sid, int sig)
+{
+	struct dirent *e;
+	DIR *d;
+	char *end;
+	long pid;
+	int pass;
+
+	if (sid <= 1 || sig <= 0 || sig >= NSIG)
+		return;
+	for (pass = 0; pass < 2; pass++) {
+		if (!(d = opendir("/proc")))
+			return;
+		while ((e = readdir(d))) {
+			pid = strtol(e->d_name, &end, 10);
+			if (*end || pid <= 1 || pid > 0x7fffffff)
+				continue;
+			if (getsid((pid_t)pid) == sid)
+				kill((pid_t)pid, sig);
+		}
+		closedir(d);
+	}
 }
 
 static void
@@ -853,11 +988,14 @@ on_message(void)
 	memcpy(&m, buf, sizeof(m));
 	buf[n] = buf[n + 1] = '\0';
 	if (m.type == BOX_SPAWN && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0)
-		do_spawn(&m, buf + sizeof(m), (size_t)n - sizeof(m), fds);
+		do_spawn(&m, buf + sizeof(m), (size_t)n - sizeof(m), fds, -1);
+	else if (m.type == BOX_SPAWN_PTY)
+		do_spawn_pty(&m, buf + sizeof(m), (size_t)n - sizeof(m));
 	else if (m.type == BOX_KILL && m.a > 1) {
 		if (kill(-m.a, m.b) && errno == ESRCH)
 			kill(m.a, m.b);
-	}
+	} else if (m.type == BOX_KILL_SESSION)
+		kill_session(m.a, m.b);
 out:
 	for (i = 0; i < 3; i++)
 		if (fds[i] >= 0)

@@ -1,7 +1,8 @@
 -- opencomputer/sdk/sandbox.lua - oc.Sandbox (API.md section 3): create
 -- (from a template, an oc.Image or a snapshot), connect, kill,
 -- is_running, set_timeout, hibernate, wake, close, and the `<close>` form.
--- sb.exec (alias sb.commands) and sb.files are in exec.lua and files.lua;
+-- sb.exec (alias sb.commands), sb.files and sb.pty are in exec.lua,
+-- files.lua and pty.lua;
 -- checkpoints, forks and patches in checkpoint.lua.
 
 local client = require("opencomputer.client.api")
@@ -25,6 +26,7 @@ local function wrap(c, info)
   sb.exec = require("opencomputer.sdk.exec").new(sb)
   sb.commands = sb.exec
   sb.files = require("opencomputer.sdk.files").new(sb)
+  sb.pty = require("opencomputer.sdk.pty").new(sb)
   return sb
 end
 M.wrap = wrap	-- for checkpoint.lua's forks

@@ -12,6 +12,7 @@ local checkpoint = require("opencomputer.server.checkpoint")
 local signed = require("opencomputer.server.signed")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
+local pty = require("opencomputer.server.pty")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
 local request = require("opencomputer.server.request")
@@ -113,6 +114,7 @@ function M.routes(reg)
   checkpoint.routes(r, reg)	-- first: its literal segments win
   image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
   templates.routes(r, reg)	-- 8.7
+  pty.routes(r, function(id) return sandbox_of(reg, id, true) end)	-- 6
 
   r.add("POST", "/sandboxes", function(req)
     local b = request.body(req, "create")
@@ -287,9 +289,12 @@ end
 -- path's segments after "api" (http.segments).
 function M.websocket(reg, req, segs)
   local id, sid = segs[2], segs[4]
-  if #segs ~= 4 or segs[1] ~= "sandboxes" or segs[3] ~= "exec"
-      or id == "" or sid == "" then
+  if #segs ~= 4 or segs[1] ~= "sandboxes" or (segs[3] ~= "exec"
+      and segs[3] ~= "pty") or id == "" or sid == "" then
     http.abort(404, "not found")
+  end
+  if segs[3] == "pty" then	-- a terminal (protocol.md 6.2)
+    return pty.websocket(req, segs, function(i) return sandbox_of(reg, i, true) end)
   end
   local sb = sandbox_of(reg, id, true)
   local s = session_of(sb, sid)

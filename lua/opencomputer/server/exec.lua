@@ -230,9 +230,11 @@ end
 local Client = {}
 Client.__index = Client
 
-local function new_client(ws)
+-- `reason`: of the close 1000 once finished (default "exec completed")
+local function new_client(ws, reason)
   return setmetatable({ ws = ws, queue = {}, head = 1, tail = 0,
-    queued = 0, cond = task.condition(), drained = task.condition() }, Client)
+    queued = 0, cond = task.condition(), drained = task.condition(),
+    reason = reason or "exec completed" }, Client)
 end
 
 function Client:push(frame)
@@ -271,7 +273,7 @@ function Client:writer()
   end
   self.closed = true
   self.drained:signal()
-  if ws:is_open() then ws:close(1000, "exec completed") end
+  if ws:is_open() then ws:close(1000, self.reason) end
 end
 
 --- Serve one attached WebSocket until it closes: replay, live output,
@@ -332,6 +334,8 @@ function Session:detached()
 end
 
 M.Session = Session
+M.Client = Client	-- also a terminal's sockets' (pty.lua)
+M.new_client = new_client
 M.new_id = new_id
 M.rfc3339 = rfc3339
 

@@ -670,6 +670,12 @@ M.schemas = {
   -- POST /snapshots (8.5)
   snapshot = { name = M.required(M.resource_name),
     image = M.required(M.manifest) },
+  -- terminals (6): POST /sandboxes/{id}/pty (6.1) and .../resize (6.3);
+  -- a window is 1 to 4096 characters each way
+  pty = { cols = M.integer(1, 4096), rows = M.integer(1, 4096),
+    shell = path },
+  pty_resize = { cols = M.required(M.integer(1, 4096)),
+    rows = M.required(M.integer(1, 4096)) },
   -- POST /templates (8.7): the Dockerfile is template_build.lua's
   template = { name = M.required(M.resource_name),
     dockerfile = M.required(M.string({ max = M.MAX_BODY })),

@@ -659,11 +659,12 @@ function Sandbox:pause()
   end)
 end
 
---- The environment of a command: base, then sandbox envs, then `env`.
-function Sandbox:environment(env)
+--- The environment of a command: base, then sandbox envs (unless
+-- `base_only`: a terminal's, protocol.md 6.1), then `env`.
+function Sandbox:environment(env, base_only)
   local merged = {}
   for k, v in pairs(M.BASE_ENV) do merged[k] = v end
-  for k, v in pairs(self.envs or {}) do merged[k] = v end
+  for k, v in pairs(base_only and {} or self.envs or {}) do merged[k] = v end
   for k, v in pairs(env or {}) do merged[k] = v end
   local list = {}
   for k, v in pairs(merged) do list[#list + 1] = k .. "=" .. v end
