@@ -10,6 +10,7 @@
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local command = require("opencomputer.cli.command")
+local errors = require("opencomputer.sdk.errors")
 
 local M = {}
 
@@ -51,9 +52,9 @@ typed into the remote one as it comes, then Ctrl-D.
 Without a server configured, a new sandbox (no ID) still works: it lives
 as long as this command, on the local server it starts.
 
-Exit status: 0 when the shell ended, or after quit or detach; 1 failed
-(the server could not be reached, no sandbox ID, the connection
-dropped); 2 usage. The remote shell's own exit status does not travel
+Exit status: 0 when the shell ended, or after quit or detach; 129 and
+143 after SIGHUP and SIGTERM; 1 failed (the server could not be reached,
+no sandbox ID, the connection dropped); 2 usage. The remote shell's own exit status does not travel
 (the PTY protocol has no exit frame).
 ]]
 
@@ -83,11 +84,16 @@ function M.main(...)
 
   local sb, t, made
   local raw = false
+  local at_line_start = true	-- the last byte of output was a newline
+  local forced	-- {status, message} of a signal that ends the command
   -- leave: the terminal back as it was, then `msg` (if any) on stderr,
   -- the sandbox this command made killed unless kept, and exit
   local function leave(status, msg, keep_sandbox)
+    -- (the socket may close, and the main task leave, while a signal's
+    -- task still ends the remote shell: the signal's status wins)
+    if forced then status, msg = forced[1], forced[2] end
     if raw then core.term_raw(false); raw = false end
-    io.stdout:flush()
+    if not at_line_start then io.stdout:write("\n") end	-- our prompt below
     if msg then io.stderr:write("oclua shell: ", msg, "\n") end
     if made and not keep_sandbox and not opts.keep then pcall(sb.kill, sb) end
     io.stderr:flush()
@@ -96,7 +102,10 @@ function M.main(...)
   local function fail(err) leave(1, command.explain(err, opts, id)) end
 
   io.stdout:setvbuf("no")
-  local function out(d) io.stdout:write(d) end
+  local function out(d)
+    io.stdout:write(d)
+    at_line_start = d:sub(-1) == "\n"
+  end
   local ok, err = pcall(function()
     if id then
       sb = oc.Sandbox.connect(id, command.sdk_opts(opts))
@@ -107,7 +116,16 @@ function M.main(...)
       made = true
     end
     if opts.attach then
-      t = sb.pty:attach(opts.attach, { on_output = out })
+      local attached, aerr = pcall(sb.pty.attach, sb.pty, opts.attach,
+        { on_output = out })
+      if not attached then
+        if errors.is(aerr, errors.NotFoundError) then
+          error("no terminal " .. opts.attach .. " in " .. id .. " (it ended, or "
+            .. "never was): `oclua shell " .. id .. "` starts a new one", 0)
+        end
+        error(aerr, 0)
+      end
+      t = aerr
       pcall(t.resize, t, cols, rows)
     else
       t = sb.pty:create({ cols = cols, rows = rows, on_output = out })
@@ -188,16 +206,18 @@ function M.main(...)
   for _, sig in ipairs({ SIGTERM, SIGHUP }) do
     oc.spawn(function()
       core.signal_wait(sig)
+      forced = { 128 + sig, "ended by signal " .. sig }
       pcall(t.kill, t)
-      leave(128 + sig, "ended by signal " .. sig)
+      leave()
     end)
   end
 
   local waited, code = pcall(t.wait, t)
   if not waited then fail(code) end
   if code ~= 1000 then
-    leave(1, "the connection to the terminal dropped (close code "
-      .. tostring(code) .. ")")
+    leave(1, "the connection to the terminal dropped (" .. ((code or 0) > 0
+      and "close code " .. code or "no close frame: the server went away?")
+      .. ")")
   end
   leave(0)
 end
