@@ -29,7 +29,7 @@ BIN      = oclua$(if $(SAN),-san)
 INIT_SRC = src/sandbox/init.c src/sandbox/seccomp.c src/sandbox/err.c
 CORE_SRC = $(filter-out src/sandbox/init.c src/sandbox/seccomp.c, \
            $(wildcard src/runtime/*.c src/sandbox/*.c)) src/core/core.c
-NET_SRC  = $(wildcard src/client/*.c src/server/*.c) src/term/editor.c \
+NET_SRC  = $(wildcard src/client/*.c src/server/*.c src/term/*.c) \
            src/core/net.c
 LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o

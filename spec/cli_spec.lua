@@ -150,3 +150,380 @@ describe("oclua", function()
     assert.are.equal("@opencomputer/runtime/task.lua\n", out2)
   end)
 end)
+
+-- the sandbox commands (lua/opencomputer/cli/: sandbox.lua, exec.lua,
+-- files.lua, shell.lua) against a separate `oclua serve`; the terminal
+-- parts in tmux panes (a tmux server of their own: -L oclua-spec)
+describe("oclua sandbox commands", function()
+  local support = require("spec.support.server")
+  local srv, env, id
+
+  -- `oclua ARGS` against srv: stdout, stderr, status
+  local function oclua(args, stdin)
+    return run(env .. " " .. bin .. " " .. args, stdin)
+  end
+
+  setup(function()
+    srv = support.process()
+    env = "OPENCOMPUTER_API_URL=" .. srv.url .. " OPENCOMPUTER_API_KEY=" .. support.KEY
+    id = srv.client:create({ timeout = 0 })
+  end)
+  teardown(function()
+    if srv then srv.proc:kill(15); srv.proc:wait() end
+  end)
+
+  it("oclua --help lists them, and each has --help", function()
+    local out = run(bin .. " --help")
+    for _, c in ipairs({ "oclua sandbox create|list|kill|hibernate|wake",
+        "oclua exec ID", "oclua files ID ls|get|put", "oclua shell %[ID%]" }) do
+      assert.matches(c, out)
+    end
+    for _, c in ipairs({ "sandbox", "exec", "files", "shell" }) do
+      local o, e, code = run(bin .. " " .. c .. " --help")
+      assert.are.equal(0, code, c .. ": " .. e)
+      assert.matches("^usage: oclua " .. c, o)
+      assert.matches("Exit status:", o)
+      assert.matches("oclua serve", o)	-- where the server comes from
+    end
+    local _, e, code = run(bin .. " sandbox frob")
+    assert.are.equal(2, code)
+    assert.matches('unknown command "frob" %(create, list, kill, hibernate or wake%)', e)
+    assert.matches("oclua sandbox %-%-help", e)
+  end)
+
+  it("sandbox create prints the id; list shows it in a table and as JSON", function()
+    local out, err, code = oclua("sandbox create --timeout 0 --memory 1024 "
+      .. "--metadata team=cli --metadata n=2 --env A=1")
+    assert.are.equal(0, code, err)
+    local new = out:match("^(sb%-%x+)\n$")
+    assert.is_truthy(new, out)
+    assert.are.equal("", err)
+    out, err, code = oclua("sandbox list")
+    assert.are.equal(0, code, err)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.matches("^ID +STATUS +AGE +CPUS +MEMORY +TEMPLATE +METADATA$", lines[1])
+    local row
+    for _, l in ipairs(lines) do if l:find(new, 1, true) then row = l end end
+    assert.matches("^" .. new:gsub("%-", "%%-") .. " +running +%d+s +1 +1024 MB +base +n=2,team=cli$", row)
+    -- aligned: each column starts where its header does
+    local at = lines[1]:find("STATUS")
+    assert.are.equal("running", row:sub(at, at + 6))
+    local doc = require("opencomputer.runtime.json").decode((oclua("sandbox list --json")))
+    local found
+    for _, s in ipairs(doc) do if s.sandbox_id == new then found = s end end
+    assert.are.same({ team = "cli", n = "2" }, found.metadata)
+    assert.are.equal(1024, found.memory_mb)
+    assert.are.equal("1\n", (oclua("exec " .. new .. " -- sh -c 'echo $A'")))
+    -- hibernate, wake, kill
+    assert.are.equal(0, select(3, oclua("sandbox hibernate " .. new)))
+    assert.matches(new:gsub("%-", "%%-") .. " +hibernated", (oclua("sandbox list")))
+    assert.are.equal(0, select(3, oclua("sandbox wake " .. new)))
+    assert.matches(new:gsub("%-", "%%-") .. " +running", (oclua("sandbox list")))
+    _, err, code = oclua("sandbox kill " .. new .. " sb-00000000")
+    assert.are.equal(1, code)
+    assert.matches("no sandbox sb%-00000000 on http://127%.0%.0%.1:%d+: `oclua sandbox list` shows", err)
+    assert.is_nil((oclua("sandbox list")):find(new, 1, true))
+  end)
+
+  it("say what to do about a wrong key or an unreachable server", function()
+    local _, err, code = run("OPENCOMPUTER_API_URL=" .. srv.url
+      .. " OPENCOMPUTER_API_KEY=wrong " .. bin .. " sandbox list")
+    assert.are.equal(1, code)
+    assert.matches("refused the API key; set OPENCOMPUTER_API_KEY", err)
+    _, err, code = run("OPENCOMPUTER_API_URL=http://127.0.0.1:1 OPENCOMPUTER_API_KEY=k "
+      .. bin .. " files sb-1 ls")
+    assert.are.equal(1, code)
+    assert.matches("is the server running%? %(`oclua serve` starts one", err)
+  end)
+
+  it("without a server: create says the sandbox ends with it; an ID names none", function()
+    local unset = "env -u OPENCOMPUTER_API_URL -u OPENCOMPUTER_API_KEY "
+    local out, err, code = run(unset .. bin .. " sandbox create")
+    assert.are.equal(0, code, err)
+    assert.matches("^sb%-%x+\n$", out)
+    assert.matches("ends with it, now%. To keep sandboxes, run `oclua serve` in another terminal", err)
+    _, err, code = run(unset .. bin .. " exec sb-1 -- true")
+    assert.are.equal(255, code)
+    assert.matches("no sandbox server is configured.*oclua serve", err)
+    _, err, code = run(unset .. bin .. " files sb-1 ls")
+    assert.are.equal(1, code)
+    assert.matches("no sandbox server is configured", err)
+  end)
+
+  it("exec streams stdout and stderr apart, and exits with the command's status", function()
+    local out, err, code = oclua("exec " .. id .. " -- sh -c 'echo out; echo err >&2; exit 3'")
+    assert.are.equal("out\n", out)
+    assert.are.equal("err\n", err)
+    assert.are.equal(3, code)
+    -- argv, not a shell line: the words arrive as given
+    out = oclua("exec " .. id .. " printf '<%s>' 'a b' '$HOME' ''")
+    assert.are.equal("<a b><$HOME><>", out)
+    -- options: env, cwd
+    out = oclua("exec -e X=1 --cwd /tmp " .. id .. " -- sh -c 'echo $X $PWD'")
+    assert.are.equal("1 /tmp\n", out)
+    _, err, code = oclua("exec " .. id .. " -- no-such-program")
+    assert.are.equal(127, code)
+    assert.matches("not found", err)
+  end)
+
+  it("exec writes output as it comes, not at the end", function()
+    local t0 = require("opencomputer").now()
+    local p = io.popen(env .. " " .. bin .. " exec " .. id
+      .. " -- sh -c 'echo first; sleep 3; echo second'")
+    local first = p:read("l")
+    local dt = require("opencomputer").now() - t0
+    assert.are.equal("first", first)
+    assert.is_true(dt < 2.5, "the first line came after " .. dt .. " s")
+    assert.are.equal("second", p:read("l"))
+    p:close()
+  end)
+
+  it("exec -i passes standard input (binary, then end of file); without it, input is empty", function()
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    local input = table.concat(bytes):rep(4096)	-- 1 MiB
+    local out, err, code = oclua("exec -i " .. id .. " -- sha256sum", input)
+    assert.are.equal(0, code, err)
+    assert.are.equal(require("opencomputer.core").sha256(input) .. "  -\n", out)
+    out, _, code = oclua("exec " .. id .. " -- cat", "ignored")
+    assert.are.equal("", out)
+    assert.are.equal(0, code)
+  end)
+
+  it("exec: 255 for its own failures, 141 when its reader leaves, 124 past --timeout, 128+N for a passed signal", function()
+    local _, err, code = oclua("exec sb-00000000 -- true")
+    assert.are.equal(255, code)
+    assert.matches("no sandbox sb%-00000000", err)
+    _, err, code = oclua("exec " .. id)
+    assert.are.equal(255, code)
+    assert.matches("give the command", err)
+    local out = run("bash -c '" .. env .. " " .. bin .. " exec " .. id
+      .. " -- yes | head -2; echo ${PIPESTATUS[0]}'")
+    assert.are.equal("y\ny\n141\n", out)
+    _, err, code = oclua("exec --timeout 1 " .. id .. " -- sleep 30")
+    assert.are.equal(124, code)
+    assert.matches("ran past %-%-timeout 1", err)
+    -- SIGINT (Ctrl-C) reaches the command; a command that traps it
+    -- decides its own status
+    out = run("bash -c '" .. env .. " " .. bin .. " exec " .. id
+      .. [[ -- sh -c "trap \"echo caught; exit 7\" INT; echo ready; sleep 30 & wait" & ]]
+      .. "sleep 1.5; kill -INT $!; wait $!; echo status $?'")
+    assert.are.equal("ready\ncaught\nstatus 7\n", out)
+    out = run("bash -c '" .. env .. " " .. bin .. " exec " .. id
+      .. " -- sleep 30 & sleep 1.5; kill -TERM $!; wait $!; echo status $?'")
+    assert.are.equal("status 143\n", out)
+  end)
+
+  it("files put, ls, get: every byte, - for stdin and stdout, into a directory", function()
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    local content = table.concat(bytes):rep(20480)	-- 5 MiB
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local f = io.open(dir .. "/in.bin", "wb"); f:write(content); f:close()
+    local out, err, code = oclua("files " .. id .. " put " .. dir .. "/in.bin up/")
+    assert.are.equal(0, code, err)
+    assert.are.equal("", err)	-- no progress bar: stderr is no terminal
+    out = oclua("files " .. id .. " ls up")
+    assert.are.equal("in.bin\n", out)
+    out = oclua("files " .. id .. " ls -l /home/sandbox")
+    assert.matches("%- +up/\n", out)
+    out = oclua("files " .. id .. " ls -l up")
+    assert.are.equal("5.0 MiB  in.bin\n", out)
+    out, err, code = oclua("files " .. id .. " get up/in.bin " .. dir)
+    assert.are.equal(0, code, err)
+    f = io.open(dir .. "/in.bin", "rb")
+    assert.is_true(f:read("a") == content, "get gave other bytes")
+    f:close()
+    out = oclua("files " .. id .. " get /home/sandbox/up/in.bin -")
+    assert.is_true(out == content, "get - gave other bytes")
+    out, err, code = oclua("files " .. id .. " put - /tmp/from-stdin", "piped\0in")
+    assert.are.equal(0, code, err)
+    assert.are.equal("piped\0in", (oclua("files " .. id .. " get /tmp/from-stdin -")))
+    local doc = require("opencomputer.runtime.json").decode((oclua("files " .. id .. " ls --json /tmp")))
+    local names = {}
+    for _, e in ipairs(doc) do names[e.name] = e end
+    assert.are.same({ name = "from-stdin", is_dir = false, path = "/tmp/from-stdin",
+      size = 8 }, names["from-stdin"])
+  end)
+
+  it("files: a failed get leaves the local file as it was; errors name the file", function()
+    local p = os.tmpname()
+    local f = io.open(p, "w"); f:write("keep"); f:close()
+    finally(function() os.remove(p) end)
+    local _, err, code = oclua("files " .. id .. " get /nope " .. p)
+    assert.are.equal(1, code)
+    assert.matches("/nope: No such file or directory %(HTTP 404%)", err)
+    f = io.open(p); assert.are.equal("keep", f:read("a")); f:close()
+    assert.is_nil(io.open((p:gsub("[^/]*$", function(n) return "." .. n .. ".oclua-part" end))))
+    _, err, code = oclua("files " .. id .. " put /nonexistent/x")
+    assert.are.equal(1, code)
+    assert.matches("cannot read /nonexistent/x: No such file", err)
+    _, err, code = oclua("files " .. id .. " put -")
+    assert.are.equal(2, code)
+    assert.matches("put %- needs REMOTE", err)
+  end)
+
+  describe("in a terminal (tmux)", function()
+    local TMUX = "tmux -L oclua-spec "
+    local n = 0
+
+    -- a new pane running bash with a fixed prompt and the server's
+    -- variables; its name
+    local function pane(cols, rows)
+      n = n + 1
+      local name = "p" .. n
+      assert(os.execute(TMUX .. "new-session -d -s " .. name .. " -x " .. cols
+        .. " -y " .. rows .. " -e OPENCOMPUTER_API_URL=" .. srv.url
+        .. " -e OPENCOMPUTER_API_KEY=" .. support.KEY
+        .. " -e PS1='$ ' 'bash --norc --noprofile'"))
+      return name
+    end
+    local function keys(name, ...)
+      local args = {}
+      for _, k in ipairs({ ... }) do args[#args + 1] = q(k) end
+      assert(os.execute(TMUX .. "send-keys -t " .. name .. " " .. table.concat(args, " ")))
+    end
+    local function screen(name)
+      local p = io.popen(TMUX .. "capture-pane -p -J -S -200 -t " .. name)
+      local s = p:read("a")
+      p:close()
+      return s
+    end
+    -- wait until the pane shows `pattern` (10 s at most); the screen
+    local function see(name, pattern, what)
+      local s
+      for _ = 1, 100 do
+        s = screen(name)
+        if s:find(pattern) then return s end
+        os.execute("sleep 0.1")
+      end
+      error((what or pattern) .. " did not appear; the pane shows:\n" .. s, 2)
+    end
+
+    teardown(function() os.execute(TMUX .. "kill-server 2>/dev/null") end)
+
+    it("files put of a large file draws a progress bar", function()
+      local big = os.tmpname()
+      assert(os.execute("head -c 200000000 /dev/zero > " .. big))
+      finally(function() os.remove(big) end)
+      local p = pane(100, 10)
+      keys(p, "clear; " .. bin .. " files " .. id .. " put " .. big
+        .. " /tmp/big.bin; echo put-done-$?", "Enter")
+      local s = see(p, "put%-done%-%d")
+      assert.matches("put%-done%-0", s)
+      assert.matches("/tmp/big%.bin %[=+%] 100%%  190%.7 MiB / 190%.7 MiB  [%d.]+ [KMG]iB/s\n", s)
+      -- -q: none
+      keys(p, "clear; " .. bin .. " files " .. id .. " put -q " .. big
+        .. " /tmp/big.bin; echo quiet-put-done-$?", "Enter")
+      s = see(p, "quiet%-put%-done%-%d")
+      -- (clear erased the screen before this command ran)
+      assert.is_nil(s:find("100%", 1, true), s)
+    end)
+
+    -- the pane's `stty -a` into file `f` (line 1, with the window size,
+    -- left out when `no_size`); waits for it
+    local tmp = os.tmpname()
+    local function stty(p, f, no_size)
+      keys(p, "clear; stty -a | " .. (no_size and "tail -n +2" or "cat") .. " > "
+        .. tmp .. "." .. f .. "; echo stty-" .. f .. "-\"\"done", "Enter")
+      see(p, "stty%-" .. f .. "%-done\n")
+      local h = io.open(tmp .. "." .. f)
+      local text = h:read("a")
+      h:close()
+      os.remove(tmp .. "." .. f)
+      return text
+    end
+
+    it("shell: a command runs; Ctrl-C reaches the job; resize reaches stty size", function()
+      local p = pane(100, 25)
+      local before = stty(p, "before", true)
+      keys(p, "clear; " .. bin .. " shell " .. id .. "; echo shell-rc-$?", "Enter")
+      see(p, "Ctrl%-%] q quits, Ctrl%-%] d detaches")
+      see(p, "sandbox@" .. id:gsub("%-", "%%-") .. ":~%$")
+      keys(p, "echo sum-$((20+22)); stty size", "Enter")
+      see(p, "sum%-42\n25 100\n")
+      -- Ctrl-C is a byte here (raw mode), a SIGINT there
+      keys(p, "sleep 100", "Enter")
+      os.execute("sleep 0.5")
+      keys(p, "C-c")
+      keys(p, "echo after-$?", "Enter")
+      see(p, "after%-130")
+      -- the window resized: SIGWINCH here, POST .../resize, SIGWINCH there
+      assert(os.execute(TMUX .. "resize-window -t " .. p .. " -x 90 -y 20"))
+      os.execute("sleep 0.5")
+      keys(p, "stty size", "Enter")
+      see(p, "stty size\n20 90\n")
+      -- a full-screen program draws through the raw terminal, and leaves
+      keys(p, "clear; vi /tmp/cli-vi.txt", "Enter")
+      see(p, "\n~ *\n~ *\n.*cli%-vi%.txt")
+      keys(p, "i", "drawn by vi", "Escape")
+      os.execute("sleep 0.3")
+      keys(p, ":wq", "Enter")
+      os.execute("sleep 1")	-- vi gone: what follows is the shell's
+      keys(p, "cat /tmp/cli-vi.txt", "Enter")
+      see(p, "cat /tmp/cli%-vi%.txt\ndrawn by vi\n")
+      keys(p, "exit", "Enter")
+      local s = see(p, "shell%-rc%-%d")
+      assert.matches("shell%-rc%-0", s)
+      assert.are.equal(before, stty(p, "after", true))
+    end)
+
+    it("shell: Ctrl-] d detaches with the terminal as it was; --attach takes it up again", function()
+      local p = pane(100, 25)
+      local before = stty(p, "before")
+      keys(p, "clear; " .. bin .. " shell " .. id .. "; echo shell-rc-$?", "Enter")
+      see(p, "sandbox@" .. id:gsub("%-", "%%-") .. ":~%$")
+      keys(p, "cd /tmp; X=kept", "Enter")
+      -- Ctrl-] Ctrl-] types one Ctrl-] (0x1d) there
+      keys(p, "read -r k; printf %s \"$k\" | od -An -tx1", "Enter")
+      keys(p, "C-]", "C-]", "Enter")
+      see(p, " 1d\n")
+      keys(p, "C-]", "?")
+      see(p, "%[oclua shell: Ctrl%-%] q quit, Ctrl%-%] d detach")
+      keys(p, "C-]", "d")
+      local s = see(p, "shell%-rc%-%d")
+      assert.matches("shell%-rc%-0", s)
+      local again = s:match("`(oclua shell " .. id:gsub("%-", "%%-") .. " %-%-attach %x+)` attaches again")
+      assert.is_truthy(again, s)
+      assert.are.equal(before, stty(p, "after"))
+      keys(p, "clear; " .. bin .. again:sub(6) .. "; echo shell-rc-$?", "Enter")
+      see(p, "Ctrl%-%] q quits")
+      keys(p, "echo $X $PWD", "Enter")
+      see(p, "kept /tmp\n")
+      keys(p, "C-]", "q")
+      s = see(p, "shell%-rc%-%d")
+      assert.matches("shell%-rc%-0", s)
+      assert.are.equal(before, stty(p, "after2"))
+      -- quit ended it: it cannot be attached again
+      local _, err, code = oclua(again:sub(7))
+      assert.are.equal(1, code)
+      assert.matches("no terminal %x+ in " .. id:gsub("%-", "%%-")
+        .. " %(it ended, or never was%): `oclua shell " .. id:gsub("%-", "%%-")
+        .. "` starts a new one", err)
+    end)
+
+    it("shell without ID: a new sandbox, killed at quit; SIGTERM restores the terminal", function()
+      local p = pane(80, 24)
+      local before = stty(p, "before")
+      keys(p, "clear; " .. bin .. " shell; echo shell-rc-$?", "Enter")
+      local s = see(p, "oclua shell: (sb%-%x+), terminal")
+      local new = s:match("oclua shell: (sb%-%x+), terminal")
+      see(p, "sandbox@" .. new:gsub("%-", "%%-") .. ":~%$")
+      keys(p, "C-]", "q")
+      see(p, "shell%-rc%-0")
+      assert.is_nil((oclua("sandbox list")):find(new, 1, true))
+      assert.are.equal(before, stty(p, "after"))
+      -- a signal from outside: the remote shell ended, the terminal back
+      keys(p, "clear; " .. bin .. " shell " .. id .. "; echo shell-rc-$?", "Enter")
+      see(p, "sandbox@" .. id:gsub("%-", "%%-") .. ":~%$")
+      assert(os.execute("pkill -TERM -f '^" .. bin .. " shell " .. id .. "$'"))
+      s = see(p, "shell%-rc%-%d+")
+      assert.matches("oclua shell: ended by signal 15\nshell%-rc%-143", s)
+      assert.are.equal(before, stty(p, "after2"))
+    end)
+  end)
+end)

@@ -490,6 +490,27 @@ test("files: names with spaces, +, & and non-ASCII", async () => {
   assert.equal((await sb.exec.run("ls /tmp/compat/odd")).stdout, name + "\n");
 });
 
+// -- signed file URLs (protocol.md 5.1) --------------------------------------------
+
+test("files: downloadUrl and uploadUrl, used with fetch and no key", async () => {
+  const name = "/tmp/compat/signed dir/f+\u00e9.bin";
+  const up = await sb.uploadUrl(name, { expiresIn: 120 });
+  assert.match(up, /\/files\/upload\?path=%2Ftmp%2Fcompat%2Fsigned\+dir%2Ff%2B%C3%A9\.bin&expires=\d+&signature=[0-9a-f]{64}$/);
+  const put = await fetch(up, { method: "PUT", body: allBytes(3) });
+  assert.equal(put.status, 204);
+  assert.deepEqual(Buffer.from(await sb.files.readBytes(name)), Buffer.from(allBytes(3)));
+  const down = await sb.downloadUrl(name);
+  const got = await fetch(down);
+  assert.equal(got.status, 200);
+  assert.deepEqual(Buffer.from(await got.arrayBuffer()), Buffer.from(allBytes(3)));
+  // the URL grants that operation on that path only
+  const other = await fetch(down.replace("/download?", "/upload?"), { method: "PUT", body: "x" });
+  assert.equal(other.status, 403);
+  assert.deepEqual(await other.json(), { error: "invalid signature" });
+  const tampered = await fetch(down.replace("signed+dir", "signed+dix"));
+  assert.equal(tampered.status, 403);
+});
+
 // -- checkpoints, forks, patches (protocol.md 8.1, 8.2, 8.4) ----------------------
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -1,7 +1,8 @@
 /*
  * main.c - the `oclua` command: runs a script, a chunk or standard input
  * as the main task of a runtime, and drives the loop until nothing is
- * pending (API.md section 9).
+ * pending (API.md section 9); `oclua serve`, `sandbox`, `exec`, `files`
+ * and `shell` hand their arguments to their Lua module.
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -31,6 +32,17 @@ static const char usage[] =
 "                               script enters it once they have run\n"
 "  oclua serve [options]        run the local sandbox server (see\n"
 "                               oclua serve --help)\n"
+"\n"
+"Sandboxes from the command line (each has --help):\n"
+"  oclua sandbox create|list|kill|hibernate|wake\n"
+"                               make, list and manage sandboxes\n"
+"  oclua exec ID [-i] -- CMD [ARGS...]\n"
+"                               run a command in a sandbox; its output\n"
+"                               streamed, its exit status returned\n"
+"  oclua files ID ls|get|put    list, download and upload files\n"
+"  oclua shell [ID]             a terminal in a sandbox (a new one when\n"
+"                               no ID is given); Ctrl-] then ? for keys\n"
+"\n"
 "  oclua -v, --version          print the version and the libraries used\n"
 "  oclua -h, --help             print this help\n"
 "\n"
@@ -48,7 +60,10 @@ static const char usage[] =
 "                        this directory instead of the copy built into the\n"
 "                        binary, e.g. OCLUA_LUA_DIR=$PWD/lua, to edit it\n"
 "                        without rebuilding\n"
-"  OPENCOMPUTER_API_URL  OpenComputer API URL (see README)\n"
+"  OPENCOMPUTER_API_URL  OpenComputer API URL: `oclua serve`'s, or the\n"
+"                        cloud's (see README); unset with no key: a local\n"
+"                        server started for the run, whose sandboxes end\n"
+"                        with it\n"
 "  OPENCOMPUTER_API_KEY  OpenComputer API key\n"
 "  OCLUA_HISTORY         the REPL's history file (empty: none)\n";
 
@@ -97,12 +112,29 @@ fail(const char *msg, const char *what)
 	return 2;
 }
 
-/* oclua serve [options]: the local sandbox server (lua/opencomputer/
- * cli/serve.lua parses the options) */
+/* the commands whose options and work are policy, in Lua: `oclua NAME
+ * args...` runs require('opencomputer.cli.NAME').main(args...) as the
+ * main task (lua/opencomputer/cli/) */
+static const char *const commands[] = {
+	"serve", "sandbox", "exec", "files", "shell", NULL
+};
+
 static int
-serve(int argc, char **argv)
+is_command(const char *a)
+{
+	int i;
+
+	for (i = 0; commands[i]; i++)
+		if (!strcmp(a, commands[i]))
+			return 1;
+	return 0;
+}
+
+static int
+command(const char *name, int argc, char **argv)
 {
 	oclua_runtime *rt;
+	char chunk[128], chunkname[32];
 	int status;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -112,8 +144,10 @@ serve(int argc, char **argv)
 		fprintf(stderr, "oclua: cannot create the runtime\n");
 		return 1;
 	}
-	status = oclua_run_chunk(rt, "require('opencomputer.cli.serve')"
-				 ".main(...)", "=serve", argc, argv);
+	snprintf(chunk, sizeof(chunk),
+		 "require('opencomputer.cli.%s').main(...)", name);
+	snprintf(chunkname, sizeof(chunkname), "=%s", name);
+	status = oclua_run_chunk(rt, chunk, chunkname, argc, argv);
 	if (!status)
 		status = oclua_run(rt);
 	oclua_close(rt);
@@ -149,8 +183,8 @@ main(int argc, char **argv)
 			script = i;
 			break;
 		}
-		if (i == 1 && !strcmp(a, "serve"))
-			return serve(argc - 2, argv + 2);
+		if (i == 1 && is_command(a))
+			return command(a, argc - 2, argv + 2);
 		if (!strcmp(a, "-i")) {
 			interactive = 1;
 			continue;

@@ -744,6 +744,9 @@ exec_child(const struct box_msg *m, int fds[3], int tty, char *cwd,
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL))
 		goto fail;
+	/* init ignores SIGPIPE for itself; a command gets the default, or
+	 * `yes | head` would not end by it */
+	signal(SIGPIPE, SIG_DFL);
 	what = "setsid";
 	if (setsid() < 0)
 		goto fail;

@@ -1,10 +1,13 @@
 /*
  * digest.c - SHA-256 and base64 for the local server's image manifests
  * (protocol.md 8.6: the cache key is the SHA-256 of the manifest's
- * canonical JSON; file contents travel in base64), on libcrypto, which
- * the WebSocket handshake already uses (ws_raw.c).
+ * canonical JSON; file contents travel in base64), and HMAC-SHA256 for
+ * its signed file URLs (protocol.md 5.1), on libcrypto, which the
+ * WebSocket handshake already uses (ws_raw.c).
  *
  *     core.sha256(bytes)          -> 64 lower-case hex digits
+ *     core.hmac_sha256(key, bytes) -> 64 lower-case hex digits of the
+ *                                    HMAC-SHA256 (RFC 2104) of bytes
  *     core.base64_encode(bytes)   -> RFC 4648 4 base64, padded
  *     core.base64_decode(text)    -> bytes, or nil and what is wrong
  *
@@ -20,26 +23,54 @@
 
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "server/httpd.h"
 
-static int
-core_sha256(lua_State *L)
+/* push the `len` bytes of `md` as lower-case hex digits */
+static void
+push_hex(lua_State *L, const unsigned char *md, unsigned len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n;
-	const char *p = luaL_checklstring(L, 1, &n);
-	unsigned char md[EVP_MAX_MD_SIZE];
 	char out[2 * EVP_MAX_MD_SIZE];
-	unsigned len = 0, i;
+	unsigned i;
 
-	if (!EVP_Digest(p, n, md, &len, EVP_sha256(), NULL))
-		return luaL_error(L, "sha256: libcrypto failed");
 	for (i = 0; i < len; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	lua_pushlstring(L, out, 2 * (size_t)len);
+}
+
+static int
+core_sha256(lua_State *L)
+{
+	size_t n;
+	const char *p = luaL_checklstring(L, 1, &n);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	if (!EVP_Digest(p, n, md, &len, EVP_sha256(), NULL))
+		return luaL_error(L, "sha256: libcrypto failed");
+	push_hex(L, md, len);
+	return 1;
+}
+
+static int
+core_hmac_sha256(lua_State *L)
+{
+	size_t kn, n;
+	const char *key = luaL_checklstring(L, 1, &kn);
+	const char *p = luaL_checklstring(L, 2, &n);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	if (kn > INT32_MAX)
+		return luaL_error(L, "hmac_sha256: key too large");
+	if (!HMAC(EVP_sha256(), key, (int)kn, (const unsigned char *)p, n,
+		  md, &len))
+		return luaL_error(L, "hmac_sha256: libcrypto failed");
+	push_hex(L, md, len);
 	return 1;
 }
 
@@ -130,6 +161,7 @@ ocl_open_digest(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{ "sha256", core_sha256 },
+		{ "hmac_sha256", core_hmac_sha256 },
 		{ "base64_encode", core_base64_encode },
 		{ "base64_decode", core_base64_decode },
 		{ NULL, NULL }

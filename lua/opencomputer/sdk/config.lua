@@ -92,20 +92,29 @@ local function start_local()
   return local_server
 end
 
---- {base = API base URL, key = API key or nil, url = as configured}
-function M.resolve(opts)
+--- Where calls with `opts` go, without starting anything: {url = as
+-- configured (nil: the embedded local server), key = API key or nil,
+-- is_local = true for the embedded local server} (API.md section 1).
+function M.target(opts)
   opts = opts or {}
   local url = opts.api_url or defaults.api_url or os.getenv("OPENCOMPUTER_API_URL")
   local key = opts.api_key or defaults.api_key or os.getenv("OPENCOMPUTER_API_KEY")
   if url == "" then url = nil end
   if key == "" then key = nil end
-  if url == "local" or (not url and not key) then
+  if url == "local" or (not url and not key) then return { is_local = true } end
+  return { url = url or M.CLOUD, key = key }
+end
+
+--- {base = API base URL, key = API key or nil, url = as configured};
+-- starts the embedded local server on the first call that needs it.
+function M.resolve(opts)
+  local t = M.target(opts)
+  if t.is_local then
     local srv = start_local()
     return { base = M.api_base(srv.url), key = srv.key, url = srv.url,
       is_local = true }
   end
-  url = url or M.CLOUD
-  return { base = M.api_base(url), key = key, url = url }
+  return { base = M.api_base(t.url), key = t.key, url = t.url }
 end
 
 return M

@@ -154,6 +154,12 @@ function Session:send_stdin(data)
   self.ws:send("\0" .. data)
 end
 
+--- End of input: the process reads end-of-file (frame 0x05, oclua's
+-- exec WebSocket extension; a server without it ignores the frame).
+function Session:close_stdin()
+  if self.ws:is_open() then self.ws:send("\5") end
+end
+
 --- Signal the process (default 9; a number or a name such as "SIGTERM").
 function Session:kill(sig)
   self.exec:kill(self.session_id, M.signal(sig, 9))
@@ -325,9 +331,7 @@ Stdin.__index = Stdin
 function Stdin:write(data) self.session:send_stdin(data) end
 
 --- End of input: the process reads EOF (oclua's exec WebSocket extension).
-function Stdin:close()
-  if self.session.ws:is_open() then self.session.ws:send("\5") end
-end
+function Stdin:close() self.session:close_stdin() end
 
 local Spawned = setmetatable({}, { __index = Session })
 Spawned.__index = Spawned

@@ -8,6 +8,7 @@
 local client = require("opencomputer.client.api")
 local errors = require("opencomputer.sdk.errors")
 local preview = require("opencomputer.sdk.preview")
+local signed = require("opencomputer.sdk.signed")
 
 local Sandbox = {}
 Sandbox.__index = function(sb, k)
@@ -128,6 +129,21 @@ function Sandbox.connect(id, opts)
   return wrap(c, info)
 end
 
+--- Sandbox.list{api_key=, api_url=} -> the sandboxes of that server
+-- (GET /sandboxes, protocol.md 2.4), each a table as get_info() gives
+-- it (sandbox_id, status, template_id, started_at, metadata, ...), in
+-- the server's order. (Beyond API.md: the Python SDK's Sandbox.list;
+-- `oclua sandbox list` prints it.)
+function Sandbox.list(opts)
+  client.check_options(opts or {}, { api_key = true, api_url = true },
+    "Sandbox.list")
+  local out = {}
+  for i, info in ipairs(client.new(opts):call("GET", "/sandboxes") or {}) do
+    out[i] = client.snake(info)
+  end
+  return out
+end
+
 function Sandbox:path(rest)
   return "/sandboxes/" .. client.urlencode(self.sandbox_id) .. (rest or "")
 end
@@ -238,6 +254,9 @@ Sandbox.create_preview_url = preview.create
 Sandbox.list_preview_urls = preview.list
 Sandbox.delete_preview_url = preview.delete
 Sandbox.rotate_preview_auth_token = preview.rotate
+-- signed file URLs (API.md 11): sdk/signed.lua
+Sandbox.download_url = signed.download_url
+Sandbox.upload_url = signed.upload_url
 
 function Sandbox:__tostring()
   return "Sandbox " .. tostring(self.sandbox_id) .. " (" .. tostring(self.status) .. ")"

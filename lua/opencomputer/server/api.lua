@@ -1,6 +1,7 @@
 -- opencomputer/server/api.lua - the routes of the local server and their
 -- handlers: sandboxes (protocol.md section 2), exec (section 3), files
--- (section 5); checkpoints (section 8) are checkpoint.lua's. Paths are relative to the API base /api; WebSocket routes
+-- (section 5); checkpoints (section 8) are checkpoint.lua's, signed file
+-- URLs (5.1) signed.lua's. Paths are relative to the API base /api; WebSocket routes
 -- are also served without the /api prefix (section 10.1).
 
 local oc = require("opencomputer")
@@ -9,6 +10,7 @@ local exec = require("opencomputer.server.exec")
 local files = require("opencomputer.server.files")
 local checkpoint = require("opencomputer.server.checkpoint")
 local preview = require("opencomputer.server.preview")
+local signed = require("opencomputer.server.signed")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
 local agent = require("opencomputer.server.agent")
@@ -286,6 +288,7 @@ function M.routes(reg)
   r.add("DELETE", "/sandboxes/:id/files", data(files.remove))
   r.add("GET", "/sandboxes/:id/files/list", data(files.list))
   r.add("POST", "/sandboxes/:id/files/mkdir", data(files.mkdir))
+  signed.routes(r, reg, data)	-- signed file URLs (5.1)
 
   return r
 end

@@ -104,8 +104,8 @@ function M.message(err)
   return (tostring(err):gsub("^[%w/_.%-]+%.lua:%d+: ", ""))
 end
 
---- Constant-time comparison of two strings: the time depends on the
--- lengths only.
+--- Constant-time comparison of two strings (a key, a signature): the
+-- time depends on the lengths only.
 local function same_secret(given, expected)
   local diff = #given ~ #expected
   for i = 1, #expected do

@@ -35,6 +35,7 @@ local checkpoint = require("opencomputer.server.checkpoint")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
 local preview = require("opencomputer.server.preview")
+local signed = require("opencomputer.server.signed")
 
 local M = {}
 
@@ -53,7 +54,8 @@ local function handle(srv, req)
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
     end
-    if not http.authorized(req, srv.api_key) then
+    -- a signed file URL's signature stands for the key (protocol.md 5.1)
+    if not signed.keyless(req, segs) and not http.authorized(req, srv.api_key) then
       return http.fail(req, 401, "missing or invalid API key")
     end
     -- a WebSocket is also served without "/api" (as it always was)
@@ -143,6 +145,7 @@ function M.start(opts)
     warnings[#warnings + 1] = why
   end
   for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
+  for _, why in ipairs(signed.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   image.trim(reg)	-- once the templates say which images they use
   local listener = core.http_listen(host, tonumber(port), opts.http)
   local srv = {

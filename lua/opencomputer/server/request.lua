@@ -732,6 +732,11 @@ M.schemas = {
   template = { name = M.required(M.resource_name),
     dockerfile = M.required(M.string({ max = M.MAX_BODY })),
     tag = M.resource_name },
+  -- signed URLs (protocol.md 5.1): POST .../files/download-url and
+  -- upload-url; any integer expiresIn (<= 0: 3600, above 86400: 86400,
+  -- by signed.lua, no error), the path signed exactly as given
+  signed_url = { path = M.required(path),
+    expiresIn = M.integer(math.mininteger, math.maxinteger) },
 }
 
 -- agent sessions (protocol.md 7.1, 7.4) ----------------------------------
