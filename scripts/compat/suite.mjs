@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import "./websocket.mjs";	// Node 20 has no global WebSocket
@@ -805,6 +805,93 @@ test("sandbox: after a server restart it is hibernated; files and exec wake it",
   } finally {
     await srv.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// -- agent sessions (protocol.md 7) -------------------------------------------------
+
+// the tests' own claude-agent-wrapper (spec/support/claude-agent-wrapper.sh
+// says what it answers), installed in `s`
+const WRAPPER = readFileSync(new URL("../../spec/support/claude-agent-wrapper.sh",
+  import.meta.url), "utf8");
+async function installWrapper(s) {
+  await s.files.write("/tmp/claude-agent-wrapper", WRAPPER);
+  const r = await s.exec.run("sudo install -m 755 /tmp/claude-agent-wrapper /usr/local/bin/");
+  assert.equal(r.exitCode, 0, r.stderr);
+}
+
+test("agent: start, onEvent in order, sendPrompt, configure, interrupt, list, attach replay, kill", async () => {
+  await installWrapper(sb);
+  const events = [], errors = [];
+  const types = (evs) => evs.map((e) => e.type);
+  const count = (t) => events.filter((e) => e.type === t).length;
+  const session = await sb.agent.start({
+    prompt: "hello", model: "claude-test", maxTurns: 3, allowedTools: ["Read"],
+    mcpServers: { fs: { command: "npx", args: ["-y", "srv"] } },
+    onEvent: (e) => events.push(e), onError: (e) => errors.push(e),
+  });
+  assert.match(session.sessionId, /^[0-9a-f]{8}$/);
+  assert.ok(await until(() => count("turn_complete") === 1), "first turn: " + JSON.stringify(events));
+  assert.deepEqual(types(events), ["ready", "configured", "assistant", "turn_complete"]);
+  // the configure line held exactly the fields the SDK set
+  assert.deepEqual(events[1].got, { type: "configure", model: "claude-test", maxTurns: 3,
+    allowedTools: ["Read"], mcpServers: { fs: { command: "npx", args: ["-y", "srv"] } } });
+  assert.deepEqual(events[2].got, { type: "prompt", text: "hello" });
+  assert.equal(events[3].claude_session_id, null);
+  // lines split across frames, a UTF-8 character too, arrive whole
+  session.sendPrompt("split");
+  assert.ok(await until(() => count("turn_complete") === 2), "split: " + JSON.stringify(events));
+  assert.deepEqual(types(events.slice(4)), ["assistant", "second", "assistant", "turn_complete"]);
+  assert.equal(events[4].text, "café");
+  // a non-JSON line goes to onError (the SDK's words); blank lines are skipped
+  session.sendPrompt("noise");
+  assert.ok(await until(() => count("turn_complete") === 3), "noise");
+  assert.deepEqual(errors.filter((e) => e.startsWith("non-JSON")), ["non-JSON stdout: not json at all"]);
+  session.configure({ model: "other", maxTurns: 1 });
+  assert.ok(await until(() => count("configured") === 2), "configured");
+  assert.deepEqual(events.filter((e) => e.type === "configured")[1].got,
+    { type: "configure", model: "other", maxTurns: 1 });
+  session.interrupt();
+  assert.ok(await until(() => count("interrupted") === 1), "interrupted");
+  const listed = (await sb.agent.list()).find((a) => a.sessionID === session.sessionId);
+  assert.deepEqual(Object.keys(listed).sort(), ["running", "sandboxID", "sessionID", "startedAt"]);
+  assert.equal(listed.running, true);
+  assert.equal(listed.sandboxID, sb.sandboxId);
+  // a second client: the scrollback replays every event so far
+  const replayed = [];
+  let replayEnded = false;
+  const other = await sb.agent.attach(session.sessionId, {
+    onEvent: (e) => replayed.push(e), onScrollbackEnd: () => { replayEnded = true; },
+  });
+  assert.ok(await until(() => replayEnded), "scrollback end");
+  assert.deepEqual(types(replayed), types(events));	// [1,2] included: JSON to this SDK
+  other.close();
+  await session.kill();
+  assert.equal(await session.done, -1);
+  assert.equal((await sb.agent.list()).find((a) => a.sessionID === session.sessionId).running, false);
+  // an unknown session: the attach ends at once (-1); ours: its kill is a
+  // 404 (the reference answers 500)
+  const ghost = await sb.agent.attach("abcdef12");
+  assert.equal(await ghost.done, -1);
+  await assert.rejects(ghost.kill(), /Failed to kill agent session: 404/);
+  await sb.exec.run("sudo rm -f /usr/local/bin/claude-agent-wrapper");
+});
+
+test("agent: without a wrapper the session fails with an error event and exit 1", async () => {
+  const s = await Sandbox.create();
+  try {
+    const events = [];
+    const session = await s.agent.start({ prompt: "x", onEvent: (e) => events.push(e) });
+    assert.equal(await session.done, 1);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].type, "error");
+    assert.match(events[0].message, /^claude-agent-wrapper is not installed in this sandbox: .*\/usr\/local\/bin\/claude-agent-wrapper/);
+    const listed = await s.agent.list();
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].running, false);
+    assert.equal((await s.exec.list())[0].command, "claude-agent-wrapper");
+  } finally {
+    await s.kill();
   }
 });
 

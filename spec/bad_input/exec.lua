@@ -6,11 +6,7 @@ local support = require("spec.support.server")
 
 -- the session ids of the live sandbox
 local function sessions(ctx)
-  local status, list = ctx.client:api("GET", "/sandboxes/" .. ctx.sandbox .. "/exec")
-  assert(status == 200, "GET .../exec answered " .. tostring(status))
-  local ids = {}
-  for _, s in ipairs(list) do ids[s.sessionID] = true end
-  return ids
+  return ctx.client:session_ids(ctx.sandbox)
 end
 
 local function post(ctx, path, body)

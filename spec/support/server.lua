@@ -89,6 +89,16 @@ function Client:create(body)
   return doc.sandboxID
 end
 
+--- The ids of the exec sessions of sandbox `id` (GET .../exec; agent
+-- sessions are some), as a set.
+function Client:session_ids(id)
+  local status, list = self:api("GET", "/sandboxes/" .. id .. "/exec")
+  assert(status == 200, "GET .../exec answered " .. tostring(status))
+  local ids = {}
+  for _, s in ipairs(list) do ids[s.sessionID] = true end
+  return ids
+end
+
 --- exec/run through sh -c; the decoded result.
 function Client:run(id, cmd, extra)
   local body = { cmd = "sh", args = { "-c", cmd } }

@@ -738,8 +738,10 @@ exec_child(const struct box_msg *m, int fds[3], int tty, char *cwd,
 	   char **argv, char **envp, int status_fd)
 {
 	const char *what = "signals";
+	char msg[sizeof(int) + 16];	/* errno, then the longest step name */
 	sigset_t none;
 	gid_t gid = m->gid;
+	size_t n;
 	int e, i;
 
 	sigemptyset(&none);
@@ -778,9 +780,13 @@ exec_child(const struct box_msg *m, int fds[3], int tty, char *cwd,
 	what = "exec";
 	execvpe(argv[0], argv, envp);	/* searches PATH: see use_path() */
 fail:
+	/* errno and the step in one write (atomic: far below PIPE_BUF), so
+	 * that resolve() never reads the one without the other */
 	e = errno;
-	(void)!write(status_fd, &e, sizeof(e));
-	(void)!write(status_fd, what, strlen(what));
+	memcpy(msg, &e, sizeof(e));
+	n = strlen(what);
+	memcpy(msg + sizeof(e), what, n);
+	(void)!write(status_fd, msg, sizeof(e) + n);
 	_exit(127);
 }
 

@@ -25,6 +25,7 @@ local function wrap(c, info)
   sb.exec = require("opencomputer.sdk.exec").new(sb)
   sb.commands = sb.exec
   sb.files = require("opencomputer.sdk.files").new(sb)
+  sb.agent = require("opencomputer.sdk.agent").new(sb)
   sb.pty = require("opencomputer.sdk.pty").new(sb)
   return sb
 end

@@ -10,6 +10,7 @@ local files = require("opencomputer.server.files")
 local checkpoint = require("opencomputer.server.checkpoint")
 local image = require("opencomputer.server.image")
 local templates = require("opencomputer.server.template_build")
+local agent = require("opencomputer.server.agent")
 local pty = require("opencomputer.server.pty")
 local sandbox = require("opencomputer.server.sandbox")
 local json = require("opencomputer.runtime.json")
@@ -112,6 +113,7 @@ function M.routes(reg)
   checkpoint.routes(r, reg)	-- first: its literal segments win
   image.routes(r, reg)		-- snapshots and images (8.4, 8.5)
   templates.routes(r, reg)	-- 8.7
+  agent.routes(r, reg, sandbox_of)	-- agent sessions (7)
   pty.routes(r, function(id) return sandbox_of(reg, id, true) end)	-- 6
 
   r.add("POST", "/sandboxes", function(req)

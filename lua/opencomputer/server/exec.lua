@@ -74,8 +74,10 @@ end
 -- (exec/run's one-shot session: not in sb.sessions, so not listed, not
 -- addressable, and gone once its answer is sent; no client can write
 -- its stdin, so its process reads end-of-file at once, as it would with
--- stdin on /dev/null). Nil, a message and the errno name when the
--- command cannot start (its cwd or executable).
+-- stdin on /dev/null), listed_as (the argv that lists show, when it is
+-- not the one that runs: agent.lua's stand-in for a missing wrapper).
+-- Nil, a message and the errno name when the command cannot start (its
+-- cwd or executable).
 function M.start(sb, argv, opts)
   local id
   repeat id = new_id() until not sb.sessions[id]
@@ -85,7 +87,7 @@ function M.start(sb, argv, opts)
   started = started + 1
   local s = setmetatable({
     seq = started,
-    id = id, sandbox = sb, argv = argv, proc = proc,
+    id = id, sandbox = sb, argv = opts.listed_as or argv, proc = proc,
     started_at = os.time(), running = true, exit_code = nil,
     chunks = {}, first = 1, last = 0, kept = 0, truncated = false,
     out_bytes = { [STDOUT] = 0, [STDERR] = 0 },

@@ -682,6 +682,60 @@ M.schemas = {
     tag = M.resource_name },
 }
 
+-- agent sessions (protocol.md 7.1, 7.4) ----------------------------------
+
+--- An object of at most `max` entries whose keys are M.string{nonempty,
+-- max = 256} and whose values are checked by `rule` (named
+-- parent["key"]).
+function M.map_of(rule, max)
+  local key = M.string({ nonempty = true, max = 256 })
+  return function(v, name)
+    if type(v) ~= "table" or #v > 0 then
+      return name .. " must be an object, not " .. describe(v)
+    end
+    local count = 0
+    for k, x in pairs(v) do
+      count = count + 1
+      if type(k) ~= "string" then return name .. " must be an object" end
+      local fault = key(k, name .. " key") or rule(x, field(name, k))
+      if fault then return fault end
+    end
+    if count > max then
+      return name .. " must have at most " .. max .. " entries"
+    end
+  end
+end
+
+-- a permission mode of the Claude Agent SDK ("default", "acceptEdits",
+-- "bypassPermissions", "plan", ... : the wrapper judges which): 1 to 64
+-- ASCII letters; "" is unset
+local function permission_mode(v, name)
+  if type(v) ~= "string" or (v ~= "" and not v:find("^%a+$")) or #v > 64 then
+    return name .. " must be a permission mode (1 to 64 ASCII letters, "
+      .. "such as \"bypassPermissions\"), not " .. (type(v) == "string"
+      and string.format("%q", v) or describe(v))
+  end
+end
+
+-- POST /sandboxes/{id}/agent (7.1): every field optional; an empty
+-- string, list or object and maxTurns 0 are unset (agent.lua); an MCP
+-- server is {command, args?, env?} (the stdio kind)
+M.schemas.agent = {
+  prompt = M.string({ max = M.MAX_BODY }),
+  model = text,
+  systemPrompt = M.string({ max = M.MAX_BODY }),
+  allowedTools = M.strings(1024, { nonempty = true, max = 256 }),
+  permissionMode = permission_mode,
+  maxTurns = M.integer(0, 2147483647),
+  cwd = M.string({ max = M.MAX_PATH }),
+  mcpServers = M.map_of(M.object_of({ command = M.required(command),
+    args = args, env = env }), 64),
+  resume = text,
+}
+-- POST .../agent/{sid}/prompt (7.4): the reference's "text is required"
+-- for a missing or empty text
+M.schemas.agent_prompt = { text = M.required(M.string({ max = M.MAX_BODY })) }
+
 --- Read the JSON body of `req` (at most MAX_BODY bytes; empty: {}) and
 -- check it against M.schemas[name]; the checked fields. Raises http.abort
 -- answers: 413 for a body too large, 400 for anything invalid.
