@@ -57,10 +57,12 @@
  *
  * A terminal's output is read in pieces of at most 4 KiB, all as stream
  * 1, and its input is written to the master. It ends once its command
- * has exited and the terminal has nothing more to say: every slave is
- * closed (the usual case), or LINGER_MS after the exit when a background
- * job still holds one (the master is closed then: the job's terminal
- * hangs up).
+ * has exited and the terminal has nothing more to say: the master reads
+ * EIO, every slave closed (the usual case), or LINGER_MS after the exit
+ * when a background job still holds one (the master is closed then: the
+ * job's terminal hangs up). A read of 0 is no end: a master gives one
+ * now and then while its closed slave's last output is still on its way
+ * (seen on Linux 6.18), so it is read again EOF_RETRY_MS later.
  *
  * uid and gid are ids inside the sandbox; uid_base is the host uid its 0
  * maps to (policy, in lua/opencomputer/server/sandbox.lua). Output stays
@@ -109,6 +111,7 @@ extern const char ocl_init_image[], ocl_init_image_end[];
 					 * (protocol.md 6.2: frames <= 4 KiB) */
 #define LINGER_MS	200		/* a terminal read after its command's
 					 * exit, while another process holds it */
+#define EOF_RETRY_MS	10		/* a master read again after a 0 */
 
 enum { BOX_BOOTING, BOX_UP, BOX_DEAD };
 
@@ -177,8 +180,11 @@ struct box_proc {
 	int		pty;		/* a terminal: pipes[1] reads its master,
 					 * pipes[0] writes a dup of it */
 	struct box_winsize win;		/* asked for, until it starts */
-	uv_timer_t	linger;		/* a terminal after its command's exit */
+	uv_timer_t	linger;		/* a terminal: its next look (pty_timer) */
 	int		timer_open;	/* 0 no, 1 open, 2 closing */
+	int		eof;		/* its master read 0: read it again */
+	uint64_t	close_at;	/* loop ms: its end at the latest, once
+					 * its command has exited */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1253,6 +1259,8 @@ pty_close(box_proc *p)
 	stop_linger(p);
 }
 
+static void on_pty_timer(uv_timer_t *t);
+
 static void
 on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 {
@@ -1261,7 +1269,12 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 
 	if (n > 0)
 		queue_output(p, stream, ub->base, (size_t)n);
-	else if (n < 0 && p->pty)	/* EIO: every slave is closed */
+	else if (n == UV_EOF && p->pty) {
+		/* libuv has stopped reading: again soon (see the top) */
+		p->eof = 1;
+		if (!uv_is_active((uv_handle_t *)&p->linger))
+			uv_timer_start(&p->linger, on_pty_timer, EOF_RETRY_MS, 0);
+	} else if (n < 0 && p->pty)	/* EIO: every slave is closed */
 		pty_close(p);
 	else if (n < 0)
 		close_pipe(p, stream);
@@ -1270,26 +1283,56 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 		wake(p->b->rt, &p->task);
 }
 
-/* LINGER_MS after a terminal's command ended, a background job still
- * holds its slave: take what the master has (unless the task is behind:
- * then look again later, nothing is dropped) and close it */
+/* What a terminal's master has now, read at once: at most 32 pieces (a
+ * terminal holds less: 4 KiB in its line discipline, 64 KiB in its
+ * buffer), reading past a few reads of 0 (see the top). */
 static void
-on_linger(uv_timer_t *t)
+pty_drain(box_proc *p)
 {
-	box_proc *p = t->data;
 	char piece[PTY_CHUNK];
 	uv_os_fd_t fd;
 	ssize_t n;
-	int i;
+	int i, zeros = 0;
 
-	if (p->paused && p->b && p->b->state != BOX_DEAD) {
-		uv_timer_start(&p->linger, on_linger, LINGER_MS, 0);
+	if (p->open[1] != 1 || uv_fileno((uv_handle_t *)&p->pipes[1], &fd))
+		return;
+	for (i = 0; i < 32; i++) {
+		n = read(fd, piece, sizeof(piece));
+		if (n > 0) {
+			queue_output(p, 1, piece, (size_t)n);
+			zeros = 0;
+		} else if (!(n == 0 && ++zeros < 3) &&
+			   !(n < 0 && errno == EINTR))
+			return;		/* EAGAIN, EIO */
+	}
+}
+
+/* A terminal's timer: read again after a read of 0; and once its
+ * command has exited, close it at close_at (when a background job holds
+ * it: the usual end is the master's EIO), taking what the master still
+ * has, unless the task is behind (then later: nothing is dropped). */
+static void
+on_pty_timer(uv_timer_t *t)
+{
+	box_proc *p = t->data;
+	uint64_t now = uv_now(t->loop);
+
+	if (p->eof) {
+		p->eof = 0;
+		if (!p->paused)
+			pause_output(p, 0);
+	}
+	if (!p->close_at)
+		return;
+	if (now < p->close_at) {
+		uv_timer_start(t, on_pty_timer, p->close_at - now, 0);
 		return;
 	}
-	if (p->open[1] == 1 && !uv_fileno((uv_handle_t *)&p->pipes[1], &fd))
-		for (i = 0; i < 16 && (n = read(fd, piece, sizeof(piece))) > 0;
-		     i++)
-			queue_output(p, 1, piece, (size_t)n);
+	if (p->paused && p->b && p->b->state != BOX_DEAD) {
+		uv_timer_start(t, on_pty_timer, LINGER_MS, 0);
+		return;
+	}
+	pty_drain(p);
 	pty_close(p);
 	if (p->b)
 		wake(p->b->rt, &p->task);
@@ -1300,15 +1343,11 @@ on_linger(uv_timer_t *t)
 static void
 pty_ended(box_proc *p)
 {
-	if (!p->pty || p->open[1] != 1 || p->timer_open || !p->b)
+	if (!p->pty || p->open[1] != 1 || p->timer_open != 1 || p->close_at)
 		return;
-	if (uv_timer_init(p->b->rt->loop, &p->linger)) {
-		pty_close(p);
-		return;
-	}
-	p->linger.data = p;
-	p->timer_open = 1;
-	uv_timer_start(&p->linger, on_linger, LINGER_MS, 0);
+	p->close_at = uv_now(p->b->rt->loop) + LINGER_MS;
+	if (!uv_is_active((uv_handle_t *)&p->linger))
+		uv_timer_start(&p->linger, on_pty_timer, LINGER_MS, 0);
 }
 
 /* The master init sent for the terminal `p` (STARTED): checked (init's
@@ -1331,8 +1370,9 @@ pty_open(box_proc *p, int fd)
 	}
 	uv_pipe_init(p->b->rt->loop, &p->pipes[1], 0);
 	uv_pipe_init(p->b->rt->loop, &p->pipes[0], 0);
-	p->pipes[0].data = p->pipes[1].data = p;
-	p->open[0] = p->open[1] = 1;
+	uv_timer_init(p->b->rt->loop, &p->linger);
+	p->pipes[0].data = p->pipes[1].data = p->linger.data = p;
+	p->open[0] = p->open[1] = p->timer_open = 1;
 	if (uv_pipe_open(&p->pipes[1], fd)) {
 		close(fd);
 		fd = -1;

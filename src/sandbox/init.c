@@ -75,6 +75,7 @@
 #include "sandbox/seccomp.h"
 
 #define MAX_TRACKED	4096
+#define PTYS_MAX	256	/* pseudo-terminals in a sandbox's devpts */
 #define START_LIMIT	10	/* seconds a command may take to reach its
 				 * exec: one stopped before it is killed */
 
@@ -394,8 +395,10 @@ mount_dev(const struct setup *s)
 			 MS_NOEXEC, NULL);
 	}
 	mkdir("dev/pts", 0755);
+	/* at most PTYS_MAX terminals: the kernel's are shared by all
+	 * sandboxes (kernel.pty.max, 4096 by default) */
 	snprintf(opts, sizeof(opts), "newinstance,ptmxmode=0666,mode=0620,"
-		 "gid=%u", (unsigned)s->base + 5);
+		 "gid=%u,max=%d", (unsigned)s->base + 5, PTYS_MAX);
 	do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, opts);
 	(void)!symlink("pts/ptmx", "dev/ptmx");
 	mkdir("dev/shm", 01777);

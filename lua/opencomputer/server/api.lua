@@ -1,7 +1,8 @@
 -- opencomputer/server/api.lua - the routes of the local server and their
 -- handlers: sandboxes (protocol.md section 2), exec (section 3), files
--- (section 5); checkpoints (section 8) are checkpoint.lua's, signed file
--- URLs (5.1) signed.lua's. Paths are relative to the API base /api; WebSocket routes
+-- (section 5); checkpoints (section 8) are checkpoint.lua's, terminals
+-- (section 6) pty.lua's, signed file URLs (5.1) signed.lua's. Paths are
+-- relative to the API base /api; WebSocket routes
 -- are also served without the /api prefix (section 10.1).
 
 local oc = require("opencomputer")
