@@ -9,7 +9,10 @@
 #      wall time, the client's peak RSS, every chunk checked
 #   5. cold start to a first request (hyperfine)
 #   6. checkpoint, restore and fork (scripts/bench/checkpoint.lua; oclua
-#      only), and the disk bytes of 20 forks
+#      only), and the disk bytes of 20 forks; a terminal's round trip
+#      (scripts/bench/pty.lua)
+#   7. the preview proxy's throughput against a direct connection
+#      (scripts/bench/preview.lua)
 # Figures go to build/bench/*.json; scripts/bench/report.lua turns them into
 # BENCHMARKS.md and docs/benchmarks.png (gnuplot).
 set -eu
@@ -112,9 +115,15 @@ for mib in 1 1024; do
 done
 step "disk: a 100 MiB, 1000-file checkpoint forked 20 times"
 ./oclua scripts/bench/checkpoint.lua disk 100 1000 20 "$ck_dir/sandboxes" >"$OUT/ckpt.disk.json"
+step "terminal: a key typed until its echo, 200 times"
+./oclua scripts/bench/pty.lua 200 >"$OUT/pty.json"
 kill $ck_srv; wait $ck_srv 2>/dev/null || true
 umount "$ck_dir/sandboxes" 2>/dev/null || true
 rm -rf "$ck_dir"
+
+# 7. the preview proxy against a direct connection (a server of its own)
+step "preview: 1024 MiB each way through the proxy and directly, 3 runs"
+./oclua scripts/bench/preview.lua 1024 3 | tail -1 >"$OUT/preview.json"
 
 step "report"
 ./oclua scripts/bench/report.lua "$OUT" "$N_RUN" "$N_TTI" "$STREAM_MIB" "$N_FAN" "$FAN_KIB"

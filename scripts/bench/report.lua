@@ -192,6 +192,29 @@ w("sandbox; %d forks of it took **%.2f MiB** more in all (%.4fx the checkpoint's
   ck.disk.forks, ck.disk.forks_bytes / mib, ck.disk.forks_bytes / (ck.disk.mib * mib))
 w("size; 20 copies would be %dx). `df` of the btrfs after `sync`.\n", ck.disk.forks)
 
+local pty, pv = json("pty.json"), json("preview.json")
+w("## 7. Terminals and preview URLs\n")
+w("A terminal's round trip (scripts/bench/pty.lua, %d keys): a key sent on", pty.prompt.n)
+w("`sb.pty` until its echo comes back, at bash's prompt (readline echoes it)")
+w("and under `cat` (the kernel's line discipline echoes it).\n")
+w("| where the echo comes from | median | P95 |")
+w("|---|---|---|")
+w("| bash prompt | %s | %s |", ms(pty.prompt.median), ms(pty.prompt.p95))
+w("| `cat` running | %s | %s |", ms(pty.cat.median), ms(pty.cat.p95))
+w("")
+w("The preview proxy (scripts/bench/preview.lua): curl moving %d MiB each way,", pv.mib)
+w("median of %d, through `http://<id>-p3000.localhost:<port>/` (httpd, then the", pv.runs)
+w("tunnel into the sandbox's network namespace) against curl inside the sandbox")
+w("to the same app directly.\n")
+w("| | direct | through the proxy | proxy / direct |")
+w("|---|---|---|---|")
+w("| download | %.0f MiB/s | %.0f MiB/s | %.0f%% |", pv.direct_down_mibs, pv.proxy_down_mibs,
+  100 * pv.proxy_down_mibs / pv.direct_down_mibs)
+w("| upload | %.0f MiB/s | %.0f MiB/s | %.0f%% |", pv.direct_up_mibs, pv.proxy_up_mibs,
+  100 * pv.proxy_up_mibs / pv.direct_up_mibs)
+w("\nThe server spent %.2f s of CPU per GiB through the proxy; its peak RSS was %.0f MiB.\n",
+  pv.server_cpu_s_per_gib, pv.server_peak_rss_kib / 1024)
+
 w("## Runtime core (scripts/bench/run-all.sh, same run)\n")
 local f = io.open("build/bench.txt")
 if f then
@@ -205,6 +228,7 @@ w("N_RUN=%s N_TTI=%s STREAM_MIB=%s N_FAN=%s FAN_KIB=%s sh scripts/bench/compare.
   N_RUN, N_TTI, STREAM_MIB, N_FAN, FAN_KIB)
 w("./oclua scripts/bench/sdk.lua run|tti|stream|fanout ...     # one workload, oclua")
 w("./oclua scripts/bench/checkpoint.lua take|fork|disk ...     # checkpoints (section 6)")
+w("./oclua scripts/bench/pty.lua [N]; ./oclua scripts/bench/preview.lua [MIB [RUNS]]  # section 7")
 w("node scripts/bench/node/sdk.mjs run|tti|stream|fanout ...  # the same, TS SDK\n```")
 
 local md = assert(io.open("BENCHMARKS.md", "w"))
