@@ -291,6 +291,30 @@ describe("oclua sandbox commands", function()
     assert.are.equal(0, code)
   end)
 
+  it("exec -i: 64 MiB into a command that writes meanwhile; the server holds it back", function()
+    -- the server's reader of the process's output and its writer of
+    -- stdin wait at once (box.c: a slot each; one slot made the reader
+    -- fail and the session hang); stdin is paced, not queued whole
+    local input = os.tmpname()
+    assert(os.execute("head -c 67108864 /dev/zero > " .. input))
+    finally(function() os.remove(input) end)
+    local function hwm()
+      for l in io.lines("/proc/" .. srv.proc:pid() .. "/status") do
+        local v = l:match("^VmHWM:%s+(%d+)")
+        if v then return tonumber(v) end
+      end
+    end
+    local before = hwm()
+    local out, err, code = run(env .. " timeout 60 " .. bin .. " exec -i " .. id
+      .. " -- sh -c '(for i in 1 2 3 4 5 6 7 8 9 10; do echo tick; sleep 0.05; done) & "
+      .. "sleep 0.3; exec wc -c' < " .. input)
+    assert.are.equal(0, code, err)
+    assert.matches("67108864\n", out)
+    assert.are.equal(10, select(2, out:gsub("tick\n", "")))
+    assert.is_true(os.getenv("OCLUA_SANITIZED") ~= nil or hwm() - before < 32 * 1024,
+      "the server's peak RSS grew by " .. (hwm() - before) .. " KiB")
+  end)
+
   it("exec: 255 for its own failures, 141 when its reader leaves, 124 past --timeout, 128+N for a passed signal", function()
     local _, err, code = oclua("exec sb-00000000 -- true")
     assert.are.equal(255, code)
@@ -313,6 +337,14 @@ describe("oclua sandbox commands", function()
     out = run("bash -c '" .. env .. " " .. bin .. " exec " .. id
       .. " -- sleep 30 & sleep 1.5; kill -TERM $!; wait $!; echo status $?'")
     assert.are.equal("status 143\n", out)
+    -- a command that ignores Ctrl-C: the second one leaves
+    local t0 = require("opencomputer").now()
+    out, err = run("bash -c '" .. env .. " " .. bin .. " exec " .. id
+      .. [[ -- sh -c "trap \"\" INT; sleep 30" & ]]
+      .. "sleep 1.5; kill -INT $!; sleep 0.5; kill -INT $!; wait $!; echo status $?'")
+    assert.are.equal("status 130\n", out)
+    assert.are.equal("oclua exec: interrupted again: leaving without waiting for the command\n", err)
+    assert.is_true(require("opencomputer").now() - t0 < 10)
   end)
 
   it("files put, ls, get: every byte, - for stdin and stdout, into a directory", function()

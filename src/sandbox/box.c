@@ -175,7 +175,10 @@ struct box_proc {
 	int		exited, exit_code;
 	size_t		in_pending;
 	int		close_in_after_writes;
-	int		task;
+	int		task;		/* in read() (or starting) */
+	int		wtask;		/* in write(), waiting for stdin to
+					 * drain: a slot of its own, as the
+					 * reader waits at the same time */
 	int		gone;
 	int		pty;		/* a terminal: pipes[1] reads its master,
 					 * pipes[0] writes a dup of it */
@@ -677,6 +680,7 @@ box_died(box *b)
 		else
 			pty_ended(p);
 		wake(b->rt, &p->task);
+		wake(b->rt, &p->wtask);
 	}
 	wake(b->rt, &b->task);
 	wake(b->rt, &b->exit_task);
@@ -1521,7 +1525,7 @@ spawn_common(lua_State *L, int pty)
 	}
 	*ud = p;
 	p->b = b;
-	p->task = LUA_NOREF;
+	p->task = p->wtask = LUA_NOREF;
 	p->id = ++b->next_id;
 	p->pty = pty;
 	m.id = p->id;
@@ -1630,7 +1634,7 @@ stdin_written(uv_write_t *req, int status)
 	if (p->in_pending == 0 && p->close_in_after_writes)
 		close_pipe(p, 0);
 	if (p->in_pending <= IN_HIGH && p->b)
-		wake(p->b->rt, &p->task);
+		wake(p->b->rt, &p->wtask);
 }
 
 static int
@@ -1640,7 +1644,7 @@ write_k(lua_State *L, int status, lua_KContext ctx)
 
 	(void)status; (void)ctx;
 	if (p->in_pending > IN_HIGH && p->open[0] == 1) {
-		p->task = ocl_task_pin(L);
+		p->wtask = ocl_task_pin(L);
 		return ocl_suspend(L, 0, write_k);
 	}
 	return 0;
@@ -1670,7 +1674,9 @@ proc_write(lua_State *L)
 		return 0;
 	}
 	p->in_pending += n;
-	if (p->in_pending > IN_HIGH && p->task == LUA_NOREF) {
+	/* (a second writer while one waits goes on: the waiting one holds
+	 * the pace) */
+	if (p->in_pending > IN_HIGH && p->wtask == LUA_NOREF) {
 		lua_settop(L, 1);
 		return write_k(L, LUA_OK, 0);
 	}
@@ -1779,7 +1785,9 @@ proc_gc(lua_State *L)
 	p->gone = 1;
 	if (p->task != LUA_NOREF && !(p->b && p->b->rt->closing))
 		luaL_unref(L, LUA_REGISTRYINDEX, p->task);
-	p->task = LUA_NOREF;
+	if (p->wtask != LUA_NOREF && !(p->b && p->b->rt->closing))
+		luaL_unref(L, LUA_REGISTRYINDEX, p->wtask);
+	p->task = p->wtask = LUA_NOREF;
 	for (i = 0; i < 3; i++)
 		close_pipe(p, i);
 	stop_linger(p);

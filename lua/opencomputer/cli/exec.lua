@@ -17,8 +17,9 @@ usage: oclua exec [options] ID [--] CMD [ARGS...]
 Runs CMD with ARGS in sandbox ID as its user `sandbox` (an argument
 vector, no shell: for pipes or $VARS run `sh -c '...'`), writes its
 standard output and error here as they arrive, and exits with its exit
-status. Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to the
-command, which decides what to do with them.
+status. Ctrl-C (SIGINT) is passed on to the command, which decides what
+to do with it (a second Ctrl-C leaves without waiting); SIGTERM and
+SIGHUP are passed on, and this command ends at once.
 
   -i, --stdin       pass this standard input to the command (then end of
                     file); without it the command reads an empty input
@@ -30,7 +31,8 @@ command, which decides what to do with them.
 ]] .. command.SERVER_HELP .. [[
 
 Exit status: the command's (0-255); 128+N when it was ended by the
-signal N that this command passed on (141, SIGPIPE, when the reader of
+signal N that this command passed on, or when SIGTERM, SIGHUP or a
+second SIGINT ended this command (141, SIGPIPE, when the reader of
 its output went away, as in `oclua exec ID -- yes | head`); 124 when
 it ran past --timeout (as timeout(1)); 255 when oclua failed (the server
 could not be reached, no sandbox ID, the connection dropped before the
@@ -38,7 +40,7 @@ command ended, a usage error) or the command was killed by a signal it
 was not given here (the server does not say which).
 ]]
 
-local SIGNALS = { 1, 2, 15 }	-- SIGHUP, SIGINT, SIGTERM: passed on
+local SIGHUP, SIGINT, SIGTERM = 1, 2, 15	-- passed on to the command
 
 --- oclua exec ARGS...
 function M.main(...)
@@ -84,12 +86,25 @@ function M.main(...)
     s = sb.exec:start("sh", { args = args, env = env, cwd = opts.cwd,
       timeout = timeout, on_stdout = out(io.stdout), on_stderr = out(io.stderr) })
   end, FAILED, id)
-  for _, sig in ipairs(SIGNALS) do
+  -- SIGINT (Ctrl-C) goes to the command, which decides: its status is
+  -- ours; a second one while it still runs leaves without waiting.
+  -- SIGTERM and SIGHUP go to the command, and this command ends at once
+  -- (whoever sent them wants it gone, whatever the server does).
+  -- (each wait is one-shot: the next is armed at once, before anything
+  -- yields, so that no signal meets the default action meanwhile)
+  oc.spawn(function()
+    core.signal_wait(SIGINT)
+    oc.spawn(pass, SIGINT)
+    core.signal_wait(SIGINT)
+    io.stderr:write("oclua exec: interrupted again: leaving without waiting "
+      .. "for the command\n")
+    os.exit(128 + SIGINT)
+  end)
+  for _, sig in ipairs({ SIGHUP, SIGTERM }) do
     oc.spawn(function()
-      while true do
-        core.signal_wait(sig)
-        pass(sig)
-      end
+      core.signal_wait(sig)
+      pass(sig)
+      os.exit(128 + sig)
     end)
   end
   if opts.stdin then

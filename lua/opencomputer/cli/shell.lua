@@ -11,6 +11,7 @@ local oc = require("opencomputer")
 local core = require("opencomputer.core")
 local command = require("opencomputer.cli.command")
 local errors = require("opencomputer.sdk.errors")
+local task = require("opencomputer.runtime.task")
 
 local M = {}
 
@@ -186,10 +187,22 @@ function M.main(...)
     -- the end of input that is not a terminal: the shell's end of file
     if not tty then t:send("\4") end
   end)
-  -- the window's size, followed
+  -- the window's size, followed: each signal wait is one-shot, so the
+  -- next is armed at once (nothing yields in between) and a worker
+  -- sends the size of the moment, never an old one
+  local resized = task.condition()
+  local stale = false
   oc.spawn(function()
     while true do
       core.signal_wait(SIGWINCH)
+      stale = true
+      resized:signal()
+    end
+  end)
+  oc.spawn(function()
+    while true do
+      while not stale do resized:wait() end
+      stale = false
       local c, r = core.term_size(1)
       if c and (c ~= cols or r ~= rows) then
         cols, rows = c, r
@@ -201,7 +214,10 @@ function M.main(...)
   -- typed as a Ctrl-C; SIGTERM and SIGHUP (the window closed) end the
   -- remote shell, as ssh's hang-up does
   oc.spawn(function()
-    while true do core.signal_wait(SIGINT); pcall(t.send, t, "\3") end
+    while true do
+      core.signal_wait(SIGINT)
+      oc.spawn(function() pcall(t.send, t, "\3") end)
+    end
   end)
   for _, sig in ipairs({ SIGTERM, SIGHUP }) do
     oc.spawn(function()
