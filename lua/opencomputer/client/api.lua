@@ -239,6 +239,14 @@ function M.snake(t)
   return out
 end
 
+--- A JSON array the server answered (nil: none) as a list of snake()
+-- tables.
+function M.snake_list(list)
+  local out = {}
+  for i, t in ipairs(list or {}) do out[i] = M.snake(t) end
+  return out
+end
+
 --- The WebSocket URL of `path` (http -> ws), with the key in the query.
 function Client:ws_url(path)
   local u = self.base:gsub("^http", "ws") .. path

@@ -289,12 +289,8 @@ end
 function M.list_patches(id, opts)
   check_id(id, "the checkpoint id", "Sandbox.list_checkpoint_patches")
   local c = client.open(opts, "Sandbox.list_checkpoint_patches")
-  local out = {}
-  for i, p in ipairs(c:call("GET", patches(id),
-      { fields = { checkpoint_id = id } }) or {}) do
-    out[i] = client.snake(p)
-  end
-  return out
+  return client.snake_list(c:call("GET", patches(id),
+    { fields = { checkpoint_id = id } }))
 end
 
 --- Sandbox.delete_checkpoint_patch(checkpoint_id, patch_id, {api_url=,

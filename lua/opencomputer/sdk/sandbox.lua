@@ -137,11 +137,7 @@ end
 function Sandbox.list(opts)
   client.check_options(opts or {}, { api_key = true, api_url = true },
     "Sandbox.list")
-  local out = {}
-  for i, info in ipairs(client.new(opts):call("GET", "/sandboxes") or {}) do
-    out[i] = client.snake(info)
-  end
-  return out
+  return client.snake_list(client.new(opts):call("GET", "/sandboxes"))
 end
 
 function Sandbox:path(rest)

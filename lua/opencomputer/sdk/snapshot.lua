@@ -63,11 +63,7 @@ end
 --- Snapshot.list({api_url=, api_key=}) -> a list of the named snapshots.
 function Snapshot.list(opts)
   local c = client.open(opts, "Snapshot.list")
-  local out = {}
-  for i, s in ipairs(c:call("GET", "/snapshots") or {}) do
-    out[i] = client.snake(s)
-  end
-  return out
+  return client.snake_list(c:call("GET", "/snapshots"))
 end
 
 --- Snapshot.delete(name, {api_url=, api_key=}): gone; a name that does

@@ -52,11 +52,7 @@ end
 --- Template.list({api_url=, api_key=}) -> a list of templates.
 function Template.list(opts)
   local c = client.open(opts, "Template.list")
-  local out = {}
-  for i, t in ipairs(c:call("GET", "/templates") or {}) do
-    out[i] = client.snake(t)
-  end
-  return out
+  return client.snake_list(c:call("GET", "/templates"))
 end
 
 --- Template.get(name, {api_url=, api_key=}) -> the template;
