@@ -313,6 +313,15 @@ core_stdin_reader(lua_State *L)
 	return 1;
 }
 
+/* nil and "<what> (<errno's words>)" */
+static int
+refuse(lua_State *L, const char *what)
+{
+	lua_pushnil(L);
+	lua_pushfstring(L, "%s (%s)", what, strerror(errno));
+	return 2;
+}
+
 static int
 core_term_raw(lua_State *L)
 {
@@ -320,12 +329,8 @@ core_term_raw(lua_State *L)
 	struct termios t;
 
 	if (!on) {
-		if (raw_on && tcsetattr(0, TCSADRAIN, &saved_modes)) {
-			lua_pushnil(L);
-			lua_pushfstring(L, "cannot restore the terminal: %s",
-					strerror(errno));
-			return 2;
-		}
+		if (raw_on && tcsetattr(0, TCSADRAIN, &saved_modes))
+			return refuse(L, "cannot restore the terminal");
 		raw_on = 0;
 		lua_pushboolean(L, 1);
 		return 1;
@@ -334,12 +339,8 @@ core_term_raw(lua_State *L)
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	if (tcgetattr(0, &t)) {
-		lua_pushnil(L);
-		lua_pushfstring(L, "standard input is not a terminal (%s)",
-				strerror(errno));
-		return 2;
-	}
+	if (tcgetattr(0, &t))
+		return refuse(L, "standard input is not a terminal");
 	saved_modes = t;
 	hook_exit();
 	/* as ssh's enter_raw_mode */
@@ -352,12 +353,8 @@ core_term_raw(lua_State *L)
 	t.c_oflag &= ~OPOST;
 	t.c_cc[VMIN] = 1;
 	t.c_cc[VTIME] = 0;
-	if (tcsetattr(0, TCSADRAIN, &t)) {
-		lua_pushnil(L);
-		lua_pushfstring(L, "cannot set the terminal's modes: %s",
-				strerror(errno));
-		return 2;
-	}
+	if (tcsetattr(0, TCSADRAIN, &t))
+		return refuse(L, "cannot set the terminal's modes");
 	raw_on = 1;
 	lua_pushboolean(L, 1);
 	return 1;
