@@ -1,0 +1,87 @@
+---@meta opencomputer
+-- meta/opencomputer.lua - LuaCATS annotations (lua-language-server) of
+-- the `opencomputer` module: the entry point, its task functions and the
+-- task object. Not loaded at run time: the code is lua/opencomputer/
+-- (embedded in the oclua binary). The other classes are in
+-- meta/opencomputer/*.lua. spec/annotations_spec.lua checks that the
+-- names here and the names the modules export are the same set.
+
+---The `opencomputer` module: `local oc = require("opencomputer")` (API.md 0).
+---Every call that talks to the network yields the running task; call it
+---from a task (the main chunk of `oclua script.lua`, or `oc.spawn`).
+---@class opencomputer
+---@field version string The runtime's version, e.g. "0.1.0" (OCLUA_VERSION of oclua.h).
+---@field errors oc.errors The error classes and `oc.errors.is` (API.md 8).
+---@field Sandbox oc.Sandbox Sandboxes: `oc.Sandbox.create{...}`, `connect`, `list`, checkpoints and patches (API.md 3).
+---@field Image oc.Image Declarative image manifests: `oc.Image.base():apt_install{...}` (API.md 11).
+---@field Snapshot oc.Snapshot Named pre-built images: `oc.Snapshot.create{name=, image=}`, `get`, `list`, `delete` (API.md 11).
+---@field Template oc.Template Templates built from a Dockerfile: `oc.Template.build(name, dockerfile)`, `list`, `get`, `delete` (API.md 7).
+local oc = {}
+
+---Process-wide defaults for every later call (API.md 1): per-call options
+---win over these, these win over OPENCOMPUTER_API_URL / OPENCOMPUTER_API_KEY.
+---Raises "oc.configure: unknown setting 'k'" for any other key.
+---@param settings oc.ConfigureOpts
+function oc.configure(settings) end
+
+---Run `fn(...)` as a new task (a coroutine the runtime's loop drives). It
+---starts at the next scheduling point: at once when called outside a
+---task, else when the caller next yields. An error nobody waits for is
+---printed with its traceback to stderr. Raises "oc.spawn: expected a
+---function" when `fn` is neither a function nor callable.
+---@param fn function
+---@param ... any arguments for `fn`
+---@return oc.Task task
+function oc.spawn(fn, ...) end
+
+---Run or await every task or function in `list` (functions are spawned);
+---the list of their first results, in the order given (`n` holds the
+---count). The first error in time is re-raised once all have settled.
+---Raises "oc.all: ..." for a list item that is neither.
+---@async
+---@param list (oc.Task|function)[]
+---@return any[] results
+function oc.all(list) end
+
+---Yield the running task for `seconds` (fractions allowed); the loop
+---serves other tasks meanwhile. Raises outside a task.
+---@async
+---@param seconds number seconds
+function oc.sleep(seconds) end
+
+---Monotonic time in seconds (a float), for measuring intervals.
+---@return number seconds
+function oc.now() end
+
+---The settings `oc.configure` takes (API.md 1).
+---@class oc.ConfigureOpts
+---@field api_url? string The API URL ("https://app.opencomputer.dev", "http://host:port", or "local" for the embedded local server).
+---@field api_key? string The API key (sent as X-API-Key).
+
+---The connection options every class function takes (API.md 1): they
+---win over `oc.configure` and the environment.
+---@class oc.ConnectionOpts
+---@field api_url? string The API URL, or "local" for the embedded local server.
+---@field api_key? string The API key.
+
+---A task: `oc.spawn`'s result (API.md 2).
+---@class oc.Task
+---@field private co thread The task's coroutine.
+---@field private done boolean True once the task has ended.
+---@field private waiters? thread[] The threads waiting for it (nil once it has ended).
+---@field private main boolean True for the host's main chunk.
+---@field private watched boolean True when its error is someone's to re-raise (it is then not printed).
+---@field private order? integer Its place in the order tasks ended (for `oc.all`'s first error).
+---@field private ok? boolean Whether it returned (set when it ends).
+---@field private results? table Its results, packed (set when it returned).
+---@field private err? any Its error (set when it raised).
+---@field private traceback? string The traceback of its error (set when it raised).
+local Task = {}
+
+---Yield until the task ends; its results, or its error re-raised as it
+---was raised. Raises "a task cannot wait for itself".
+---@async
+---@return any ...
+function Task:wait() end
+
+return oc
