@@ -177,6 +177,9 @@ install: oclua $(B)/liboclua.a
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h
 	cd lua && find opencomputer -name '*.lua' -exec install -D -m 644 \
 		{} $(DESTDIR)$(PREFIX)/share/lua/5.4/{} \;
+	# the LuaCATS annotations for editors (README, "Editor set-up")
+	cd meta && find . -name '*.lua' -exec install -D -m 644 \
+		{} $(DESTDIR)$(PREFIX)/share/oclua/meta/{} \;
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n \
 		's/.*OCLUA_VERSION "\(.*\)"/\1/p' src/oclua.h)|' \
 		oclua.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oclua.pc
