@@ -7,8 +7,10 @@
 -- names here and the names the modules export are the same set.
 
 ---The `opencomputer` module: `local oc = require("opencomputer")` (API.md 0).
----Every call that talks to the network yields the running task; call it
----from a task (the main chunk of `oclua script.lua`, or `oc.spawn`).
+---Every call that talks to the network yields the running task (they are
+---`---@async`); call it from a task (the main chunk of `oclua script.lua`,
+---or `oc.spawn`), else it raises "call from a task: wrap it in oc.spawn or
+---run it with oclua".
 ---@class opencomputer
 ---@field version string The runtime's version, e.g. "0.1.0" (OCLUA_VERSION of oclua.h).
 ---@field errors oc.errors The error classes and `oc.errors.is` (API.md 8).
@@ -44,7 +46,8 @@ function oc.spawn(fn, ...) end
 function oc.all(list) end
 
 ---Yield the running task for `seconds` (fractions allowed); the loop
----serves other tasks meanwhile. Raises outside a task.
+---serves other tasks meanwhile. Outside a task it raises "call from a
+---task: wrap it in oc.spawn or run it with oclua", as every yielding call does.
 ---@async
 ---@param seconds number seconds
 function oc.sleep(seconds) end

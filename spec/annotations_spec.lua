@@ -66,7 +66,8 @@ local function split_type(s)
 end
 
 --- Parse every meta file: {classes = {name -> {parent =, names = {name ->
--- {kind = "field"|"function", where =}}}}, aliases = {name -> true},
+-- {kind = "field"|"function", where =, type = a field's}}}}, aliases =
+-- {name -> true},
 -- uses = {{type =, where =}}, problems = {text, ...}}.
 local function parse_meta()
   local m = { classes = {}, aliases = {}, uses = {}, problems = {} }
@@ -83,12 +84,12 @@ local function parse_meta()
       m.uses[#m.uses + 1] = { type = t, where = where }
     end
   end
-  local function add(c, name, kind, where)
+  local function add(c, name, kind, where, type)
     if c.names[name] then
       m.problems[#m.problems + 1] = where .. ": " .. name
         .. " annotated twice (also " .. c.names[name].where .. ")"
     end
-    c.names[name] = { kind = kind, where = where }
+    c.names[name] = { kind = kind, where = where, type = type }
   end
   for _, file in ipairs(meta_files()) do
     local vars = {}	-- local variable -> class name
@@ -110,7 +111,8 @@ local function parse_meta()
         if not block_class then
           m.problems[#m.problems + 1] = where .. ": ---@field outside a class"
         else
-          add(class(block_class), (name:gsub("%?$", "")), "field", where)
+          add(class(block_class), (name:gsub("%?$", "")), "field", where,
+            (split_type(r)))
         end
         use((split_type(r)), where)
       elseif tag == "param" then
@@ -546,6 +548,48 @@ describe("meta/ (the LuaCATS annotations)", function()
     for name in pairs(m.classes) do
       if not checked[name] then missing[#missing + 1] = name end
     end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
+  it("covers what examples/ calls: oc.X, oc.Class.fn and every :method", function()
+    -- the methods of Lua's strings and files the examples may call
+    local std = {}
+    for name in ("byte char find format gmatch gsub len lower match rep "
+        .. "reverse sub upper close flush lines read seek setvbuf write")
+        :gmatch("%S+") do std[name] = true end
+    local any = {}	-- every name any class annotates
+    for _, c in pairs(m.classes) do
+      for k in pairs(c.names) do any[k] = true end
+    end
+    local top = annotated(m, "opencomputer")
+    local p = assert(io.popen("ls examples/*.lua"))
+    local missing, seen = {}, 0
+    for file in p:lines() do
+      local f <close> = assert(io.open(file))
+      local text = f:read("a"):gsub("%-%-[^\n]*", "")	-- code, not comments
+      for x, rest in text:gmatch("%f[%w_]oc%.([%a_][%w_]*)([%.%w_]*)") do
+        seen = seen + 1
+        local entry = top[x]
+        if not entry then
+          missing[#missing + 1] = file .. ": oc." .. x
+        elseif rest ~= "" then
+          local fn = rest:match("^%.([%a_][%w_]*)")
+          local cls = entry.type and m.classes[entry.type]
+          if fn and not (cls and annotated(m, entry.type)[fn]) then
+            missing[#missing + 1] = file .. ": oc." .. x .. "." .. fn
+          end
+        end
+      end
+      for meth in text:gmatch(":([%a_][%w_]*)%s*[%(%{\"']") do
+        seen = seen + 1
+        if not (any[meth] or std[meth]) then
+          missing[#missing + 1] = file .. ": :" .. meth
+        end
+      end
+    end
+    p:close()
+    assert.is_true(seen > 10, "found almost no calls in examples/")
     table.sort(missing)
     assert.are.same({}, missing)
   end)

@@ -76,7 +76,7 @@ function Agent:list() end
 ---@class oc.AgentSession
 ---@field session_id string The session's id.
 ---@field sandbox_id string Its sandbox.
----@field events oc.AgentEvent[] Every event received so far (the replay included).
+---@field private events oc.AgentEvent[] Every event received so far (the replay included; collect_events gives a copy).
 ---@field private agent oc.Agent The `sb.agent` it came from.
 ---@field private exec oc.ExecSession The exec session under it.
 local AgentSession = {}

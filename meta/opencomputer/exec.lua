@@ -146,9 +146,9 @@ function Exec:reattach_shell(session_id) end
 ---@field sandbox_id string Its sandbox.
 ---@field exit_code? integer The exit code once the process ended (-1: the stream ended without one).
 ---@field done oc.SessionFuture A future whose `:wait()` gives the exit code.
----@field finished? boolean True once the stream has ended.
----@field dropped? boolean True when the stream ended without an exit frame (see drop_reason).
----@field detached? boolean True once `close()` detached it.
+---@field private finished? boolean True once the stream has ended.
+---@field private dropped? boolean True when the stream ended without an exit frame (drop_reason says why).
+---@field private detached? boolean True once `close()` detached it.
 ---@field private sandbox oc.Sandbox Its sandbox object.
 ---@field private exec oc.Exec The `sb.exec` it came from.
 ---@field private cb table The callbacks.

@@ -40,7 +40,7 @@ function Pty:attach(session_id, opts) end
 ---@class oc.PtySession
 ---@field session_id string The terminal's id.
 ---@field sandbox_id string Its sandbox.
----@field closed? boolean True once `close()` detached it.
+---@field private closed? boolean True once `close()` detached it.
 ---@field private sandbox oc.Sandbox Its sandbox object.
 ---@field private pty oc.Pty The `sb.pty` it came from.
 ---@field private pull boolean True when output is pulled with recv() (no on_output).

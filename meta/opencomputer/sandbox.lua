@@ -20,7 +20,7 @@
 ---@field agent oc.Agent Agent sessions (API.md 7).
 ---@field info table The server's last answer about the sandbox, raw (camelCase keys); refreshed by get_info.
 ---@field preview_auth_token? string The preview token made by `create{preview_auth=}` or `rotate_preview_auth_token()` (the only time it is given).
----@field closed? boolean True once `sb:close()` released this object.
+---@field private closed? boolean True once `sb:close()` released this object.
 ---@field private client table The API client (URL, key) this object's calls go through.
 ---@field private sessions table<table, true> The sessions opened through this object, weakly (closed by sb:close()).
 local Sandbox = {}

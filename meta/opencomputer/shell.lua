@@ -7,8 +7,8 @@
 ---only: one run at a time.
 ---@class oc.Shell
 ---@field session_id string The shell's exec session id (for `exec:reattach_shell`).
----@field exit_code? integer bash's exit code, once it exited.
----@field state "idle"|"running"|"closing"|"closed" What the shell is doing.
+---@field private exit_code? integer bash's exit code, once it exited.
+---@field private state "idle"|"running"|"closing"|"closed" What the shell is doing.
 ---@field private exec oc.Exec The `sb.exec` it came from.
 ---@field private session oc.ExecSession The exec session bash runs in.
 ---@field private changed table The condition signalled when `state` changes.
