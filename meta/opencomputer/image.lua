@@ -80,13 +80,16 @@ function Image:add_dir(path, files) end
 ---@return oc.Image
 function Image:add_local_dir(local_path, path) end
 
----A new image built in a sandbox of `mb` MiB of memory (default 4096); the image is the same.
----@param mb integer MiB, positive
+---A new image built in a sandbox of `mb` MiB of memory (default 4096); the
+---image is the same. Any positive integer is taken here; oclua's server
+---takes 1024, 4096, 8192 or 16384 (else SandboxError, HTTP 400, at the build).
+---@param mb integer MiB
 ---@return oc.Image
 function Image:builder_memory(mb) end
 
----A new image whose sandboxes get at least `mb` MiB of memory (default 1024).
----@param mb integer MiB, positive
+---A new image whose sandboxes get at least `mb` MiB of memory (default
+---1024); the same tiers as `builder_memory` on oclua's server.
+---@param mb integer MiB
 ---@return oc.Image
 function Image:runtime_memory(mb) end
 
