@@ -11,8 +11,9 @@
 -- as upvalues of the functions that check them). Without a
 -- lua-language-server to run (neither Debian nor the npm registry has
 -- one: README, "Editor set-up"), the annotations' own syntax is checked
--- here too: every type they name is defined, and each function's
--- ---@param names are its parameters in order.
+-- here too: every type they name is defined, each function's ---@param
+-- names are its parameters in order, and every oc.X, oc.Class.fn and
+-- :method that examples/ calls is annotated.
 
 local oc = require("opencomputer")
 local sdk = require("spec.support.sdk")
@@ -282,12 +283,11 @@ local function raised(fn, ...)
   return err
 end
 
-local world	-- built once, by build()
+local world, world_error	-- built once, by build()
 
 local WRAPPER_PATH = "/usr/local/bin/claude-agent-wrapper"
 
-local function build()
-  if world then return world end
+local function make_world()
   local w = {}
   local conn = sdk.conn
   -- tasks: running, returned, failed
@@ -392,8 +392,22 @@ local function build()
   for _, e in ipairs(w.errors) do
     assert(E.is(e, E.SandboxError), tostring(e))
   end
-  world = w
   return w
+end
+
+-- the objects, made by the first check that needs them; a failure to
+-- make them fails every check that needs them, without trying again
+local function build()
+  if world_error ~= nil then error(world_error, 0) end
+  if not world then
+    local ok, w = pcall(make_world)
+    if not ok then
+      world_error = w
+      error(w, 0)
+    end
+    world = w
+  end
+  return world
 end
 
 -- The comparisons --------------------------------------------------------------
