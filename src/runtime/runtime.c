@@ -264,6 +264,7 @@ refuse(lua_State *L, int in_gc, const char *msg)
 }
 
 static int core_xpcall(lua_State *L);
+static int core_run(lua_State *L);
 
 /* Is the function of frame `level` the message handler of the nearest
  * core.xpcall below it? Its level when so, else 0. */
@@ -623,6 +624,7 @@ ocl_open_tasks(lua_State *L)
 		{ "now", core_now },
 		{ "pending", core_pending },
 		{ "xpcall", core_xpcall },
+		{ "run", core_run },
 		{ NULL, NULL }
 	};
 
@@ -826,25 +828,59 @@ oclua_step(oclua_runtime *rt, int wait)
 	return rt->active + (long)rt->ready_len;
 }
 
+/* Drive the loop until no task, timer, request or connection is pending.
+ * Returns 0, or 1 when it stalled: what is left waits for input that is
+ * held back until someone reads (a connection nobody receives from, a
+ * streamed response nobody consumes). */
+static int
+run_loop(oclua_runtime *rt)
+{
+	while (rt->active > 0 || rt->ready_len > 0)
+		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0)
+			return 1;
+	return 0;
+}
+
+#define STALLED "every pending operation waits for input that no task " \
+	"reads (a WebSocket or streamed response left unread?)"
+
 int
 oclua_run(oclua_runtime *rt)
 {
-	while (rt->active > 0 || rt->ready_len > 0)
-		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0) {
-			/* what is left waits for input that is held back
-			 * until someone reads: a connection nobody receives
-			 * from, or a streamed response nobody consumes */
-			ocl_report(rt, "stalled", "every pending operation "
-				   "waits for input that no task reads (a "
-				   "WebSocket or streamed response left "
-				   "unread?)");
-			rt->main_failed = 1;	/* exit status 1 */
-			break;
-		}
+	if (run_loop(rt)) {
+		ocl_report(rt, "stalled", STALLED);
+		rt->main_failed = 1;	/* exit status 1 */
+	}
 	if (rt->main_running > 0) {
 		fprintf(stderr, "oclua: the main task never finished: it waits "
 			"for a task or event that nothing can complete\n");
 		rt->main_failed = 1;
 	}
 	return rt->main_failed;
+}
+
+/* core.run() -> true, or false and a message when the loop stalled:
+ * oclua_run for oc.run (task.lua), from Lua outside any task. Raises in a
+ * task (its loop runs already) and when the loop is being driven. */
+static int
+core_run(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) == LUA_TTHREAD)
+		return luaL_error(L, "core.run: called from a task, whose "
+				  "loop runs already");
+	if (rt->running || rt->draining)
+		return luaL_error(L, "core.run: the loop is running already "
+				  "(called from one of its callbacks?)");
+	rt->running = 1;
+	if (run_loop(rt)) {
+		rt->running = 0;
+		lua_pushboolean(L, 0);
+		lua_pushliteral(L, STALLED);
+		return 2;
+	}
+	rt->running = 0;
+	lua_pushboolean(L, 1);
+	return 1;
 }
