@@ -23,7 +23,8 @@ static const char SUSPEND = 's';	/* the runtime's own yield value */
 static const char REFUSED_KEY = 'y';	/* registry: last refused yield's
 					 * message, for core.xpcall */
 
-#define NOT_IN_TASK "call from a task: wrap it in oc.spawn or run it with oclua"
+#define NOT_IN_TASK "call from a task: wrap it in oc.run or oc.spawn, " \
+	"or run it with oclua"
 
 oclua_runtime *
 oclua_from_state(lua_State *L)
