@@ -16,6 +16,9 @@ local function sh(cmd)
 end
 
 local root = assert(os.getenv("PWD"))	-- the checkout (make test runs here)
+local ROCKSPEC = "oclua-0.1.0-1.rockspec"
+-- the rockspec's version is the runtime's (src/oclua.h)
+local VERSION = ROCKSPEC:match("^oclua%-(.-)%-%d+%.rockspec$")
 local tree, work	-- the rock's tree; the scripts' folder (their cwd)
 local luarocks = "luarocks --lua-version 5.4 --tree "
 
@@ -42,7 +45,7 @@ local function from_tree(path)
 end
 print("lua", from_tree(debug.getinfo(oc.run, "S").source:sub(2)))
 print("core", from_tree(package.searchpath("opencomputer.core", package.cpath)))
-print("host", require("opencomputer.core").host)
+print("host", require("opencomputer.core").host, oc.version)
 local code, out = oc.run(function(cmd)
   local sb <close> = oc.Sandbox.create()
   local r = sb.exec:run(cmd)
@@ -53,7 +56,8 @@ io.write("exit ", code, ": ", out)
 
 local function check_sandbox(out, code)
   assert.are.equal(0, code, out)
-  assert.matches("lua\ttree\ncore\ttree\nhost\tlua\n", out, 1, true)
+  assert.matches("lua\ttree\ncore\ttree\nhost\tlua\t" .. VERSION .. "\n",
+    out, 1, true)
   assert.matches("\nexit 7: hello from sb%-%x+$", out)
 end
 
@@ -63,9 +67,10 @@ setup(function()
   work = out
   tree = work .. "/tree"
   out, code = sh("cd " .. q(root) .. " && " .. luarocks .. q(tree)
-    .. " make oclua-0.1.0-1.rockspec")
+    .. " make " .. ROCKSPEC)
   assert.are.equal(0, code, "luarocks make: " .. out)
-  assert.matches("oclua 0.1.0-1 is now installed in " .. tree, out, 1, true)
+  assert.matches("oclua " .. ROCKSPEC:match("%-(.-)%.rockspec$")
+    .. " is now installed in " .. tree, out, 1, true)
   write("sandbox.lua", SANDBOX)
 end)
 
@@ -107,6 +112,17 @@ print("not reached")
     assert.are.equal(1, code, out)
     assert.matches("^lua5.4: fail.lua:2: main failed on purpose\n", out)
     assert.not_matches("not reached", out, 1, true)
+  end)
+
+  it("finds cjson linked into the module when the paths have none", function()
+    write("fallback.lua", [[
+local oc = require("opencomputer")
+local cjson, where = require("cjson")
+print(where, cjson.encode({ 1, 2 }))
+]])
+    local out, code = lua("fallback.lua", "LUA_CPATH=" .. q(tree .. "/lib/lua/5.4/?.so"))
+    assert.are.equal(0, code, out)
+    assert.are.equal(":linked into opencomputer.core\t[1,2]", out)
   end)
 
   it("oc.run waits for every task, and says when main cannot finish", function()
