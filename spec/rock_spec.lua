@@ -23,11 +23,12 @@ local tree, work	-- the rock's tree; the scripts' folder (their cwd)
 local luarocks = "luarocks --lua-version 5.4 --tree "
 
 -- run lua5.4 on a script of the work folder, with the tree's paths and
--- `env` (a string of assignments for env(1), or "")
-local function lua(script, env)
+-- `env` (a string of assignments for env(1), or ""), under `wrapper`
+-- (a command such as timeout, or nothing)
+local function lua(script, env, wrapper)
   return sh("cd " .. q(work) .. " && eval \"$(" .. luarocks .. q(tree)
-    .. " path)\" && env " .. env .. " ROCK_TREE=" .. q(tree)
-    .. " lua5.4 " .. script)
+    .. " path)\" && env " .. env .. " ROCK_TREE=" .. q(tree) .. " "
+    .. (wrapper or "") .. " lua5.4 " .. script)
 end
 
 local function write(name, text)
@@ -112,6 +113,15 @@ print("not reached")
     assert.are.equal(1, code, out)
     assert.matches("^lua5.4: fail.lua:2: main failed on purpose\n", out)
     assert.not_matches("not reached", out, 1, true)
+  end)
+
+  it("ends at once on Ctrl-C (SIGINT) while oc.run waits, as oclua does", function()
+    write("interrupt.lua", [[
+local oc = require("opencomputer")
+oc.run(function() oc.sleep(5) end)
+]])
+    local _, code = lua("interrupt.lua", "", "timeout -s INT --preserve-status 0.5")
+    assert.are.equal(130, code)
   end)
 
   it("finds cjson linked into the module when the paths have none", function()

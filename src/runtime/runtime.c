@@ -10,6 +10,7 @@
  * once woken. The drain loop resumes queued tasks one at a time; a finished
  * task goes to the Lua hook set by opencomputer.runtime.task.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -862,11 +863,19 @@ oclua_run(oclua_runtime *rt)
 
 /* core.run() -> true, or false and a message when the loop stalled:
  * oclua_run for oc.run (task.lua), from Lua outside any task. Raises in a
- * task (its loop runs already) and when the loop is being driven. */
+ * task (its loop runs already) and when the loop is being driven.
+ *
+ * Ctrl-C ends the process at once, as under oclua: SIGINT gets its default
+ * action while the loop runs (unless ignored, or taken by a task's
+ * core.signal_wait, whose libuv handler replaces it). lua.c's own handler
+ * would only set a hook that raises "interrupted!" in whatever Lua code
+ * runs next: a task, or the task-finished hook, losing that task's end. */
 static int
 core_run(lua_State *L)
 {
 	oclua_runtime *rt = ocl_rt(L);
+	struct sigaction old, dfl;
+	int stalled, set;
 
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) == LUA_TTHREAD)
 		return luaL_error(L, "core.run: called from a task, whose "
@@ -874,14 +883,23 @@ core_run(lua_State *L)
 	if (rt->running || rt->draining)
 		return luaL_error(L, "core.run: the loop is running already "
 				  "(called from one of its callbacks?)");
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	set = sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN &&
+		sigaction(SIGINT, &dfl, NULL) == 0;
 	rt->running = 1;
-	if (run_loop(rt)) {
-		rt->running = 0;
-		lua_pushboolean(L, 0);
-		lua_pushliteral(L, STALLED);
-		return 2;
-	}
+	stalled = run_loop(rt);
 	rt->running = 0;
-	lua_pushboolean(L, 1);
-	return 1;
+	if (set) {	/* restore it unless a task took SIGINT meanwhile */
+		struct sigaction now;
+
+		if (sigaction(SIGINT, NULL, &now) == 0 &&
+		    now.sa_handler == SIG_DFL)
+			sigaction(SIGINT, &old, NULL);
+	}
+	lua_pushboolean(L, !stalled);
+	if (!stalled)
+		return 1;
+	lua_pushliteral(L, STALLED);
+	return 2;
 }
