@@ -35,9 +35,17 @@ LUA_SRC  = $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o) $(B)/embedded_lua.o
 BIN_OBJ  = $(filter-out $(B)/core/core.o,$(CORE_OBJ))
 NET_OBJ  = $(NET_SRC:src/%.c=$(B)/%.o)
+# the rock's Lua C module opencomputer.core (oclua-0.1.0-1.rockspec): the
+# library's objects with core.c built as a module, without the embedded
+# Lua (the rock installs lua/ as it is). Not linked with liblua: the
+# interpreter that loads it has Lua (Debian's lua5.4 exports it).
+MOD_OBJ  = $(BIN_OBJ:$(B)/embedded_lua.o=) $(B)/core/core-module.o $(NET_OBJ)
+MOD_LIBS = $(filter-out -llua5.4,$(CORE_LIBS)) $(NET_LIBS)
+MOD      = $(B)/opencomputer/core.so
 DEPS     = build/deps.stamp
 
-.PHONY: all deps test test-memory compat clean install bench demo fuzz
+.PHONY: all deps test test-memory compat clean install bench demo fuzz \
+	module install-module
 
 all: $(BIN) $(B)/liboclua.a
 
@@ -54,6 +62,10 @@ $(B)/%.o: src/%.c | $(DEPS)
 $(B)/core/core-plugin.o: src/core/core.c | $(DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DOCLUA_NET_PLUGIN='"$(B)/oclua-net.so"' -c -o $@ $<
+
+$(B)/core/core-module.o: src/core/core.c | $(DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DOCLUA_LUA_MODULE -c -o $@ $<
 
 # PID 1 of every sandbox: a static program of its own (libseccomp linked
 # in), carried inside the library and the binary by image.c. Never built
@@ -85,6 +97,11 @@ $(B)/liboclua.a: $(CORE_OBJ) $(NET_OBJ)
 
 $(B)/oclua-net.so: $(NET_OBJ)
 	$(CC) $(CFLAGS) $(SAN) -shared -o $@ $^ $(NET_LIBS)
+
+module: $(MOD)
+$(MOD): $(MOD_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -shared -o $@ $^ $(MOD_LIBS)
 
 # the binary: the library's core objects, exported (-rdynamic) for the
 # plugin to use
@@ -167,16 +184,23 @@ bench: oclua build/oclua-testpeer
 	@sh scripts/bench/run-all.sh
 	@sh scripts/bench/compare.sh
 
-install: oclua $(B)/liboclua.a
+# the module for a stock lua5.4: the Lua files into LUADIR, the C module
+# into LIBDIR (luarocks passes its tree's; `make install`, PREFIX's)
+LUADIR ?= $(DESTDIR)$(PREFIX)/share/lua/5.4
+LIBDIR ?= $(DESTDIR)$(PREFIX)/lib/lua/5.4
+install-module: $(MOD)
+	install -d $(LIBDIR)/opencomputer
+	install -m 755 $(MOD) $(LIBDIR)/opencomputer/core.so
+	cd lua && find opencomputer -name '*.lua' -exec install -D -m 644 \
+		{} $(LUADIR)/{} \;
+
+install: oclua $(B)/liboclua.a install-module
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/oclua \
-		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 oclua $(DESTDIR)$(PREFIX)/bin/oclua
 	install -m 644 $(B)/liboclua.a $(DESTDIR)$(PREFIX)/lib/liboclua.a
 	install -m 644 $(B)/oclua-net.so $(DESTDIR)$(PREFIX)/lib/oclua/oclua-net.so
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h
-	cd lua && find opencomputer -name '*.lua' -exec install -D -m 644 \
-		{} $(DESTDIR)$(PREFIX)/share/lua/5.4/{} \;
 	# the LuaCATS annotations for editors (README, "Editor set-up")
 	cd meta && find . -name '*.lua' -exec install -D -m 644 \
 		{} $(DESTDIR)$(PREFIX)/share/oclua/meta/{} \;

@@ -52,6 +52,20 @@ function oc.all(list) end
 ---@param seconds number seconds
 function oc.sleep(seconds) end
 
+---Run `main(...)` as a task and drive the loop until nothing is left: the
+---entry point of a script run by a stock `lua5.4` (the rock), as luv's
+---`uv.run` is. Returns main's results once every task, timer, request and
+---connection has ended; raises main's error (the same object) once the
+---loop is done, "oc.run: every pending operation waits for input ..." or
+---"oc.run: the main task never finished ..." when what is left cannot end,
+---"oc.run: expected a function" for another type. Inside a task (under
+---`oclua`) it runs main as a task and waits for it; `oc.run()` without
+---main raises there.
+---@param main? function nil: only drive the loop (outside a task)
+---@param ... any arguments for `main`
+---@return any ... main's results
+function oc.run(main, ...) end
+
 ---Monotonic time in seconds (a float), for measuring intervals.
 ---@return number seconds
 function oc.now() end

@@ -11,12 +11,14 @@ set -e
 # kernel's ext4 and XFS have no quota support built in).
 # vim-tiny: a vi for the terminal specs (spec/pty_spec.lua: a
 # full-screen program in a sandbox, whose /usr is the host's).
+# lua5.4 and luarocks: the rock (oclua-0.1.0-1.rockspec), built by
+# Debian's luarocks and used from a stock lua5.4 in spec/rock_spec.lua.
 # clang and its runtime libraries: libFuzzer and the sanitizers for the
 # fuzz targets (fuzz/, `make fuzz`; `make test` replays their corpora).
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
 perl procps libedit-dev openssl socat libseccomp-dev slirp4netns sudo
-btrfs-progs clang libclang-rt-14-dev vim-tiny $*"
+btrfs-progs clang libclang-rt-14-dev vim-tiny lua5.4 luarocks $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -38,7 +38,7 @@ describe("embedding oclua in C", function()
 
   it("raises a clear error for a yielding call outside any task", function()
     local out = run("plain", "require('opencomputer').sleep(0.1)")
-    assert.matches("^error: .*call from a task: wrap it in oc.spawn or run it with oclua", out)
+    assert.matches("^error: .*call from a task: wrap it in oc.run or oc.spawn, or run it with oclua", out)
     assert.matches("status 1\n$", out)
   end)
 end)

@@ -71,6 +71,64 @@ describe("oc.spawn and task:wait", function()
   end)
 end)
 
+-- oc.run in a task (specs run in tasks, as scripts under oclua do); as
+-- the entry point of a stock lua5.4 script: spec/rock_spec.lua
+describe("oc.run in a task", function()
+  it("runs main as a task with its arguments and returns its results", function()
+    local outer = coroutine.running()
+    local r = table.pack(oc.run(function(a, b)
+      assert.are_not.equal(outer, coroutine.running())
+      oc.sleep(0.01)
+      return a + b, nil, "x"
+    end, 2, 3))
+    assert.are.same({ n = 3, 5, nil, "x" }, r)
+  end)
+
+  it("re-raises main's error object unchanged", function()
+    local obj = {}
+    local ok, err = pcall(oc.run, function() oc.sleep(0.01); error(obj) end)
+    assert.is_false(ok)
+    assert.are.equal(obj, err)
+  end)
+
+  it("returns when main does; the tasks main left behind go on", function()
+    local log = {}
+    oc.run(function()
+      oc.spawn(function() oc.sleep(0.05); log[#log + 1] = "left behind" end)
+      log[#log + 1] = "main"
+    end)
+    assert.are.same({ "main" }, log)
+    oc.sleep(0.1)
+    assert.are.same({ "main", "left behind" }, log)
+  end)
+
+  it("works from a coroutine inside the task", function()
+    local gen = coroutine.wrap(function()
+      coroutine.yield(oc.run(function() oc.sleep(0.01); return "inner" end))
+    end)
+    assert.are.equal("inner", gen())
+  end)
+
+  it("refuses a main that is not a function, and no main at all", function()
+    assert.has_error(function() oc.run("main") end,
+      "oc.run: expected a function, got string")
+    assert.has_error(function() oc.run() end, "oc.run: a task cannot wait "
+      .. "until nothing is left (the task itself is left): pass the "
+      .. "function to run")
+  end)
+
+  it("under oclua: main's error ends the script with it, reported once", function()
+    local run = require("spec.support.run")
+    local out, err, code = run((os.getenv("OCLUA_BIN") or "./oclua")
+      .. [[ -e 'require("opencomputer").run(function() error("run boom") end) print("not reached")']])
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    local _, n = err:gsub("run boom", "")
+    assert.are.equal(1, n, err)
+    assert.not_matches("nobody waits", err, 1, true)
+  end)
+end)
+
 describe("oc.sleep", function()
   it("sleeps at least as long as asked, and not much longer", function()
     local t0 = oc.now()

@@ -66,7 +66,10 @@ long oclua_step(oclua_runtime *rt, int wait);
 void oclua_close(oclua_runtime *rt);
 
 /* The `opencomputer` module, for hosts that build their own lua_State: it
- * attaches a runtime with a loop of its own to `L` on first use. */
+ * attaches a runtime with a loop of its own to `L` on first use, and sets
+ * SIGPIPE to be ignored unless the host set a handler (a peer that goes
+ * away must not kill the process). Drive the loop with oclua_run, or from
+ * Lua with oc.run. */
 int luaopen_opencomputer(lua_State *L);
 
 #endif

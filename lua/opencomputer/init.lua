@@ -10,6 +10,7 @@ local oc = {
   all = task.all,
   sleep = task.sleep,
   now = task.now,
+  run = task.run,
 }
 
 --- Process-wide defaults (api_url, api_key) for every later call.

@@ -7,11 +7,18 @@
  * the public entry points that create a runtime (oclua_new,
  * luaopen_opencomputer). It is the one file that knows every component;
  * none of them knows it.
+ *
+ * Built three ways: with OCLUA_NET_PLUGIN for the binary; plain for
+ * liboclua.a; with OCLUA_LUA_MODULE as the Lua C module opencomputer.core
+ * of the rock (build/opencomputer/core.so, loaded by a stock lua5.4): the
+ * network half linked in, no embedded Lua (the rock installs lua/ as it
+ * is), and a runtime attached to the interpreter's state when it loads.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 #include <lualib.h>
 
@@ -92,13 +99,25 @@ load_net(lua_State *L)
 }
 #endif
 
+/* the core table, on top of the stack */
 static int
-luaopen_opencomputer_core(lua_State *L)
+open_core(lua_State *L)
 {
 	lua_newtable(L);
 	ocl_open_tasks(L);
 	lua_pushliteral(L, OCLUA_VERSION);
 	lua_setfield(L, -2, "version");
+	/* who runs this state: the binary, a C host (liboclua.a), or a Lua
+	 * interpreter that loaded the rock's module (sdk/config.lua starts
+	 * the embedded server accordingly) */
+#if defined(OCLUA_NET_PLUGIN)
+	lua_pushliteral(L, "oclua");
+#elif defined(OCLUA_LUA_MODULE)
+	lua_pushliteral(L, "lua");
+#else
+	lua_pushliteral(L, "embedded");
+#endif
+	lua_setfield(L, -2, "host");
 	ocl_open_timer(L);
 	ocl_open_fs(L);
 	ocl_open_box(L);
@@ -118,6 +137,7 @@ luaopen_opencomputer_core(lua_State *L)
 }
 
 
+#ifndef OCLUA_LUA_MODULE
 /* ------------------------------------------------------------------ */
 /* the embedded Lua half                                              */
 
@@ -160,7 +180,7 @@ install(lua_State *L)
 
 	lua_getglobal(L, "package");
 	lua_getfield(L, -1, "preload");
-	lua_pushcfunction(L, luaopen_opencomputer_core);
+	lua_pushcfunction(L, open_core);
 	lua_setfield(L, -2, "opencomputer.core");
 	lua_pushcfunction(L, luaopen_cjson);
 	lua_setfield(L, -2, "cjson");
@@ -175,6 +195,42 @@ install(lua_State *L)
 	lua_rawseti(L, -2, 2);
 	lua_pop(L, 2);
 }
+
+#else
+/* ------------------------------------------------------------------ */
+/* the rock: opencomputer.core as a Lua C module                      */
+
+/* package.searchers entry, last: "cjson" from the copy linked into this
+ * module, for an interpreter whose paths have none of its own (the local
+ * server's request.lua requires it); a cjson the paths find comes first */
+static int
+search_cjson(lua_State *L)
+{
+	if (strcmp(luaL_checkstring(L, 1), "cjson"))
+		return 0;
+	lua_pushcfunction(L, luaopen_cjson);
+	lua_pushliteral(L, ":linked into opencomputer.core");
+	return 2;
+}
+
+/* what a Lua interpreter that loaded the module can require besides its
+ * paths: the core table (in package.loaded, so that
+ * opencomputer.runtime.task, required while the interpreter still loads
+ * this module, gets the same table) and cjson */
+static void
+install(lua_State *L)
+{
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	open_core(L);
+	lua_setfield(L, -2, "opencomputer.core");
+	lua_pop(L, 1);
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "searchers");
+	lua_pushcfunction(L, search_cjson);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_pop(L, 2);
+}
+#endif
 
 
 /* ------------------------------------------------------------------ */
@@ -196,14 +252,48 @@ oclua_new(uv_loop_t *loop)
 }
 
 
+/* Attach a runtime to a state the host made (a C host's, or a Lua
+ * interpreter's), once. Such a process may not ignore SIGPIPE as oclua
+ * does, and a peer that closes a socket or pipe while we write would then
+ * kill it (the local server, when a client goes away): SIGPIPE is ignored
+ * unless the host set a handler of its own. */
+static void
+attach_foreign(lua_State *L)
+{
+	struct sigaction sa;
+
+	if (oclua_from_state(L))
+		return;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
+	if (!ocl_attach(L, NULL, 0, install))
+		luaL_error(L, "cannot start the oclua runtime");
+}
+
 int
 luaopen_opencomputer(lua_State *L)
 {
-	if (!oclua_from_state(L) && !ocl_attach(L, NULL, 0, install))
-		return luaL_error(L, "cannot start the oclua runtime");
+	attach_foreign(L);
 	lua_getglobal(L, "require");
 	lua_pushliteral(L, "opencomputer.init");
 	lua_call(L, 1, 1);
 	return 1;
 }
 
+
+#ifdef OCLUA_LUA_MODULE
+/* require "opencomputer.core" from a Lua interpreter's package.cpath (the
+ * rock): attaches a runtime with a loop of its own to the interpreter's
+ * state on first use, and returns the core table install() made */
+int luaopen_opencomputer_core(lua_State *L);
+
+int
+luaopen_opencomputer_core(lua_State *L)
+{
+	attach_foreign(L);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE &&
+	    lua_getfield(L, -1, "opencomputer.core") == LUA_TTABLE)
+		return 1;
+	return open_core(L);
+}
+#endif

@@ -10,6 +10,7 @@
  * once woken. The drain loop resumes queued tasks one at a time; a finished
  * task goes to the Lua hook set by opencomputer.runtime.task.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static const char SUSPEND = 's';	/* the runtime's own yield value */
 static const char REFUSED_KEY = 'y';	/* registry: last refused yield's
 					 * message, for core.xpcall */
 
-#define NOT_IN_TASK "call from a task: wrap it in oc.spawn or run it with oclua"
+#define NOT_IN_TASK "call from a task: wrap it in oc.run or oc.spawn, " \
+	"or run it with oclua"
 
 oclua_runtime *
 oclua_from_state(lua_State *L)
@@ -264,6 +266,7 @@ refuse(lua_State *L, int in_gc, const char *msg)
 }
 
 static int core_xpcall(lua_State *L);
+static int core_run(lua_State *L);
 
 /* Is the function of frame `level` the message handler of the nearest
  * core.xpcall below it? Its level when so, else 0. */
@@ -623,6 +626,7 @@ ocl_open_tasks(lua_State *L)
 		{ "now", core_now },
 		{ "pending", core_pending },
 		{ "xpcall", core_xpcall },
+		{ "run", core_run },
 		{ NULL, NULL }
 	};
 
@@ -826,25 +830,76 @@ oclua_step(oclua_runtime *rt, int wait)
 	return rt->active + (long)rt->ready_len;
 }
 
+/* Drive the loop until no task, timer, request or connection is pending.
+ * Returns 0, or 1 when it stalled: what is left waits for input that is
+ * held back until someone reads (a connection nobody receives from, a
+ * streamed response nobody consumes). */
+static int
+run_loop(oclua_runtime *rt)
+{
+	while (rt->active > 0 || rt->ready_len > 0)
+		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0)
+			return 1;
+	return 0;
+}
+
+#define STALLED "every pending operation waits for input that no task " \
+	"reads (a WebSocket or streamed response left unread?)"
+
 int
 oclua_run(oclua_runtime *rt)
 {
-	while (rt->active > 0 || rt->ready_len > 0)
-		if (!uv_run(rt->loop, UV_RUN_ONCE) && rt->active > 0) {
-			/* what is left waits for input that is held back
-			 * until someone reads: a connection nobody receives
-			 * from, or a streamed response nobody consumes */
-			ocl_report(rt, "stalled", "every pending operation "
-				   "waits for input that no task reads (a "
-				   "WebSocket or streamed response left "
-				   "unread?)");
-			rt->main_failed = 1;	/* exit status 1 */
-			break;
-		}
+	if (run_loop(rt)) {
+		ocl_report(rt, "stalled", STALLED);
+		rt->main_failed = 1;	/* exit status 1 */
+	}
 	if (rt->main_running > 0) {
 		fprintf(stderr, "oclua: the main task never finished: it waits "
 			"for a task or event that nothing can complete\n");
 		rt->main_failed = 1;
 	}
 	return rt->main_failed;
+}
+
+/* core.run() -> true, or false and a message when the loop stalled:
+ * oclua_run for oc.run (task.lua), from Lua outside any task. Raises in a
+ * task (its loop runs already) and when the loop is being driven.
+ *
+ * Ctrl-C ends the process at once, as under oclua: SIGINT gets its default
+ * action while the loop runs (unless ignored, or taken by a task's
+ * core.signal_wait, whose libuv handler replaces it). lua.c's own handler
+ * would only set a hook that raises "interrupted!" in whatever Lua code
+ * runs next: a task, or the task-finished hook, losing that task's end. */
+static int
+core_run(lua_State *L)
+{
+	oclua_runtime *rt = ocl_rt(L);
+	struct sigaction old, dfl;
+	int stalled, set;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CURRENT_KEY) == LUA_TTHREAD)
+		return luaL_error(L, "core.run: called from a task, whose "
+				  "loop runs already");
+	if (rt->running || rt->draining)
+		return luaL_error(L, "core.run: the loop is running already "
+				  "(called from one of its callbacks?)");
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	set = sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN &&
+		sigaction(SIGINT, &dfl, NULL) == 0;
+	rt->running = 1;
+	stalled = run_loop(rt);
+	rt->running = 0;
+	if (set) {	/* restore it unless a task took SIGINT meanwhile */
+		struct sigaction now;
+
+		if (sigaction(SIGINT, NULL, &now) == 0 &&
+		    now.sa_handler == SIG_DFL)
+			sigaction(SIGINT, &old, NULL);
+	}
+	lua_pushboolean(L, !stalled);
+	if (!stalled)
+		return 1;
+	lua_pushliteral(L, STALLED);
+	return 2;
 }

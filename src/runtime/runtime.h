@@ -46,6 +46,7 @@ struct oclua_runtime {
 	int		*ready;
 	size_t		ready_head, ready_len, ready_cap;
 	int		draining;
+	int		running;	/* core.run drives the loop */
 	uv_idle_t	kick;		/* drains wake-ups made in callbacks */
 
 	ocl_pending	pending;	/* list head of cancellable operations */
@@ -112,7 +113,7 @@ int ocl_open_timer(lua_State *L);
 int ocl_open_process(lua_State *L);
 
 /* Add the task primitives (current, suspend, wake, on_task_done,
- * main_done, now, pending, SUSPEND) to the table on top of the stack. */
+ * main_done, now, pending, run, SUSPEND) to the table on top of the stack. */
 int ocl_open_tasks(lua_State *L);
 
 /* Attach a runtime to `L`: on `loop`, or a loop of its own when NULL;

@@ -1,6 +1,6 @@
 -- opencomputer/runtime/task.lua - tasks: coroutines that the runtime's loop runs.
 --
--- Owns oc.spawn / task:wait / oc.all / oc.sleep / oc.now, the report of
+-- Owns oc.spawn / task:wait / oc.all / oc.sleep / oc.now / oc.run, the report of
 -- errors nobody waits for, and the coroutine.resume / coroutine.wrap
 -- wrappers that let a script's own coroutines call yielding SDK functions:
 -- the runtime's yields carry core.SUSPEND, and a wrapper that sees one
@@ -45,12 +45,15 @@ local function report(t)
 end
 
 -- watched: the error is someone's to re-raise, never to print here
+local function callable(x)
+  if type(x) == "function" then return true end
+  local mt = getmetatable(x)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
 local function start(fn, main, watched, ...)
-  if type(fn) ~= "function" then
-    local mt = getmetatable(fn)
-    if not (mt and mt.__call) then
-      error("oc.spawn: expected a function, got " .. type(fn), 3)
-    end
+  if not callable(fn) then
+    error("oc.spawn: expected a function, got " .. type(fn), 3)
   end
   local args = pack(...)
   local co = coroutine.create(function()
@@ -116,6 +119,45 @@ function Task:wait()
   end
   if self.ok then return unpack(self.results, 1, self.results.n) end
   error(self.err, 0)
+end
+
+--- Run main(...) as a task and drive the loop until nothing is left:
+-- the entry point of a script run by a stock Lua interpreter (the rock),
+-- as luv's uv.run and copas' loop are theirs.
+--   main: a function (or callable), or nil to only drive the loop (for
+--     tasks started with oc.spawn beforehand); ...: its arguments.
+--   Returns main's results once no task, timer, request or connection is
+--   left (every task main started has ended too).
+--   Raises main's error, the same object (as task:wait), once the loop is
+--   done; "oc.run: every pending operation waits for input ..." when what
+--   is left can never end (a connection nobody reads); "oc.run: the main
+--   task never finished ..." when main waits for something nothing can
+--   complete; "oc.run: expected a function" for a main of another type.
+-- Inside a task (a script run by `oclua`, the REPL, another oc.run's
+-- main), where a loop runs already: runs main as a task and waits for it
+-- (its results or its error); the tasks it leaves behind go on under the
+-- running loop. oc.run() without main raises there.
+function M.run(main, ...)
+  if main ~= nil and not callable(main) then
+    error("oc.run: expected a function, got " .. type(main), 2)
+  end
+  if pcall(core.current) then
+    if main == nil then
+      error("oc.run: a task cannot wait until nothing is left (the task "
+        .. "itself is left): pass the function to run", 2)
+    end
+    return start(main, false, true, ...):wait()
+  end
+  local t = main ~= nil and start(main, false, true, ...) or nil
+  local ok, stalled = core.run()
+  if t and t.done and not t.ok then error(t.err, 0) end
+  if not ok then error("oc.run: " .. stalled, 2) end
+  if not t then return end
+  if not t.done then
+    error("oc.run: the main task never finished: it waits for a task or "
+      .. "event that nothing can complete", 2)
+  end
+  return unpack(t.results, 1, t.results.n)
 end
 
 function Task:__tostring()

@@ -56,11 +56,36 @@ function M.listening(proc)
   end
 end
 
+-- How this program runs `oclua serve ARGS...`: the oclua binary (and a C
+-- host, which has no other way) re-runs itself; a Lua interpreter that
+-- loaded the rock's module (core.host == "lua") runs itself with -e and a
+-- chunk that finds the module where this process found it (package.path,
+-- package.cpath) and runs the serve command under oc.run.
+local function serve_argv(args)
+  local exe = core.executable()
+  if core.host ~= "lua" then
+    local argv = { exe, "serve" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return argv
+  end
+  if not exe:match("[^/]*$"):find("^lua") then
+    error("the local sandbox server needs a Lua interpreter (lua5.4) or "
+      .. "oclua to run it, and this program (" .. exe .. ") is neither: "
+      .. "set OPENCOMPUTER_API_URL and OPENCOMPUTER_API_KEY to a server "
+      .. "(oclua serve)", 0)
+  end
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = string.format("%q", a) end
+  return { exe, "-e", string.format("package.path = %q package.cpath = %q "
+    .. "local oc = require('opencomputer') "
+    .. "oc.run(require('opencomputer.cli.serve').main, %s)",
+    package.path, package.cpath, table.concat(quoted, ", ")) }
+end
+
 function M.spawn_server(args, env)
-  local argv = { core.executable(), "serve", "--listen", "127.0.0.1:0",
-    "--exit-with-parent" }
-  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  local proc = core.process_spawn(argv, env)
+  local all = { "--listen", "127.0.0.1:0", "--exit-with-parent" }
+  for _, a in ipairs(args or {}) do all[#all + 1] = a end
+  local proc = core.process_spawn(serve_argv(all), env)
   local url = M.listening(proc)
   if url then return url, proc end
   error("the local sandbox server did not start (exit code "
