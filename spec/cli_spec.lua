@@ -153,7 +153,7 @@ end)
 
 -- the sandbox commands (lua/opencomputer/cli/: sandbox.lua, exec.lua,
 -- files.lua, shell.lua) against a separate `oclua serve`; the terminal
--- parts in tmux panes (a tmux server of their own: -L oclua-spec)
+-- parts in tmux panes (a tmux server of their own: -L oclua-spec-RANDOM)
 describe("oclua sandbox commands", function()
   local support = require("spec.support.server")
   local srv, env, id
@@ -400,7 +400,9 @@ describe("oclua sandbox commands", function()
   end)
 
   describe("in a terminal (tmux)", function()
-    local TMUX = "tmux -L oclua-spec "
+    -- a socket of this run's own: two runs at once (CI jobs, helpers) must
+    -- not share or kill each other's tmux server
+    local TMUX = "tmux -L oclua-spec-" .. require("opencomputer.runtime.random").hex(6) .. " "
     local n = 0
 
     -- a new pane running bash with a fixed prompt and the server's
