@@ -17,7 +17,7 @@ SAN     ?=
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP -Isrc \
              $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) $(NET_PKGS) 2>/dev/null)
 CORE_LIBS = $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lm
-NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit
+NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit -ltinfo
 
 # The binary keeps the network half (libcurl, libwebsockets: about 5 ms
 # of loading at every start) in a plugin it loads on first use;

@@ -11,12 +11,16 @@ set -e
 # kernel's ext4 and XFS have no quota support built in).
 # vim-tiny: a vi for the terminal specs (spec/pty_spec.lua: a
 # full-screen program in a sandbox, whose /usr is the host's).
+# tmux: spec/repl_spec.lua types into the REPL in a terminal window as a
+# person would and reads the screen back. (libtinfo, which the editor
+# asks whether a terminal can be driven, comes with libedit-dev's
+# libncurses-dev.)
 # clang and its runtime libraries: libFuzzer and the sanitizers for the
 # fuzz targets (fuzz/, `make fuzz`; `make test` replays their corpora).
 PKGS="liblua5.4-dev libuv1-dev libcurl4-openssl-dev libwebsockets-dev
 libwebsockets-evlib-uv lua-cjson-dev lua-busted pkg-config libhttp-parser-dev
 perl procps libedit-dev openssl socat libseccomp-dev slirp4netns sudo
-btrfs-progs clang libclang-rt-14-dev vim-tiny $*"
+btrfs-progs clang libclang-rt-14-dev vim-tiny tmux $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
