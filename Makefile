@@ -170,8 +170,10 @@ bench: oclua build/oclua-testpeer
 install: oclua $(B)/liboclua.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/oclua \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer
+		$(DESTDIR)$(PREFIX)/share/lua/5.4/opencomputer \
+		$(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 oclua $(DESTDIR)$(PREFIX)/bin/oclua
+	install -m 644 oclua.1 oclua-serve.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 $(B)/liboclua.a $(DESTDIR)$(PREFIX)/lib/liboclua.a
 	install -m 644 $(B)/oclua-net.so $(DESTDIR)$(PREFIX)/lib/oclua/oclua-net.so
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h
