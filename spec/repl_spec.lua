@@ -118,11 +118,11 @@ local function terminal(cmd)
     assert(code == 0, "tmux " .. args .. ": " .. err)
     return out
   end
-  -- one command list: the pipe and remain-on-exit are in place before
-  -- the server reads the pane's first output
-  tmux("new-session -d -x 100 -y 30 " .. q(cmd)
-    .. " \\; set-option remain-on-exit on \\; pipe-pane -o "
-    .. q("cat >" .. dir .. "/raw"))
+  -- one command list: the pipe is in place before the server reads the
+  -- pane's first output
+  tmux("new-session -d -x 100 -y 30 "
+    .. q(cmd .. '; echo "[exit $?]"; exec sleep 600')
+    .. " \\; pipe-pane -o " .. q("cat >" .. dir .. "/raw"))
   local t = {}
   function t.keys(...) tmux("send-keys -t 0 " .. table.concat({ ... }, " ")) end
   function t.text(s) tmux("send-keys -t 0 -l " .. q(s)) end
@@ -139,15 +139,11 @@ local function terminal(cmd)
     end
     error("the screen never matched " .. pattern .. ":\n" .. s, 2)
   end
-  -- the program's exit status, once it has ended
+  -- the program's exit status once it has ended (the shell around it
+  -- prints it: tmux's own #{pane_dead_status} is missing when its
+  -- server misses the child's SIGCHLD, which happens)
   function t.status()
-    for _ = 1, 100 do
-      local dead, status = tmux("display-message -p -t 0 "
-        .. q("#{pane_dead} #{pane_dead_status}")):match("^(%d) (%d*)")
-      if dead == "1" then return tonumber(status) end
-      oc.sleep(0.1)
-    end
-    error("the program did not end:\n" .. t.screen(), 2)
+    return tonumber(t.wait("\n%[exit %d+%]$"):match("%[exit (%d+)%]$"))
   end
   function t.raw()
     local f = assert(io.open(dir .. "/raw", "rb"))
