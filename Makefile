@@ -17,7 +17,7 @@ SAN     ?=
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP -Isrc \
              $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) $(NET_PKGS) 2>/dev/null)
 CORE_LIBS = $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lm
-NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit
+NET_LIBS  = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -ledit -ltinfo
 
 # The binary keeps the network half (libcurl, libwebsockets: about 5 ms
 # of loading at every start) in a plugin it loads on first use;
@@ -196,8 +196,10 @@ install-module: $(MOD)
 
 install: oclua $(B)/liboclua.a install-module
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/oclua \
-		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 oclua $(DESTDIR)$(PREFIX)/bin/oclua
+	install -m 644 oclua.1 oclua-serve.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 $(B)/liboclua.a $(DESTDIR)$(PREFIX)/lib/liboclua.a
 	install -m 644 $(B)/oclua-net.so $(DESTDIR)$(PREFIX)/lib/oclua/oclua-net.so
 	install -m 644 src/oclua.h $(DESTDIR)$(PREFIX)/include/oclua.h

@@ -27,6 +27,7 @@ static const char usage[] =
 "  oclua -e 'chunk'             run a chunk (may be repeated; runs before a\n"
 "                               script)\n"
 "  oclua -                      run standard input\n"
+"  oclua -- script [args...]    run a script whose name begins with -\n"
 "  oclua, oclua -i              the REPL (`oclua` alone: when standard\n"
 "                               input is a terminal); -i after -e or a\n"
 "                               script enters it once they have run\n"
@@ -53,7 +54,8 @@ static const char usage[] =
 "\n"
 "The process exits when the main task has returned and no task, timer,\n"
 "request or connection is left; the status is 1 when the main task raised,\n"
-"or when what is left can never end (a connection nobody reads).\n"
+"or when what is left can never end (a connection nobody reads), 2 for a\n"
+"usage error; os.exit(n) gives n.\n"
 "\n"
 "Environment:\n"
 "  OCLUA_LUA_DIR         load the Lua half of the SDK (opencomputer.*) from\n"
@@ -65,7 +67,12 @@ static const char usage[] =
 "                        server started for the run, whose sandboxes end\n"
 "                        with it\n"
 "  OPENCOMPUTER_API_KEY  OpenComputer API key\n"
-"  OCLUA_HISTORY         the REPL's history file (empty: none)\n";
+"  OCLUA_HISTORY         the REPL's history file (empty: none)\n"
+"  OCLUA_CURL_VERBOSE    any value: libcurl traces each request to stderr\n"
+"  SSL_CERT_FILE         a PEM file of the CAs to trust instead of the\n"
+"                        system's\n"
+"\n"
+"The manual has the rest: man oclua (man ./oclua.1 in the source tree).\n";
 
 /* the network libraries load on first use: print the versions built with */
 static void

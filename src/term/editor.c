@@ -1,7 +1,7 @@
 /*
  * editor.c - the REPL's input: lines from standard input on the runtime's
  * loop, edited with libedit (line editing, history) when standard input is
- * a terminal, read plainly otherwise.
+ * a terminal that can be driven, read plainly otherwise.
  *
  *     ed = core.line_editor(history_file or nil)
  *     line = ed:read(prompt)   yields for the next line (no newline); nil
@@ -14,7 +14,18 @@
  *                              prompt is shown (at a prompt, Ctrl-C only
  *                              clears the line); terminals only
  *     ed:is_terminal()
+ *     ed:is_editing()          libedit edits the lines (false: a plain
+ *                              prompt, or no terminal)
  *     ed:close()               saves the history, gives the terminal back
+ *
+ * A terminal that cannot be driven (TERM unset or empty, `dumb`, a type
+ * terminfo does not know, or one without the capabilities to clear to
+ * the end of a line and move the cursor left) gets a plain prompt: the
+ * prompt written as text, lines read as the kernel's line discipline
+ * edits them (Backspace, ^U, ^W), no history. libedit would draw such a
+ * terminal's line with spaces and carriage returns (after a Ctrl-C, a
+ * prompt followed by stray spaces), which a dumb terminal (an Emacs
+ * shell buffer, a log of the session) shows as garbage.
  *
  * libedit rather than GNU readline: the same callback interface, and a BSD
  * licence that suits a library meant to be embedded. libedit keeps one
@@ -26,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <editline/readline.h>
+#include <term.h>
 
 #include "runtime/buf.h"
 #include "term/editor.h"
@@ -39,6 +51,8 @@ typedef struct editor {
 	uv_poll_t	poll;		/* fd 0 readable */
 	uv_signal_t	sigint;
 	int		tty;
+	int		edit;		/* libedit edits the lines (a terminal
+					 * it can drive) */
 	int		file;		/* stdin cannot be polled (a regular
 					 * file): read it directly */
 	int		open;		/* handles initialised, not closed */
@@ -51,6 +65,9 @@ typedef struct editor {
 	char		*line;		/* terminal mode: the finished line */
 	int		have_line;
 	char		*history;
+	char		*prompt;	/* plain prompt: the one shown */
+	char		*clear_eol;	/* the terminal's "clear to end of
+					 * line" (terminfo el) */
 } editor;
 
 static editor *the_editor;	/* libedit's callbacks carry no context */
@@ -63,6 +80,8 @@ free_on_close(uv_handle_t *h)
 	if (--e->open == 0) {
 		buf_free(&e->in);
 		free(e->history);
+		free(e->prompt);
+		free(e->clear_eol);
 		free(e);
 	}
 }
@@ -133,7 +152,7 @@ on_readable(uv_poll_t *h, int status, int events)
 	editor *e = h->data;
 
 	(void)events;
-	if (e->tty) {
+	if (e->edit) {
 		if (status < 0)
 			on_line(NULL);
 		else
@@ -156,7 +175,13 @@ on_sigint(uv_signal_t *h, int sig)
 	editor *e = h->data;
 
 	(void)sig;
-	if (e->prompting) {
+	if (e->prompting && !e->edit) {
+		/* the kernel dropped the line typed so far (and echoed ^C);
+		 * what a Ctrl-D sent of it is dropped here; a new prompt */
+		e->in.len = 0;
+		fprintf(stdout, "\n%s", e->prompt);
+		fflush(stdout);
+	} else if (e->prompting) {
 		/* drop the line being edited: ^U (bound to kill the whole
 		 * line below) through libedit's own input, which draws a
 		 * fresh prompt below the abandoned line */
@@ -212,11 +237,24 @@ ed_read(lua_State *L)
 
 	if (e->task != LUA_NOREF)
 		return luaL_error(L, "another task is reading lines");
-	if (!e->tty) {
+	if (!e->edit) {
 		while (e->file && !plain_ready(e))
 			plain_fill(e);
-		if (plain_ready(e))
+		if (plain_ready(e)) {
+			e->prompting = 0;
 			return push_plain_line(L, e);
+		}
+		if (e->tty && !e->prompting) {	/* a plain prompt */
+			char *p = strdup(prompt);
+
+			if (!p)
+				return luaL_error(L, "out of memory");
+			free(e->prompt);
+			e->prompt = p;
+			fputs(p, stdout);
+			fflush(stdout);
+			e->prompting = 1;
+		}
 	} else if (e->have_line) {
 		e->have_line = 0;
 		if (!e->line) {
@@ -251,13 +289,23 @@ ed_write(lua_State *L)
 		fflush(stdout);
 		return 0;
 	}
-	/* clear the prompt's line, write, draw prompt and line again */
-	fputs("\r\033[K", stdout);
+	/* libedit: clear the prompt's line, write, draw prompt and line
+	 * again; a plain prompt cannot be cleared: the text goes below it,
+	 * the prompt again below the text (the line typed so far is still
+	 * the kernel's; ^R shows it) */
+	fputs(e->edit ? "\r" : "\n", stdout);
+	if (e->edit)
+		fputs(e->clear_eol, stdout);
 	fwrite(s, 1, n, stdout);
 	if (n && s[n - 1] != '\n')
 		fputc('\n', stdout);
-	fflush(stdout);
-	rl_forced_update_display();
+	if (e->edit) {
+		fflush(stdout);
+		rl_forced_update_display();
+	} else {
+		fputs(e->prompt, stdout);
+		fflush(stdout);
+	}
 	return 0;
 }
 
@@ -282,16 +330,54 @@ ed_is_terminal(lua_State *L)
 	return 1;
 }
 
+static int
+ed_is_editing(lua_State *L)
+{
+	lua_pushboolean(L, check_editor(L)->edit);
+	return 1;
+}
+
+/* Can libedit drive the terminal named by TERM? Its terminfo entry must
+ * exist, be neither a printing nor a generic type, and have "clear to
+ * end of line" (el) and "cursor left" (cub1), which libedit redraws a
+ * line with. Returns el (malloc'd; "" when TERM names no terminal that
+ * can be driven) or NULL when out of memory. */
+static char *
+terminal_clear_eol(void)
+{
+	const char *term = getenv("TERM");
+	TERMINAL *old = cur_term, *t;
+	char *el, *left, *out;
+	int err = 0, ok;
+
+	if (!term || !*term || setupterm(term, 1, &err) != 0)	/* 0: OK */
+		return strdup("");
+	t = cur_term;
+	el = tigetstr("el");
+	left = tigetstr("cub1");
+	ok = tigetflag("hc") <= 0 && tigetflag("gn") <= 0 &&
+	     el && el != (char *)-1 && *el &&
+	     left && left != (char *)-1 && *left;
+	out = strdup(ok ? el : "");
+	set_curterm(old);
+	del_curterm(t);
+	return out;
+}
+
 static void
 editor_close(lua_State *L, editor *e)
 {
-	if (e->tty) {
+	if (e->edit) {
 		if (e->prompting)
 			rl_callback_handler_remove();
 		if (e->history)
 			write_history(e->history);
-		uv_close((uv_handle_t *)&e->sigint, free_on_close);
+	} else if (e->prompting && e->tty) {
+		fputs("\n", stdout);	/* below the plain prompt */
+		fflush(stdout);
 	}
+	if (e->tty)
+		uv_close((uv_handle_t *)&e->sigint, free_on_close);
 	if (e->task != LUA_NOREF || e->int_task != LUA_NOREF) {
 		if (e->task != LUA_NOREF)
 			e->rt->active--;
@@ -306,6 +392,7 @@ editor_close(lua_State *L, editor *e)
 	the_editor = NULL;
 	if (e->file) {
 		buf_free(&e->in);
+		free(e->clear_eol);
 		free(e);
 		return;
 	}
@@ -342,8 +429,14 @@ core_line_editor(lua_State *L)
 	e->rt = rt;
 	e->task = e->int_task = LUA_NOREF;
 	e->tty = isatty(0) && isatty(1);
+	if (e->tty && !(e->clear_eol = terminal_clear_eol())) {
+		free(e);
+		return luaL_error(L, "out of memory");
+	}
+	e->edit = e->tty && *e->clear_eol;
 	if (uv_poll_init(rt->loop, &e->poll, 0)) {
 		if (e->tty) {
+			free(e->clear_eol);
 			free(e);
 			return luaL_error(L, "cannot watch standard input");
 		}
@@ -352,7 +445,7 @@ core_line_editor(lua_State *L)
 		e->poll.data = e;
 		e->open = 1;
 	}
-	if (e->tty) {
+	if (e->edit) {
 		rl_catch_signals = 0;
 		rl_initialize();
 		/* ^U kills the whole line (as in readline and shells); Ctrl-C
@@ -363,6 +456,8 @@ core_line_editor(lua_State *L)
 			e->history = strdup(history);
 			read_history(history);
 		}
+	}
+	if (e->tty) {
 		uv_signal_init(rt->loop, &e->sigint);
 		e->sigint.data = e;
 		e->open++;
@@ -379,7 +474,8 @@ ocl_open_editor(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "read", ed_read }, { "write", ed_write },
 		{ "interrupt", ed_interrupt },
-		{ "is_terminal", ed_is_terminal }, { "close", ed_close },
+		{ "is_terminal", ed_is_terminal },
+		{ "is_editing", ed_is_editing }, { "close", ed_close },
 		{ NULL, NULL }
 	};
 	static const luaL_Reg meta[] = {

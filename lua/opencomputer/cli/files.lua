@@ -15,7 +15,7 @@ local CHUNK = 256 * 1024	-- bytes per read of a local file (5: 256 KiB)
 M.LARGE = 1024 * 1024		-- a transfer this big gets a progress bar
 
 M.usage = [[
-usage: oclua files ID ls [-l] [--json] [PATH]
+usage: oclua files ID ls|list [-l] [--json] [PATH]
        oclua files ID get [-q] REMOTE [LOCAL|-]
        oclua files ID put [-q] LOCAL|- [REMOTE]
 

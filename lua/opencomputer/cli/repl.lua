@@ -105,7 +105,7 @@ local function compile(src)
   return nil, err, err:sub(-5) == "<eof>"
 end
 
-local function banner(oc, write)
+local function banner(oc, write, editing)
   local cfg = require("opencomputer.sdk.config")
   local url = os.getenv("OPENCOMPUTER_API_URL")
   local where = (url and url ~= "") and url
@@ -115,6 +115,13 @@ local function banner(oc, write)
     .. "`oc` is require(\"opencomputer\"); `=expr` or an expression prints "
     .. "its value; Ctrl-C returns to the prompt; Ctrl-D quits.\n",
     oc.version or "", _VERSION, where))
+  if not editing then
+    local term = os.getenv("TERM")
+    write("A plain prompt, no line editing or history: "
+      .. ((term and term ~= "") and "TERM=" .. term .. " names no terminal"
+        or "TERM is not set to a terminal")
+      .. " whose line can be redrawn.\n")
+  end
 end
 
 --- Run the prompt until the end of input, then exit the process.
@@ -151,7 +158,7 @@ function M.main()
     return io.stdout
   end
   _G.oc = oc
-  if tty then banner(oc, write) end
+  if tty then banner(oc, write, ed:is_editing()) end
 
   local current	-- the line being waited for: {done=, finished=, detached=}
   if tty then

@@ -10,7 +10,7 @@ local M = {}
 
 M.usage = [[
 usage: oclua sandbox create [options]
-       oclua sandbox list [--json]
+       oclua sandbox list|ls [--json]
        oclua sandbox kill ID...
        oclua sandbox hibernate ID...
        oclua sandbox wake [--timeout S] ID...
@@ -20,13 +20,14 @@ usage: oclua sandbox create [options]
                --timeout S      idle timeout in seconds: hibernated after
                                 S s without use, woken by the next call
                                 (default 300; 0: never)
-               --env K=V        an environment variable of every command
+               -e, --env K=V    an environment variable of every command
                                 (repeatable)
                --metadata K=V   a label kept with the sandbox (repeatable)
                --memory MB      memory: 1024, 4096 (default), 8192, 16384
                --cpus N         CPUs (default: what the memory tier gives)
                --template NAME  a template (default "base")
-  list       the sandboxes: ID, STATUS, AGE, CPUS, MEMORY, TEMPLATE,
+               --json           print the sandbox as JSON, not its id
+  list, ls   the sandboxes: ID, STATUS, AGE, CPUS, MEMORY, TEMPLATE,
              METADATA as an aligned table; --json prints a JSON list of
              objects with the SDK's names (sandbox_id, status,
              started_at, ...), for scripts
