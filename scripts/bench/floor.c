@@ -35,24 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define CHUNK	65536
 #define MIB	1048576.0
 
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
+#define die(what)	bench_die("floor", what)
+#define now()		bench_now()
 
 static int
 cmp_double(const void *a, const void *b)

@@ -25,26 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define BUF	(256 * 1024)
 
 static unsigned char buf[BUF];
 
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void
-fail(const char *what)
-{
-	fprintf(stderr, "stream_floor: %s%s%s\n", what, errno ? ": " : "",
-		errno ? strerror(errno) : "");
-	exit(1);
-}
+#define fail(what)	bench_die("stream_floor", what)
+/* a failure that is no system call's: no stale errno in the message */
+#define refuse(what)	(errno = 0, fail(what))
+#define now()		bench_now()
 
 static int
 dial(const char *host, int port)
@@ -86,7 +76,7 @@ read_head(int fd, size_t *head)
 		ssize_t n = read(fd, buf + got, BUF - 1 - got);
 
 		if (n <= 0)
-			fail("the server closed before its answer's head");
+			refuse("the server closed before its answer's head");
 		got += (size_t)n;
 		buf[got] = 0;
 		if ((end = strstr((char *)buf, "\r\n\r\n"))) {
@@ -94,7 +84,7 @@ read_head(int fd, size_t *head)
 			return got;
 		}
 		if (got >= BUF - 1)
-			fail("an answer's head larger than 256 KiB");
+			refuse("an answer's head larger than 256 KiB");
 	}
 }
 
@@ -131,7 +121,7 @@ main(int argc, char **argv)
 	}
 	read_head(fd, &head);
 	if (strncmp((char *)buf, "HTTP/1.1 20", 11))
-		fail("POST /exec was refused");
+		refuse("POST /exec was refused");
 	/* the body may come after the head in later reads */
 	for (;;) {
 		if ((p = strstr((char *)buf + head, "\"sessionID\":\"")))
@@ -139,7 +129,7 @@ main(int argc, char **argv)
 		got = strlen((char *)buf);
 		ssize_t n = read(fd, buf + got, BUF - 1 - got);
 		if (n <= 0)
-			fail("no sessionID in POST /exec's answer");
+			refuse("no sessionID in POST /exec's answer");
 		buf[got + (size_t)n] = 0;
 	}
 	p += strlen("\"sessionID\":\"");
@@ -160,7 +150,7 @@ main(int argc, char **argv)
 	}
 	got = read_head(fd, &head);
 	if (strncmp((char *)buf, "HTTP/1.1 101", 12))
-		fail("the WebSocket upgrade was refused");
+		refuse("the WebSocket upgrade was refused");
 	memmove(buf, buf + head, got - head);
 	got -= head;
 
@@ -191,7 +181,7 @@ main(int argc, char **argv)
 					len = len << 8 | buf[at + i];
 			}
 			if (len > BUF - hl)
-				fail("a frame larger than the buffer");
+				refuse("a frame larger than the buffer");
 			if (got - at < hl + len)
 				break;
 			if (op == 8) {
