@@ -133,10 +133,12 @@ w("Clients: %s; Node %s with @opencomputer/sdk %s (ws %s as its WebSocket);",
   sh("node -p 'require(\"./scripts/compat/node_modules/@opencomputer/sdk/package.json\").version'"),
   sh("node -p 'require(\"./scripts/compat/node_modules/ws/package.json\").version'"))
 if PY then
-  w("%s with the opencomputer Python SDK %s (httpx %s, websockets %s; Debian's).\n",
+  w("%s with the opencomputer Python SDK %s (httpx %s, websockets %s: Debian's,",
     sh("/usr/bin/python3 --version"), sh("PYTHONPATH=\"$PY_SDK\" /usr/bin/python3 -c 'import opencomputer; print(opencomputer.__version__)'"),
     sh("/usr/bin/python3 -c 'import httpx; print(httpx.__version__)'"),
     sh("/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'"))
+  w("older than the httpx >= 0.27 and websockets >= 12 its pyproject.toml asks")
+  w("for; every call used here works with them).\n")
 else
   w("the Python SDK was not run (no SDK at %s, compare.sh's PY_SDK).\n", os.getenv("PY_SDK") or "?")
 end
