@@ -1,10 +1,15 @@
 #!/bin/sh
 # scripts/bench/compare.sh - oclua against the official TypeScript SDK on
-# Node, same `oclua serve`, same run (make bench, after run-all.sh):
+# Node and the official Python SDK, same `oclua serve`, same run (make
+# bench, after run-all.sh); the Python SDK is read from $PY_SDK (default:
+# ../shared/peers/opencomputer-python beside the main checkout), a peer
+# for measuring only, skipped with a message when that folder is absent:
+#   0. the physical floors of this machine (scripts/bench/floor.c)
 #   1. exec.run("true") x N_RUN in sequence, and a C libcurl loop of the
 #      same POST /exec/run requests (the floor)
 #   2. time to interactive, N_TTI in sequence and N_TTI at once
-#   3. one command's stdout (STREAM_MIB) into a callback
+#   3. one command's stdout (STREAM_MIB) into a callback, and the same
+#      stream read by a C client alone (stream_floor.c: the server's share)
 #   4. N_FAN sessions at once, FAN_KIB each, from one client process:
 #      wall time, the client's peak RSS, every chunk checked
 #   5. cold start to a first request (hyperfine)
@@ -22,9 +27,27 @@ N_TTI=${N_TTI:-100}
 STREAM_MIB=${STREAM_MIB:-256}
 N_FAN=${N_FAN:-1000}
 FAN_KIB=${FAN_KIB:-1024}
+FLOOR_MIB=${FLOOR_MIB:-1024}
+# the main checkout's root (a worktree's own root otherwise has no
+# ../shared beside it), or this directory outside git
+main_root=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&
+	main_root=$(dirname "$main_root") || main_root=$PWD
+PY_SDK=${PY_SDK:-$main_root/../shared/peers/opencomputer-python}
+export PY_SDK	# report.lua names it and reads its version
 OUT=build/bench
 mkdir -p "$OUT" docs
-sh scripts/deps.sh hyperfine gnuplot-nox
+rm -f "$OUT"/*.python.json "$OUT"/*.python.rss
+# python3-httpx and python3-websockets: what the Python SDK needs (a peer
+# in the comparison only; Debian's, so run by /usr/bin/python3)
+sh scripts/deps.sh hyperfine gnuplot-nox python3-httpx python3-websockets
+if [ -f "$PY_SDK/opencomputer/__init__.py" ]; then
+	PY_SDK=$(cd "$PY_SDK" && pwd)
+	python="env PYTHONPATH=$PY_SDK /usr/bin/python3 scripts/bench/python/sdk.py"
+else
+	echo "bench: $PY_SDK has no Python SDK (opencomputer/__init__.py):" \
+		"the Python SDK's column is skipped (set PY_SDK to its folder)" >&2
+	python=""
+fi
 if ! command -v node >/dev/null 2>&1; then
 	echo "bench: node not found: the comparison with the TypeScript SDK needs Node.js 20" >&2
 	exit 1
@@ -34,6 +57,16 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cc -O2 -o build/http_floor scripts/bench/http_floor.c \
 	$(pkg-config --cflags --libs libcurl)
+cc -O2 -Wall -Wextra -o build/floor scripts/bench/floor.c
+cc -O2 -Wall -Wextra -o build/stream_floor scripts/bench/stream_floor.c
+
+# the machine's load as the run begins (report.lua prints it: a busy
+# machine slows every figure)
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg"
+
+# 0. the floors, before the server starts (nothing else of ours running)
+echo "bench: floors: spawns, a pipe, a relay, memcpy ($FLOOR_MIB MiB)" >&2
+build/floor "$FLOOR_MIB" >"$OUT/floor.json"
 
 key=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
@@ -52,6 +85,10 @@ both() {	# name, then the workload's arguments
 	./oclua scripts/bench/sdk.lua "$@" >"$OUT/$name.oclua.json"
 	step "$name: node + @opencomputer/sdk"
 	node scripts/bench/node/sdk.mjs "$@" >"$OUT/$name.node.json"
+	if [ -n "$python" ]; then
+		step "$name: python3 + opencomputer"
+		$python "$@" >"$OUT/$name.python.json"
+	fi
 }
 
 # 1. exec.run round trips, and the floor: the same request from C
@@ -72,27 +109,37 @@ curl -s -X DELETE -H "X-API-Key: $key" "$url/api/sandboxes/$id" >/dev/null
 both tti_seq tti "$N_TTI" seq
 both tti_par tti "$N_TTI" par
 
-# 3. streaming into a callback
+# 3. streaming into a callback, and the server alone: the same stream
+# read by a C client that only counts (best of 3, as the floors)
 both stream stream "$STREAM_MIB"
+step "stream: the server alone (a C WebSocket reader, best of 3)"
+id=$(curl -s -H "X-API-Key: $key" -H 'Content-Type: application/json' \
+	-d '{"timeout":0}' "$url/api/sandboxes" | sed 's/.*"sandboxID":"\([^"]*\)".*/\1/')
+for i in 1 2 3; do
+	build/stream_floor 127.0.0.1 "${url##*:}" "$key" "$id" "$STREAM_MIB"
+done | sort -t: -k4 -n | tail -1 >"$OUT/stream.server.json"
+curl -s -X DELETE -H "X-API-Key: $key" "$url/api/sandboxes/$id" >/dev/null
 
 # 4. fan-out, under /usr/bin/time for the client's peak RSS
-for who in oclua node; do
+for who in oclua node ${python:+python}; do
 	step "fanout: $who ($N_FAN sessions x $FAN_KIB KiB)"
-	if [ $who = oclua ]; then
-		cmd="./oclua scripts/bench/sdk.lua fanout $N_FAN $FAN_KIB"
-	else
-		cmd="node scripts/bench/node/sdk.mjs fanout $N_FAN $FAN_KIB"
-	fi
+	case $who in
+	oclua) cmd="./oclua scripts/bench/sdk.lua fanout $N_FAN $FAN_KIB" ;;
+	node) cmd="node scripts/bench/node/sdk.mjs fanout $N_FAN $FAN_KIB" ;;
+	python) cmd="$python fanout $N_FAN $FAN_KIB" ;;
+	esac
 	/usr/bin/time -f '%M' -o "$OUT/fanout.$who.rss" $cmd >"$OUT/fanout.$who.json"
 done
 
-# 5. cold start to a first request: the same tiny script in both
+# 5. cold start to a first request: the same tiny script in each, with
+# the HTTP client its SDK uses (Python's: httpx)
 step "cold start (hyperfine)"
+set -- "./oclua -e \"assert(require('opencomputer.client.http').request('GET', '$url/health').status == 200)\"" \
+	"node -e \"fetch('$url/health').then(r => { if (r.status !== 200) process.exit(1) })\""
+[ -z "$python" ] ||
+	set -- "$@" "/usr/bin/python3 -c \"import httpx; assert httpx.get('$url/health').status_code == 200\""
 hyperfine -N --warmup 5 --runs 50 --style none \
-	--export-json "$OUT/cold.json" \
-	"./oclua -e \"assert(require('opencomputer.client.http').request('GET', '$url/health').status == 200)\"" \
-	"node -e \"fetch('$url/health').then(r => { if (r.status !== 200) process.exit(1) })\"" \
-	>/dev/null
+	--export-json "$OUT/cold.json" "$@" >/dev/null
 
 kill $srv 2>/dev/null || true
 

@@ -1,6 +1,8 @@
 -- scripts/bench/report.lua - turns the figures of scripts/bench/compare.sh
 -- (build/bench/*.json) into BENCHMARKS.md and the data of the chart
--- (build/bench/chart.dat, drawn by scripts/bench/chart.gp).
+-- (build/bench/chart.dat, drawn by scripts/bench/chart.gp): oclua, the
+-- official TypeScript SDK on Node and, when compare.sh found it, the
+-- official Python SDK, each set against the machine's floors (floor.c).
 -- Usage: oclua scripts/bench/report.lua DIR N_RUN N_TTI STREAM_MIB N_FAN FAN_KIB
 
 local cjson = require("cjson")
@@ -13,6 +15,14 @@ local function slurp(path)
   return s
 end
 local function json(name) return cjson.decode(slurp(dir .. "/" .. name)) end
+-- the figures of NAME, or nil when compare.sh did not run it (the Python
+-- SDK's, when its folder is absent)
+local function json_or_nil(name)
+  local f = io.open(dir .. "/" .. name)
+  if not f then return nil end
+  f:close()
+  return json(name)
+end
 local function sh(cmd)
   local p = io.popen(cmd)
   local s = p:read("a"):gsub("%s+$", "")
@@ -22,12 +32,20 @@ end
 
 local R = {}
 for _, w in ipairs({ "run", "tti_seq", "tti_par", "stream", "fanout" }) do
-  R[w] = { oclua = json(w .. ".oclua.json"), node = json(w .. ".node.json") }
+  R[w] = { oclua = json(w .. ".oclua.json"), node = json(w .. ".node.json"),
+    python = json_or_nil(w .. ".python.json") }
 end
+local PY = R.run.python ~= nil	-- the Python SDK's column was measured
 R.run.floor = json("run.floor.json")
-R.fanout.oclua.rss_kib = tonumber(slurp(dir .. "/fanout.oclua.rss"))
-R.fanout.node.rss_kib = tonumber(slurp(dir .. "/fanout.node.rss"))
+for _, who in ipairs({ "oclua", "node", "python" }) do
+  local f = io.open(dir .. "/fanout." .. who .. ".rss")
+  if f and R.fanout[who] then R.fanout[who].rss_kib = tonumber(f:read("a")) end
+  if f then f:close() end
+end
+R.stream.server = json_or_nil("stream.server.json")	-- the C reader's
 local cold = json("cold.json").results
+local F = json("floor.json")
+local MIB = 1048576
 
 -- ComputeSDK's composite: each of median / P95 / P99 scored against a
 -- 10 s ceiling, weighted 60 / 25 / 15, times the success rate
@@ -39,75 +57,154 @@ end
 local function ms(v) return string.format("%.2f ms", v) end
 local function x(v) return string.format("%.2fx", v) end
 local function met(ok) return ok and "met" or "**missed**" end
+local NO_PY = "not run"	-- the head of BENCHMARKS.md says why
+-- FMT of V, or the reason the Python SDK has no figure
+local function pyf(fmt, v)
+  if v == nil then return NO_PY end
+  return string.format(fmt, v)
+end
 
-local run_o, run_n, run_f = R.run.oclua, R.run.node, R.run.floor
-local run_speedup = run_n.total_s / run_o.total_s
+-- The clients' figures for the tables and the chart: per workload, each
+-- client's value and whether lower is better. `adv(row, who)` is how many
+-- times better oclua does than WHO (> 1: oclua ahead).
+local fo, fn, fp = R.fanout.oclua, R.fanout.node, R.fanout.python
+local function agg(f) return f and f.bytes / MIB / f.seconds end	-- MiB/s
+local cold_o, cold_n, cold_p = cold[1], cold[2], cold[3]
+local function field(t, k) return t and t[k] end
+local rows = {
+  { key = "run", chart = "exec.run x" .. N_RUN, lower = true,
+    label = string.format("exec.run(\"true\") x %s in sequence, total", N_RUN),
+    fmt = "%.3f s", oclua = R.run.oclua.total_s, node = R.run.node.total_s,
+    python = field(R.run.python, "total_s") },
+  { key = "tti_seq", chart = "TTI sequential", lower = true,
+    label = string.format("TTI, %s in sequence, median", N_TTI), fmt = "%.2f ms",
+    oclua = R.tti_seq.oclua.median, node = R.tti_seq.node.median,
+    python = field(R.tti_seq.python, "median") },
+  { key = "tti_par", chart = "TTI " .. N_TTI .. " at once", lower = true,
+    label = string.format("TTI, %s at once, median", N_TTI), fmt = "%.2f ms",
+    oclua = R.tti_par.oclua.median, node = R.tti_par.node.median,
+    python = field(R.tti_par.python, "median") },
+  { key = "stream", chart = "stream MiB/s", lower = false,
+    label = string.format("stdout stream (%s MiB) into a callback", STREAM_MIB),
+    fmt = "%.0f MiB/s", oclua = R.stream.oclua.mib_per_s, node = R.stream.node.mib_per_s,
+    python = field(R.stream.python, "mib_per_s") },
+  { key = "fanout", chart = "fan-out wall", lower = true,
+    label = string.format("fan-out %s sessions x %s KiB, wall", N_FAN, FAN_KIB),
+    fmt = "%.2f s", oclua = fo.seconds, node = fn.seconds, python = field(fp, "seconds") },
+  { key = "rss", chart = "fan-out RSS", lower = true,
+    label = "... peak RSS of the client", fmt = "%.0f MiB",
+    oclua = fo.rss_kib / 1024, node = fn.rss_kib / 1024,
+    python = fp and fp.rss_kib and fp.rss_kib / 1024 },
+  { key = "cold", chart = "cold start", lower = true,
+    label = "cold start to a first request, median", fmt = "%.2f ms",
+    oclua = cold_o.median * 1000, node = cold_n.median * 1000,
+    python = cold_p and cold_p.median * 1000 },
+}
+local function adv(row, who)
+  local v = row[who]
+  if v == nil then return nil end
+  return row.lower and v / row.oclua or row.oclua / v
+end
+local byk = {}
+for _, r in ipairs(rows) do byk[r.key] = r end
+
+local run_o, run_n, run_p, run_f = R.run.oclua, R.run.node, R.run.python, R.run.floor
+local run_speedup = adv(byk.run, "node")
 local run_floor = run_o.total_s / run_f.total_s
-local str_ratio = R.stream.oclua.mib_per_s / R.stream.node.mib_per_s
-local fo, fn = R.fanout.oclua, R.fanout.node
-local rss_ratio = fn.rss_kib / fo.rss_kib
-local cold_o, cold_n = cold[1], cold[2]
+local str_ratio = adv(byk.stream, "node")
+local rss_ratio = adv(byk.rss, "node")
 
 local out = {}
 local function w(...) out[#out + 1] = string.format(...) end
 
-w("# Benchmarks: oclua and the official TypeScript SDK\n")
+w("# Benchmarks: oclua, the official TypeScript SDK and the official Python SDK\n")
 w("Generated by `make bench` (scripts/bench/compare.sh, after the runtime")
-w("core benchmarks of scripts/bench/run-all.sh) on %s. Both clients", os.date("!%Y-%m-%d"))
-w("drive **one** `oclua serve` on 127.0.0.1 in the same run, so the")
-w("server's share is the same for both and the ratios compare the clients.")
-w("Figures from one run; medians and ratios, not single times.\n")
+w("core benchmarks of scripts/bench/run-all.sh) on %s. The clients", os.date("!%Y-%m-%d"))
+w("drive **one** `oclua serve` on 127.0.0.1 in the same run, one after")
+w("another, so the server's share is the same for all and the ratios compare")
+w("the clients. Figures from one run; medians and ratios, not single times.")
+w("\"oclua vs X\" is how many times better oclua does than X (above 1: oclua")
+w("ahead; for times X's / oclua's, for throughputs oclua's / X's).\n")
 w("Machine: %s cores (%s), %s, Linux %s.  ", sh("nproc"),
   sh("sed -n 's/^model name\\s*: //p' /proc/cpuinfo | head -1"),
   sh("free -g | awk '/^Mem/ {print $2 \" GiB\"}'"), sh("uname -r"))
-w("Clients: %s; Node %s with @opencomputer/sdk %s (ws %s as its WebSocket).\n",
+w("Clients: %s; Node %s with @opencomputer/sdk %s (ws %s as its WebSocket);",
   sh("./oclua --version"), sh("node --version"),
   sh("node -p 'require(\"./scripts/compat/node_modules/@opencomputer/sdk/package.json\").version'"),
   sh("node -p 'require(\"./scripts/compat/node_modules/ws/package.json\").version'"))
-w("![oclua against the TypeScript SDK](docs/benchmarks.png)\n")
+if PY then
+  w("%s with the opencomputer Python SDK %s (httpx %s, websockets %s: Debian's,",
+    sh("/usr/bin/python3 --version"), sh("PYTHONPATH=\"$PY_SDK\" /usr/bin/python3 -c 'import opencomputer; print(opencomputer.__version__)'"),
+    sh("/usr/bin/python3 -c 'import httpx; print(httpx.__version__)'"),
+    sh("/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'"))
+  w("older than the httpx >= 0.27 and websockets >= 12 its pyproject.toml asks")
+  w("for; every call used here works with them).\n")
+else
+  w("the Python SDK was not run (no SDK at %s, compare.sh's PY_SDK).\n", os.getenv("PY_SDK") or "?")
+end
+local load = io.open(dir .. "/loadavg")
+if load then
+  w("Load average (1, 5, 15 minutes) as the run began: %s, on %s cores; other",
+    load:read("l"), sh("nproc"))
+  w("work on the machine slows every figure, the clients' and the floors' alike.\n")
+  load:close()
+end
+w("![oclua against the TypeScript and Python SDKs](docs/benchmarks.png)\n")
 
 w("## Summary\n")
-w("| workload | oclua | TS SDK on Node | oclua advantage | target |")
-w("|---|---|---|---|---|")
-w("| exec.run(\"true\") x %s in sequence, total | %.3f s | %.3f s | %s | >= 3x: %s |",
-  N_RUN, run_o.total_s, run_n.total_s, x(run_speedup), met(run_speedup >= 3))
-w("| ... against a C libcurl loop (floor) %.3f s | | | oclua / floor %s | <= 1.5x: %s |",
-  run_f.total_s, x(run_floor), met(run_floor <= 1.5))
-w("| TTI, %s in sequence, median | %s | %s | %s | |", N_TTI, ms(R.tti_seq.oclua.median),
-  ms(R.tti_seq.node.median), x(R.tti_seq.node.median / R.tti_seq.oclua.median))
-w("| TTI, %s at once, median | %s | %s | %s | |", N_TTI, ms(R.tti_par.oclua.median),
-  ms(R.tti_par.node.median), x(R.tti_par.node.median / R.tti_par.oclua.median))
-w("| stdout stream (%s MiB) into a callback | %.0f MiB/s | %.0f MiB/s | %s | >= 1x: %s |",
-  STREAM_MIB, R.stream.oclua.mib_per_s, R.stream.node.mib_per_s, x(str_ratio),
-  met(str_ratio >= 1))
-w("| fan-out %s sessions x %s KiB, wall | %.2f s | %.2f s | %s | |", N_FAN, FAN_KIB,
-  fo.seconds, fn.seconds, x(fn.seconds / fo.seconds))
-w("| ... peak RSS of the client | %.0f MiB | %.0f MiB | %s less | oclua <= 1/3 of Node: %s |",
-  fo.rss_kib / 1024, fn.rss_kib / 1024, x(rss_ratio), met(rss_ratio >= 3))
-w("| cold start to a first request, median | %s | %s | %s | |",
-  ms(cold_o.median * 1000), ms(cold_n.median * 1000), x(cold_n.median / cold_o.median))
-w("")
+w("| workload | oclua | TS SDK on Node | Python SDK | oclua vs TS SDK | oclua vs Python SDK | target |")
+w("|---|---|---|---|---|---|---|")
+local targets = {
+  run = string.format(">= 3x TS: %s", met(run_speedup >= 3)),
+  stream = string.format(">= 1x TS: %s", met(str_ratio >= 1)),
+  rss = string.format("oclua <= 1/3 of Node: %s", met(rss_ratio >= 3)),
+}
+for _, r in ipairs(rows) do
+  local an, ap = adv(r, "node"), adv(r, "python")
+  local less = r.key == "rss" and " less" or ""
+  w("| %s | %s | %s | %s | %s%s | %s | %s |", r.label, string.format(r.fmt, r.oclua),
+    string.format(r.fmt, r.node), pyf(r.fmt, r.python), x(an), less,
+    ap and x(ap) .. less or NO_PY, targets[r.key] or "")
+  if r.key == "run" then
+    w("| ... against a C libcurl loop (floor) %.3f s | | | | oclua / floor %s | | <= 1.5x: %s |",
+      run_f.total_s, x(run_floor), met(run_floor <= 1.5))
+  end
+end
+w("\nHow far each is from what this machine can do at all: [Floors](#floors).\n")
 
 w("## 1. exec.run(\"true\"), %s in sequence\n", N_RUN)
 w("One sandbox, one warm-up call, then %s calls one after another.", N_RUN)
-w("oclua's `sb.exec:run` is one `POST /exec/run`; the TS SDK's `exec.run` is")
-w("`POST /exec/run-async`, answered inline (200 with the result) because")
-w("`true` ends within the server's 400 ms hold. The floor is the same")
-w("`POST /exec/run` from a C libcurl easy loop (keep-alive, no event loop).\n")
+w("oclua's `sb.exec:run` and the Python SDK's `exec.run` are one `POST")
+w("/exec/run`; the TS SDK's `exec.run` is `POST /exec/run-async`, answered")
+w("inline (200 with the result) because `true` ends within the server's")
+w("400 ms hold. The floor is the same `POST /exec/run` from a C libcurl")
+w("easy loop (keep-alive, no event loop).\n")
 w("| client | total | per call median | P95 | P99 |")
 w("|---|---|---|---|---|")
 w("| oclua | %.3f s | %s | %s | %s |", run_o.total_s, ms(run_o.median), ms(run_o.p95), ms(run_o.p99))
 w("| TS SDK | %.3f s | %s | %s | %s |", run_n.total_s, ms(run_n.median), ms(run_n.p95), ms(run_n.p99))
+if run_p then
+  w("| Python SDK | %.3f s | %s | %s | %s |", run_p.total_s, ms(run_p.median), ms(run_p.p95), ms(run_p.p99))
+else
+  w("| Python SDK | %s | | | |", NO_PY)
+end
 w("| C libcurl loop | %.3f s | %s (mean) | | |", run_f.total_s, ms(run_f.total_s * 1000 / run_f.n))
-w("\nTS SDK time / oclua time: **%s**; oclua time / floor time: **%s**.",
-  x(run_speedup), x(run_floor))
-if run_speedup < 3 then
+w("\nTS SDK time / oclua time: **%s**; Python SDK time / oclua time: **%s**;",
+  x(run_speedup), pyf("%.2fx", adv(byk.run, "python")))
+w("oclua time / floor time: **%s**.", x(run_floor))
+local fastest = math.min(run_o.total_s, run_n.total_s, run_p and run_p.total_s or math.huge)
+if run_f.total_s > fastest then
+  w("In this run the C loop took longer than a client doing more: the")
+  w("machine's other load during its turn, not the server, set these figures;")
+  w("the floor of the [Floors](#floors) section does not depend on it.")
+elseif run_speedup < 3 then
   w("The 3x target is out of reach for any client on this server: the floor")
   w("itself takes %s per call (the server spawning `sh -c true` in the", ms(run_f.total_s * 1000 / run_f.n))
   w("sandbox and answering), and the TS SDK is only %s of the floor, so even", x(run_n.total_s / run_f.total_s))
   w("a client costing nothing would be %s faster than it. oclua adds %s per",
     x(run_n.total_s / run_f.total_s), ms((run_o.total_s - run_f.total_s) * 1000 / run_f.n))
-  w("call over the floor; the TS SDK adds %s.", ms((run_n.total_s - run_f.total_s) * 1000 / run_f.n))
+  w("call over the floor; the TS SDK adds %s%s.", ms((run_n.total_s - run_f.total_s) * 1000 / run_f.n),
+    run_p and string.format("; the Python SDK %s", ms((run_p.total_s - run_f.total_s) * 1000 / run_f.n)) or "")
 end
 w("")
 
@@ -115,17 +212,33 @@ local function tti_table(t, title)
   w("### %s\n", title)
   w("| client | median | P95 | P99 | min | max | success | ComputeSDK score |")
   w("|---|---|---|---|---|---|---|---|")
-  for _, who in ipairs({ "oclua", "node" }) do
+  for _, who in ipairs({ "oclua", "node", "python" }) do
     local r = t[who]
-    w("| %s | %s | %s | %s | %s | %s | %.0f%% | %.1f |", who == "node" and "TS SDK" or "oclua",
-      ms(r.median), ms(r.p95), ms(r.p99), ms(r.min), ms(r.max), r.success * 100, score(r))
+    local name = ({ oclua = "oclua", node = "TS SDK", python = "Python SDK" })[who]
+    if r then
+      w("| %s | %s | %s | %s | %s | %s | %.0f%% | %.1f |", name,
+        ms(r.median), ms(r.p95), ms(r.p99), ms(r.min), ms(r.max), r.success * 100, score(r))
+    else
+      w("| %s | %s | | | | | | |", name, NO_PY)
+    end
   end
-  w("\nmedian ratio TS SDK / oclua: **%s**\n", x(t.node.median / t.oclua.median))
+  w("\nmedian ratio TS SDK / oclua: **%s**; Python SDK / oclua: **%s**\n",
+    x(t.node.median / t.oclua.median), pyf("%.2fx", t.python and t.python.median / t.oclua.median))
 end
 w("## 2. Time to interactive\n")
 w("`Sandbox.create()` to the result of `echo \"benchmark\"` (ComputeSDK's")
 w("method; teardown not counted). Score: each of median / P95 / P99 scored")
-w("100 x (1 - t / 10 s), weighted 60 / 25 / 15, times the success rate.\n")
+w("100 x (1 - t / 10 s), weighted 60 / 25 / 15, times the success rate.")
+w("\"At once\" is one process each: oclua's tasks, Node's promises, and for")
+w("the Python SDK `asyncio.gather` (the SDK is asyncio-only: httpx's")
+w("AsyncClient and websockets, so threads would only add their own loops).")
+if PY then
+  w("The Python SDK's `Sandbox.create()` builds a new `httpx.AsyncClient` for")
+  w("every sandbox, and httpx loads a TLS context with the CA bundle for each")
+  w("client even for an `http://` URL (about 20 ms per client on this machine,")
+  w("measured alone), so its time to interactive carries that cost.")
+end
+w("")
 tti_table(R.tti_seq, N_TTI .. " in sequence")
 tti_table(R.tti_par, N_TTI .. " at once")
 
@@ -135,7 +248,17 @@ w("| client | MiB/s | seconds |")
 w("|---|---|---|")
 w("| oclua | %.0f | %.2f |", R.stream.oclua.mib_per_s, R.stream.oclua.seconds)
 w("| TS SDK | %.0f | %.2f |", R.stream.node.mib_per_s, R.stream.node.seconds)
-w("\noclua / TS SDK: **%s**.%s\n", x(str_ratio), str_ratio < 1 and
+if R.stream.python then
+  w("| Python SDK | %.0f | %.2f |", R.stream.python.mib_per_s, R.stream.python.seconds)
+else
+  w("| Python SDK | %s | |", NO_PY)
+end
+if R.stream.server then
+  w("| the server alone: a C client that only counts, best of 3 | %.0f | %.2f |",
+    R.stream.server.mib_per_s, R.stream.server.seconds)
+end
+w("\noclua / TS SDK: **%s**; oclua / Python SDK: **%s**.%s\n", x(str_ratio),
+  pyf("%.2fx", adv(byk.stream, "python")), str_ratio < 1 and
   " Cause: libwebsockets 4.1's client parses every frame a byte at a time"
   .. " (about 99% of the client's CPU in this run's profile, and the same"
   .. " ceiling measured in LOOP-NOTES.md); Node's `ws` copies payloads in"
@@ -148,21 +271,104 @@ w("%s sessions at once, spread over %d sandboxes, each printing `i\\n`", N_FAN,
 w("(its own number) for %s KiB; every chunk is compared with where it", FAN_KIB)
 w("falls in its session's pattern, so a lost, repeated or misdelivered")
 w("byte would count as a wrong chunk. Peak RSS by `/usr/bin/time -f %%M`.\n")
-w("| client | wall | peak RSS | bytes delivered | expected | wrong chunks |")
-w("|---|---|---|---|---|---|")
-w("| oclua | %.2f s | %.0f MiB | %d | %d | %d |", fo.seconds, fo.rss_kib / 1024, fo.bytes, fo.expected, fo.wrong_chunks)
-w("| TS SDK | %.2f s | %.0f MiB | %d | %d | %d |", fn.seconds, fn.rss_kib / 1024, fn.bytes, fn.expected, fn.wrong_chunks)
-w("\nNode's peak RSS / oclua's: **%s**.\n", x(rss_ratio))
+w("| client | wall | MiB/s in all | peak RSS | bytes delivered | expected | wrong chunks |")
+w("|---|---|---|---|---|---|---|")
+for _, who in ipairs({ "oclua", "node", "python" }) do
+  local f = R.fanout[who]
+  local name = ({ oclua = "oclua", node = "TS SDK", python = "Python SDK" })[who]
+  if f then
+    w("| %s | %.2f s | %.0f | %.0f MiB | %d | %d | %d |", name, f.seconds, agg(f),
+      f.rss_kib / 1024, f.bytes, f.expected, f.wrong_chunks)
+  else
+    w("| %s | %s | | | | | |", name, NO_PY)
+  end
+end
+w("\nNode's peak RSS / oclua's: **%s**; the Python SDK's / oclua's: **%s**.\n",
+  x(rss_ratio), pyf("%.2fx", adv(byk.rss, "python")))
 
 w("## 5. Cold start to a first request\n")
-w("`oclua -e` and `node -e` each make one GET /health (hyperfine, 50 runs).\n")
+w("`oclua -e`, `node -e` and `python3 -c` each make one GET /health with the")
+w("HTTP client their SDK uses (oclua's, Node's fetch, httpx), hyperfine,")
+w("50 runs.\n")
 w("| command | median | mean |")
 w("|---|---|---|")
 for _, r in ipairs(cold) do
   w("| `%s` | %s | %s |", r.command:gsub("|", "\\|"), ms(r.median * 1000), ms(r.mean * 1000))
 end
-w("\nnode / oclua: **%s**.\n", x(cold_n.median / cold_o.median))
+w("\nnode / oclua: **%s**; python / oclua: **%s**.\n", x(cold_n.median / cold_o.median),
+  pyf("%.2fx", cold_p and cold_p.median / cold_o.median))
 
+-- the floors: per workload, the least this machine could take, and each
+-- client's distance from it (its time / the floor's, or the floor's
+-- throughput / its own); the server's where a client-free figure exists
+w("## Floors\n")
+w("What this machine can do at all, with no server, client or sandbox")
+w("(scripts/bench/floor.c, run before the server starts; times are the round")
+w("of 3 with the lowest median, throughputs the best of 3 runs, with %d KiB", F.chunk // 1024)
+w("reads and writes as a session's):\n")
+local spawn_sh, spawn_true = F.spawn_sh_us.median / 1000, F.spawn_true_us.median / 1000
+local ns = F.ns_spawn_us and F.ns_spawn_us.median / 1000
+w("| floor | figure |")
+w("|---|---|")
+w("| fork + exec + wait of `/bin/true`, median of %d | %s |", F.spawn_true_us.n, ms(spawn_true))
+w("| fork + exec + wait of `/bin/sh -c true` (dash: `true` is its builtin), median of %d | %s |",
+  F.spawn_sh_us.n, ms(spawn_sh))
+if ns then
+  w("| clone into new mount, PID, net, UTS, IPC namespaces + exec `/bin/true` + wait, median of %d | %s |",
+    F.ns_spawn_us.n, ms(ns))
+end
+w("| pipe, one writer -> one reader | %.0f MiB/s |", F.pipe_mib_s)
+w("| writer -> pipe -> relay process -> TCP 127.0.0.1 -> reader | %.0f MiB/s |", F.relay_mib_s)
+w("| the same, %d relays at once, added up | %.0f MiB/s |", F.cores, F.relay_par_mib_s)
+w("| memcpy, 256 MiB to 256 MiB | %.0f MiB/s |", F.memcpy_mib_s)
+w("")
+w("Each workload's floor, and how many times the floor each takes (1.00x")
+w("would be the machine's limit). The server's figure is client-free where")
+w("one was measured (the C libcurl loop of section 1, the C reader of")
+w("section 3); elsewhere every")
+w("client's figure includes the server's, so the server is at most as far")
+w("from the floor as the best client.\n")
+local tti_floor = (ns or 0) + spawn_sh
+local par_floor = tonumber(N_TTI) / 2 * tti_floor / F.cores
+local function dist(v, floor, lower)	-- times the floor
+  if v == nil then return NO_PY end
+  return x(lower and v / floor or floor / v)
+end
+w("| workload | floor | oclua | TS SDK | Python SDK | server |")
+w("|---|---|---|---|---|---|")
+local function per_call(r) return r and r.total_s * 1000 / (r.n or N_RUN) end
+w("| exec.run(\"true\"), per call (mean) | %s: fork+exec+wait of `sh -c true` | %s | %s | %s | %s (C libcurl loop) |",
+  ms(spawn_sh), dist(per_call(run_o), spawn_sh, true), dist(per_call(run_n), spawn_sh, true),
+  dist(per_call(run_p), spawn_sh, true), dist(run_f.total_s * 1000 / run_f.n, spawn_sh, true))
+w("| TTI in sequence, median | %s: namespaces + exec, then `sh -c echo` | %s | %s | %s | <= best client |",
+  ms(tti_floor), dist(R.tti_seq.oclua.median, tti_floor, true),
+  dist(R.tti_seq.node.median, tti_floor, true), dist(field(R.tti_seq.python, "median"), tti_floor, true))
+w("| TTI %s at once, median | %s: %s/2 x the above / %d cores | %s | %s | %s | <= best client |",
+  N_TTI, ms(par_floor), N_TTI, F.cores, dist(R.tti_par.oclua.median, par_floor, true),
+  dist(R.tti_par.node.median, par_floor, true), dist(field(R.tti_par.python, "median"), par_floor, true))
+w("| stream into a callback | %.0f MiB/s: pipe -> relay -> TCP | %s | %s | %s | %s |",
+  F.relay_mib_s, dist(R.stream.oclua.mib_per_s, F.relay_mib_s), dist(R.stream.node.mib_per_s, F.relay_mib_s),
+  dist(field(R.stream.python, "mib_per_s"), F.relay_mib_s),
+  R.stream.server and dist(R.stream.server.mib_per_s, F.relay_mib_s) .. " (C reader)" or "<= best client")
+w("| fan-out, MiB/s in all | %.0f MiB/s: %d relays at once | %s | %s | %s | <= best client |",
+  F.relay_par_mib_s, F.cores, dist(agg(fo), F.relay_par_mib_s), dist(agg(fn), F.relay_par_mib_s),
+  dist(agg(fp), F.relay_par_mib_s))
+w("| cold start to a first request | %s: fork+exec+wait of `true` | %s | %s | %s | |",
+  ms(spawn_true), dist(cold_o.median * 1000, spawn_true, true),
+  dist(cold_n.median * 1000, spawn_true, true), dist(cold_p and cold_p.median * 1000, spawn_true, true))
+w("")
+w("Why these floors: a command run in a sandbox is at least a fork, an exec")
+w("and a wait (the server's `sh -c` for exec.run); a sandbox is at least its")
+w("namespaces and its init's exec (cgroups, the disk and the network come on")
+w("top); N sandboxes at once on %d cores cannot finish faster than N x one", F.cores)
+w("/ cores, so the median one not before half of that. A stream's bytes")
+w("cross at least a pipe (the command's stdout), a process reading it (the")
+w("server) and a loopback socket to another (the client): the relay chain")
+w("is that path with nothing else done, four copies per byte in the kernel")
+w("(memcpy / 4 = %.0f MiB/s is the ceiling of those copies alone). Fan-out", F.memcpy_mib_s / 4)
+w("is the same path for many sessions: %d chains at once keep both cores", F.cores)
+w("busy, so their sum is the machine's aggregate; more chains only share")
+w("the same cores.\n")
 local ck = { take = json("ckpt.take.json"), fork1 = json("ckpt.fork1.json"),
   fork1024 = json("ckpt.fork1024.json"), disk = json("ckpt.disk.json") }
 local fork_ratio = ck.fork1024.fork_to_echo_ms.median / ck.fork1.fork_to_echo_ms.median
@@ -226,25 +432,32 @@ w("## Commands\n")
 w("```sh\nmake bench      # scripts/bench/run-all.sh, then scripts/bench/compare.sh\n")
 w("N_RUN=%s N_TTI=%s STREAM_MIB=%s N_FAN=%s FAN_KIB=%s sh scripts/bench/compare.sh",
   N_RUN, N_TTI, STREAM_MIB, N_FAN, FAN_KIB)
+w("PY_SDK=/path/to/opencomputer-python sh scripts/bench/compare.sh   # the Python SDK's folder")
 w("./oclua scripts/bench/sdk.lua run|tti|stream|fanout ...     # one workload, oclua")
 w("./oclua scripts/bench/checkpoint.lua take|fork|disk ...     # checkpoints (section 6)")
 w("./oclua scripts/bench/pty.lua [N]; ./oclua scripts/bench/preview.lua [MIB [RUNS]]  # section 7")
-w("node scripts/bench/node/sdk.mjs run|tti|stream|fanout ...  # the same, TS SDK\n```")
+w("node scripts/bench/node/sdk.mjs run|tti|stream|fanout ...  # the same, TS SDK")
+w("PYTHONPATH=$PY_SDK /usr/bin/python3 scripts/bench/python/sdk.py run|tti|stream|fanout ...  # Python SDK")
+w("build/floor MIB                                            # the floors\n```")
 
 local md = assert(io.open("BENCHMARKS.md", "w"))
 md:write(table.concat(out, "\n"), "\n")
 md:close()
 
--- the chart: how many times better oclua is, per workload (1 = a tie)
+-- the chart: how many times better oclua is than each peer, per workload
+-- (1 = a tie; "?" where the Python SDK was not run)
 local dat = assert(io.open(dir .. "/chart.dat", "w"))
-local rows = {
-  { "exec.run x" .. N_RUN, run_speedup },
-  { "TTI sequential", R.tti_seq.node.median / R.tti_seq.oclua.median },
-  { "TTI " .. N_TTI .. " at once", R.tti_par.node.median / R.tti_par.oclua.median },
-  { "stream MiB/s", str_ratio },
-  { "fan-out wall", fn.seconds / fo.seconds },
-  { "fan-out RSS", rss_ratio },
-  { "cold start", cold_n.median / cold_o.median },
-}
-for i, r in ipairs(rows) do dat:write(string.format("%d \"%s\" %.3f\n", i - 1, r[1], r[2])) end
+local lo, hi = 1, 1
+for i, r in ipairs(rows) do
+  local an, ap = adv(r, "node"), adv(r, "python")
+  lo, hi = math.min(lo, an, ap or 1), math.max(hi, an, ap or 1)
+  dat:write(string.format("%d \"%s\" %.3f %s\n", i - 1, r.chart, an,
+    ap and string.format("%.3f", ap) or "?"))
+end
 dat:close()
+-- the y range, in powers of 2 around the bars (a log scale has no 0 for
+-- a bar to start from, so the lowest bar must stay above the bottom)
+local ranges = assert(io.open(dir .. "/chart.range", "w"))
+ranges:write(string.format("set yrange [%g:%g]\n", 2.0 ^ math.floor(math.log(lo, 2) - 0.5),
+  2.0 ^ math.ceil(math.log(hi, 2) + 0.5)))
+ranges:close()
