@@ -27,7 +27,9 @@
  *                             Retry-After A: "-" none, "dN" an HTTP-date
  *                             N s ahead, else A as it is; later ones 200
  *                             {"sandboxID":"KEY","status":"running",
- *                             "requests":n} (n: requests with KEY so far)
+ *                             "requests":n} (n: requests with KEY so far);
+ *                             a WebSocket upgrade of /flaky/KEY/F/S/A/ws/..
+ *                             is refused so, then goes to /ws/..
  *   /flaky-count/KEY          {"requests":n}, itself not counted
  *   anything else             404 {"error":"not found"}
  * WebSocket (with or without a subprotocol; other paths get a 404):
@@ -403,9 +405,24 @@ reason_phrase(int code)
 
 enum { WS_ECHO = 1, WS_STREAM, WS_CLOSE, WS_HOLD, WS_FRAMES };
 
+/* the path after "/flaky/KEY/F/S/A" (see the /flaky route), or `path` */
+static const char *
+flaky_rest(const char *path)
+{
+	const char *p = path;
+	int i;
+
+	if (strncmp(path, "/flaky/", 7))
+		return path;
+	for (i = 0; i < 5 && p; i++)
+		p = strchr(p + 1, '/');
+	return p ? p : "";
+}
+
 static int
 ws_kind(const char *path)
 {
+	path = flaky_rest(path);
 	if (!strcmp(path, "/ws/echo"))
 		return WS_ECHO;
 	if (!strcmp(path, "/ws/stream"))
@@ -1079,8 +1096,12 @@ flaky_counter(const char *key, int make)
 	return &flaky[nflaky++].n;
 }
 
+/* A request on /flaky/KEY/F/S/A (an upgrade too, `upgrade`): counted;
+ * answered with S while KEY has failures left, else with 200 unless it
+ * is an upgrade. 1: no answer yet (go on with the upgrade), 0: answered,
+ * -1: failed */
 static int
-respond_flaky(struct hconn *c)
+respond_flaky(struct hconn *c, int upgrade)
 {
 	char key[FLAKY_KEYLEN], after[16], extra[96], j[160];
 	unsigned int fails;
@@ -1092,9 +1113,15 @@ respond_flaky(struct hconn *c)
 	    !(n = flaky_counter(key, 1)))
 		return respond_error(c, 400, "bad /flaky path");
 	if (++*n > fails) {
+		if (upgrade)
+			return 1;
 		snprintf(j, sizeof(j), "{\"sandboxID\":\"%s\",\"status\":"
 			 "\"running\",\"requests\":%lu}", key, *n);
 		return respond_json(c, 200, j);
+	}
+	if (upgrade) {
+		c->close_after = 1;
+		c->state = H_WAIT;
 	}
 	extra[0] = 0;
 	if (after[0] == 'd') {
@@ -1192,7 +1219,7 @@ body_done(struct hconn *c)
 		return respond_json(c, 200, j);
 
 	case R_FLAKY:
-		return respond_flaky(c);
+		return respond_flaky(c, 0);
 
 	case R_FLAKYCOUNT: {
 		unsigned long *n = flaky_counter(c->path + 13, 0);
@@ -1636,6 +1663,12 @@ on_head(struct hconn *c)
 		if (ws_kind(c->path) < 0 || strcmp(c->method, "GET") ||
 		    c->bmode != B_NONE)
 			return respond_error(c, 404, "not found");
+		if (!strncmp(c->path, "/flaky/", 7)) {
+			int r = respond_flaky(c, 1);
+
+			if (r <= 0)
+				return r;
+		}
 		if (spl && (pick_subprotocol(spl, c->sp, sizeof(c->sp)) ||
 			    ws_register_subprotocol(c->sp)))
 			return respond_error(c, 400, "bad subprotocol");

@@ -150,8 +150,10 @@ function M.backoff(policy, n)
   return b / 2 + math.random() * b / 2
 end
 
--- OCLUA_CURL_VERBOSE: one line on stderr per retry
-local function trace(method, url, res, f, n, max, delay)
+--- With OCLUA_CURL_VERBOSE set, one line on stderr for a retry of
+-- `method` `url` after the response `res` or transport failure `f`:
+-- attempt `n` of `max` to come after `delay` seconds.
+function M.trace(method, url, res, f, n, max, delay)
   if os.getenv("OCLUA_CURL_VERBOSE") == nil then return end
   local what = res and ("HTTP " .. res.status)
     or (f.kind .. " error: " .. tostring(f.message))
@@ -204,7 +206,7 @@ function M.request(method, url, opts)
       error(errors.from_http(res.status, res.body, method .. " " .. url,
         { attempts = n }), 0)
     end
-    trace(method, url, res, f, n + 1, max, delay)
+    M.trace(method, url, res, f, n + 1, max, delay)
     core.sleep(delay)
   end
 end
