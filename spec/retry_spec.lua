@@ -291,9 +291,12 @@ describe("retries", function()
       assert.is_truthy(tostring(err):find(what, 1, true), tostring(err))
     end
     assert.are.equal(0, seen(k))
-    local ok, err = pcall(oc.configure, { retries = { count = -1 } })
+    local ok, err = pcall(function()
+      oc.configure{ retries = { count = -1 } }
+    end)
     assert.is_false(ok)
-    assert.matches("oc.configure: retries.count must be", err)
+    assert.matches("retry_spec.lua:%d+: oc.configure: retries.count must be", err)
+    assert.are.equal(2, config.retry_policy().count)	-- as it was
   end)
 
   it("shows each retry on stderr with OCLUA_CURL_VERBOSE", function()

@@ -14,8 +14,9 @@
 -- without one, when it did). `retry` (a policy, as http.request's): a
 -- handshake the server refuses with 429, 502, 503 or 504 (before any 101:
 -- no connection was made, and the upgrade is a GET, idempotent) is tried
--- again after http.backoff's wait (libwebsockets does not give the
--- refusal's headers, so no Retry-After); a connection that fails is not.
+-- again after http.backoff's wait (core.ws_connect gives the refusal's
+-- status, not its headers: no Retry-After); a connection that fails is
+-- not.
 
 local core = require("opencomputer.core")
 local errors = require("opencomputer.sdk.errors")

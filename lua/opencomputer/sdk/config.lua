@@ -71,17 +71,23 @@ function M.check_retries(v, name, level)
 end
 
 --- Process-wide defaults: api_url, api_key, retries (check_retries).
-function M.configure(t)
+-- A bad setting raises "oc.configure: ..." at `level` (as error() counts
+-- it from the caller; default 2: the caller's caller, oc.configure's),
+-- and no setting of `t` is taken.
+function M.configure(t, level)
+  level = (level or 2) + 1
   if t ~= nil and type(t) ~= "table" then
-    error("oc.configure: give a table of settings, got " .. show(t), 2)
+    error("oc.configure: give a table of settings, got " .. show(t), level)
   end
+  local new = {}
   for k, v in pairs(t or {}) do
     if k ~= "api_url" and k ~= "api_key" and k ~= "retries" then
-      error("oc.configure: unknown setting '" .. tostring(k) .. "'", 2)
+      error("oc.configure: unknown setting '" .. tostring(k) .. "'", level)
     end
-    if k == "retries" then v = M.check_retries(v, "oc.configure", 2) end
-    defaults[k] = v
+    if k == "retries" then v = M.check_retries(v, "oc.configure", level) end
+    new[k] = v
   end
+  for k, v in pairs(new) do defaults[k] = v end
 end
 
 --- The retry policy {count=, base=, cap=} of calls with `opts`: each
