@@ -15,7 +15,10 @@
  *                              error; reused is true when no new
  *                              connection was opened)
  *       "error", kind, message, sent    kind: timeout, resolve, connect,
- *                              transport; sent is false when no byte of
+ *                              transport (the connection failed under
+ *                              way), other (TLS verification, a bad
+ *                              URL...: sending again does not help);
+ *                              sent is false when no byte of
  *                              the request went out (nothing reached the
  *                              server: safe to send again), true when
  *                              some may have
@@ -548,8 +551,16 @@ error_kind(CURLcode c)
 		return "resolve";
 	case CURLE_COULDNT_CONNECT:
 		return "connect";
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return "transport";	/* the connection failed under way */
 	default:
-		return "transport";
+		return "other";		/* TLS verification, a bad URL... */
 	}
 }
 

@@ -78,9 +78,10 @@ end
 --- Whether a request that failed may be sent again (RFC 9110 9.2.2,
 -- 15.5.20, 15.6.3 to 15.6.5): `res` the response (nil after a transport
 -- failure `f` = {kind=, sent=}), `st` {fed=, delivered=} as once() sets
--- them. Safe: a request of which no byte went out (connection refused;
--- never after a timeout, which has used the call's time, nor a name that
--- does not resolve); 429 and 503, which say the request was not processed
+-- them. Safe: a request of which no byte went out (connection refused or
+-- reset; never after a timeout, which has used the call's time, a name
+-- that does not resolve, a certificate that does not verify or a bad
+-- URL: src/client/http.c's kinds); 429 and 503, which say the request was not processed
 -- (protocol.md 9.2: quota, no worker, waking, migrating), for any method;
 -- an idempotent method on 502 and 504 and on a connection lost after the
 -- request went out. Never once a streamed body was read from its function
@@ -92,7 +93,7 @@ function M.retryable(method, res, f, st)
     if s == 429 or s == 503 then return true end
     return (s == 502 or s == 504) and M.IDEMPOTENT[method] == true
   end
-  if f.kind == "timeout" or f.kind == "resolve" then return false end
+  if f.kind ~= "connect" and f.kind ~= "transport" then return false end
   return not f.sent or M.IDEMPOTENT[method] == true
 end
 
