@@ -151,6 +151,16 @@ function M.backoff(policy, n)
   return b / 2 + math.random() * b / 2
 end
 
+--- The wait before retry `n` under `policy` after the response `res`
+-- (nil after a transport failure), in seconds: its Retry-After when it
+-- has one, else M.backoff; nil when the Retry-After asks for more than
+-- policy.cap (the server is then not asked again).
+function M.wait(policy, n, res)
+  local after = res and M.retry_after(res.headers["retry-after"])
+  if after and after > policy.cap then return nil end
+  return after or M.backoff(policy, n)
+end
+
 --- With OCLUA_CURL_VERBOSE set, one line on stderr for a retry of
 -- `method` `url` after the response `res` or transport failure `f`:
 -- attempt `n` of `max` to come after `delay` seconds.
@@ -186,12 +196,9 @@ function M.request(method, url, opts)
     end
     local delay
     if n < max and M.retryable(method, res, f, st) then
-      local after = res and M.retry_after(res.headers["retry-after"])
-      delay = after or M.backoff(policy, n)
-      -- a server that asks for a longer wait than the policy's cap, or
-      -- past the call's timeout, is not asked again
-      if (after and after > policy.cap)
-          or (deadline and core.now() + delay >= deadline) then
+      delay = M.wait(policy, n, res)
+      -- nor past the call's timeout
+      if delay and deadline and core.now() + delay >= deadline then
         delay = nil
       end
     end

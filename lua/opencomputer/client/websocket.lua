@@ -14,9 +14,10 @@
 -- without one, when it did). `retry` (a policy, as http.request's): a
 -- handshake the server refuses with 429, 502, 503 or 504 (before any 101:
 -- no connection was made, and the upgrade is a GET, idempotent) is tried
--- again after http.backoff's wait (core.ws_connect gives the refusal's
--- status, not its headers: no Retry-After); a connection that fails is
--- not.
+-- again after http.wait's wait (the refusal's Retry-After, else
+-- backoff); a connection that fails is not (its error does not tell
+-- whether the server saw the request, nor a refused certificate from a
+-- lost connection).
 
 local core = require("opencomputer.core")
 local errors = require("opencomputer.sdk.errors")
@@ -71,12 +72,14 @@ function M.connect(url, opts)
           .. tostring(conn), { attempts = n })
       end
       -- the server refused the upgrade
-      local res = { status = conn.status, headers = {} }
-      if n >= max or not http.retryable("GET", res, nil, {}) then
+      local res = { status = conn.status,
+        headers = { ["retry-after"] = conn.retry_after } }
+      local delay = n < max and http.retryable("GET", res, nil, {})
+        and http.wait(policy, n, res)
+      if not delay then
         error(errors.from_http(conn.status, nil, "WebSocket upgrade of "
           .. redact(url), { attempts = n }), 2)
       end
-      local delay = http.backoff(policy, n)
       http.trace("GET", redact(url), res, nil, n + 1, max, delay)
       core.sleep(delay)
     end
