@@ -81,8 +81,9 @@ end
 -- them. Safe: a request of which no byte went out (connection refused or
 -- reset; never after a timeout, which has used the call's time, a name
 -- that does not resolve, a certificate that does not verify or a bad
--- URL: src/client/http.c's kinds); 429 and 503, which say the request was not processed
--- (protocol.md 9.2: quota, no worker, waking, migrating), for any method;
+-- URL: src/client/http.c's kinds); 429 and 503, which say the request
+-- was not processed (protocol.md 9.2: quota, no worker, waking,
+-- migrating), for any method;
 -- an idempotent method on 502 and 504 and on a connection lost after the
 -- request went out. Never once a streamed body was read from its function
 -- (it cannot be read again) or a streamed response was handed on.

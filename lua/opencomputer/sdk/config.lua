@@ -1,8 +1,9 @@
 -- opencomputer/sdk/config.lua - where the SDK's calls go (API.md section 1,
 -- protocol.md section 1.1) and how often they are retried: per-call
--- options, then oc.configure, then the environment. With neither a URL nor a key (or api_url = "local") the
--- calls go to the local sandbox server, started once per process as a
--- child (`oclua serve --exit-with-parent` on 127.0.0.1, a random key).
+-- options, then oc.configure, then the environment. With neither a URL
+-- nor a key (or api_url = "local") the calls go to the local sandbox
+-- server, started once per process as a child (`oclua serve
+-- --exit-with-parent` on 127.0.0.1, a random key).
 --
 -- Why a child process and not the server on this runtime's loop: the
 -- server needs root and namespaces, a script may call os.exit at any time
