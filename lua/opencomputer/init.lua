@@ -13,7 +13,7 @@ local oc = {
   run = task.run,
 }
 
---- Process-wide defaults (api_url, api_key) for every later call.
+--- Process-wide defaults (api_url, api_key, retries) for every later call.
 function oc.configure(t)
   require("opencomputer.sdk.config").configure(t)
 end

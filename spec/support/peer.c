@@ -22,6 +22,15 @@
  *   /hang                     never answers;  /close  drops the connection
  *   /headers                  JSON object of all request headers
  *   /stats                    {"ws_open":n,"http_requests":n}
+ *   /flaky/KEY/F/S/A[/...]    the first F requests naming KEY (any path
+ *                             after it, any method) get status S with
+ *                             Retry-After A: "-" none, "dN" an HTTP-date
+ *                             N s ahead, else A as it is; later ones 200
+ *                             {"sandboxID":"KEY","status":"running",
+ *                             "requests":n} (n: requests with KEY so far);
+ *                             a WebSocket upgrade of /flaky/KEY/F/S/A/ws/..
+ *                             is refused so, then goes to /ws/..
+ *   /flaky-count/KEY          {"requests":n}, itself not counted
  *   anything else             404 {"error":"not found"}
  * WebSocket (with or without a subprotocol; other paths get a 404):
  *   /ws/echo, /ws/hold        echo every message whole, same type
@@ -82,6 +91,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -395,9 +405,24 @@ reason_phrase(int code)
 
 enum { WS_ECHO = 1, WS_STREAM, WS_CLOSE, WS_HOLD, WS_FRAMES };
 
+/* the path after "/flaky/KEY/F/S/A" (see the /flaky route), or `path` */
+static const char *
+flaky_rest(const char *path)
+{
+	const char *p = path;
+	int i;
+
+	if (strncmp(path, "/flaky/", 7))
+		return path;
+	for (i = 0; i < 5 && p; i++)
+		p = strchr(p + 1, '/');
+	return p ? p : "";
+}
+
 static int
 ws_kind(const char *path)
 {
+	path = flaky_rest(path);
 	if (!strcmp(path, "/ws/echo"))
 		return WS_ECHO;
 	if (!strcmp(path, "/ws/stream"))
@@ -802,7 +827,8 @@ handover_cb(lws_sorted_usec_list_t *sul)
 enum { H_HEAD, H_BODY, H_WAIT, H_UPGRADE, H_CLOSING, H_RAWWS };
 
 enum { R_NONE, R_STATUS, R_ECHO, R_SINK, R_BYTES, R_SLOW, R_DRIP, R_HANG,
-       R_HEADERS, R_STATS, R_NOTFOUND, R_WS, R_RAWCLOSE };
+       R_HEADERS, R_STATS, R_NOTFOUND, R_WS, R_RAWCLOSE, R_FLAKY,
+       R_FLAKYCOUNT };
 
 enum { B_NONE, B_LENGTH, B_CHUNKED };
 
@@ -1046,6 +1072,72 @@ respond_headers(struct hconn *c)
 }
 
 /* request body fully read: produce (or schedule) the response */
+/* /flaky's request counters, by key */
+#define FLAKY_KEYS	256
+#define FLAKY_KEYLEN	32
+static struct {
+	char		key[FLAKY_KEYLEN];
+	unsigned long	n;
+} flaky[FLAKY_KEYS];
+static int nflaky;
+
+/* the counter of `key`, made when `make`; NULL when full or unknown */
+static unsigned long *
+flaky_counter(const char *key, int make)
+{
+	int i;
+
+	for (i = 0; i < nflaky; i++)
+		if (!strcmp(flaky[i].key, key))
+			return &flaky[i].n;
+	if (!make || nflaky == FLAKY_KEYS)
+		return NULL;
+	snprintf(flaky[nflaky].key, FLAKY_KEYLEN, "%s", key);
+	return &flaky[nflaky++].n;
+}
+
+/* A request on /flaky/KEY/F/S/A (an upgrade too, `upgrade`): counted;
+ * answered with S while KEY has failures left, else with 200 unless it
+ * is an upgrade. 1: no answer yet (go on with the upgrade), 0: answered,
+ * -1: failed */
+static int
+respond_flaky(struct hconn *c, int upgrade)
+{
+	char key[FLAKY_KEYLEN], after[16], extra[96], j[160];
+	unsigned int fails;
+	int status;
+	unsigned long *n;
+
+	if (sscanf(c->path, "/flaky/%31[^/]/%u/%d/%15[^/]", key, &fails,
+		   &status, after) != 4 || status < 200 || status > 599 ||
+	    !(n = flaky_counter(key, 1)))
+		return respond_error(c, 400, "bad /flaky path");
+	if (++*n > fails) {
+		if (upgrade)
+			return 1;
+		snprintf(j, sizeof(j), "{\"sandboxID\":\"%s\",\"status\":"
+			 "\"running\",\"requests\":%lu}", key, *n);
+		return respond_json(c, 200, j);
+	}
+	if (upgrade) {
+		c->close_after = 1;
+		c->state = H_WAIT;
+	}
+	extra[0] = 0;
+	if (after[0] == 'd') {
+		time_t t = time(NULL) + atoi(after + 1);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(extra, sizeof(extra),
+			 "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	} else if (strcmp(after, "-"))
+		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", after);
+	snprintf(j, sizeof(j), "{\"error\":\"flaky %s: %d, request %lu\"}",
+		 key, status, *n);
+	return respond(c, status, "application/json", extra, j, strlen(j));
+}
+
 static int
 body_done(struct hconn *c)
 {
@@ -1125,6 +1217,16 @@ body_done(struct hconn *c)
 	case R_RAWCLOSE:
 		snprintf(j, sizeof(j), "{\"code\":%d}", G.raw_close);
 		return respond_json(c, 200, j);
+
+	case R_FLAKY:
+		return respond_flaky(c, 0);
+
+	case R_FLAKYCOUNT: {
+		unsigned long *n = flaky_counter(c->path + 13, 0);
+
+		snprintf(j, sizeof(j), "{\"requests\":%lu}", n ? *n : 0);
+		return respond_json(c, 200, j);
+	}
 
 	default:
 		return respond_json(c, 404, "{\"error\":\"not found\"}");
@@ -1561,6 +1663,12 @@ on_head(struct hconn *c)
 		if (ws_kind(c->path) < 0 || strcmp(c->method, "GET") ||
 		    c->bmode != B_NONE)
 			return respond_error(c, 404, "not found");
+		if (!strncmp(c->path, "/flaky/", 7)) {
+			int r = respond_flaky(c, 1);
+
+			if (r <= 0)
+				return r;
+		}
 		if (spl && (pick_subprotocol(spl, c->sp, sizeof(c->sp)) ||
 			    ws_register_subprotocol(c->sp)))
 			return respond_error(c, 400, "bad subprotocol");
@@ -1612,6 +1720,10 @@ on_head(struct hconn *c)
 		c->route = R_STATS;
 	else if (!strcmp(p, "/ws/raw-close"))
 		c->route = R_RAWCLOSE;
+	else if (!strncmp(p, "/flaky/", 7))
+		c->route = R_FLAKY;
+	else if (!strncmp(p, "/flaky-count/", 13))
+		c->route = R_FLAKYCOUNT;
 	else
 		c->route = R_NOTFOUND;
 

@@ -14,7 +14,14 @@
  *                              came, and body holds up to 64 KiB for the
  *                              error; reused is true when no new
  *                              connection was opened)
- *       "error", kind, message          kind: timeout, connect, transport
+ *       "error", kind, message, sent    kind: timeout, resolve, connect,
+ *                              transport (the connection failed under
+ *                              way), other (TLS verification, a bad
+ *                              URL...: sending again does not help);
+ *                              sent is false when no byte of
+ *                              the request went out (nothing reached the
+ *                              server: safe to send again), true when
+ *                              some may have
  *
  * Memory stays bounded on streamed transfers: the upload holds one chunk,
  * and a streamed download pauses the transfer when more than STREAM_HIGH
@@ -539,13 +546,41 @@ error_kind(CURLcode c)
 	switch (c) {
 	case CURLE_OPERATION_TIMEDOUT:
 		return "timeout";
-	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
+		return "resolve";
+	case CURLE_COULDNT_CONNECT:
 		return "connect";
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return "transport";	/* the connection failed under way */
 	default:
-		return "transport";
+		return "other";		/* TLS verification, a bad URL... */
 	}
+}
+
+/* Whether a failed request may have reached the server: libcurl counts
+ * the request's header bytes written to the socket (REQUEST_SIZE, across
+ * its own resend on a reused connection that was closed), the body bytes
+ * sent (SIZE_UPLOAD) and the response header bytes read (HEADER_SIZE).
+ * All three 0: not one byte of the request went out. */
+static int
+req_sent(http_req *r)
+{
+	long reqsize = 0, hdrsize = 0;
+	curl_off_t up = 0;
+
+	if (!r->easy)
+		return 1;
+	curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+	curl_easy_getinfo(r->easy, CURLINFO_HEADER_SIZE, &hdrsize);
+	curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+	return reqsize > 0 || hdrsize > 0 || up > 0;
 }
 
 static int
@@ -576,8 +611,9 @@ req_next(lua_State *L)
 			lua_pushstring(L, error_kind(r->result));
 			lua_pushstring(L, r->errbuf[0] ? r->errbuf :
 				       curl_easy_strerror(r->result));
+			lua_pushboolean(L, req_sent(r));
 			req_detach(r);
-			return 3;
+			return 4;
 		}
 		if (r->easy)
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,

@@ -82,6 +82,7 @@ struct ws_conn {
 	char		peer_reason[124];
 	char		*error;
 	int		http_status;	/* of a refused client handshake */
+	char		retry_after[64];	/* its Retry-After, or "" */
 	int		untrusted;	/* wss://: the server's certificate
 					 * did not verify */
 
@@ -376,9 +377,14 @@ lws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c) {
 			/* a server that answered the upgrade with, say, a
 			 * 404: its status tells the caller what went wrong */
-			if (wsi)
+			if (wsi) {
 				c->http_status =
 					(int)lws_http_client_http_response(wsi);
+				if (lws_hdr_copy(wsi, c->retry_after,
+						 sizeof(c->retry_after),
+						 WSI_TOKEN_HTTP_RETRY_AFTER) <= 0)
+					c->retry_after[0] = 0;
+			}
 			/* lws's own words for a refused certificate say
 			 * nothing of it ("connect SSL err 1: ...") */
 			conn_ended(c, c->untrusted ? "TLS handshake failed: "
@@ -567,12 +573,17 @@ open_k(lua_State *L, int status, lua_KContext ctx)
 
 		if (c->http_status <= 0)
 			return luaL_error(L, "%s", why);
-		/* a refused upgrade: raise {message=, status=} */
-		lua_createtable(L, 0, 2);
+		/* a refused upgrade: raise {message=, status=,
+		 * retry_after= (its Retry-After header, if any)} */
+		lua_createtable(L, 0, 3);
 		lua_pushstring(L, why);
 		lua_setfield(L, -2, "message");
 		lua_pushinteger(L, c->http_status);
 		lua_setfield(L, -2, "status");
+		if (c->retry_after[0]) {
+			lua_pushstring(L, c->retry_after);
+			lua_setfield(L, -2, "retry_after");
+		}
 		return lua_error(L);
 	}
 	return 1;	/* the userdata, left on top */
@@ -691,13 +702,16 @@ raw_drained(void *ud, size_t queued)
 }
 
 static void
-raw_ended(void *ud, const char *error, int http_status)
+raw_ended(void *ud, const char *error, int http_status,
+	  const char *retry_after)
 {
 	ws_conn *c = ud;
 
 	c->raw = NULL;
 	c->out_bytes = 0;
 	c->http_status = http_status;
+	snprintf(c->retry_after, sizeof(c->retry_after), "%s",
+		 retry_after ? retry_after : "");
 	conn_ended(c, error);
 }
 

@@ -48,6 +48,7 @@ struct ws_raw {
 	int		sent_close;
 	char		*request;	/* a client's handshake request */
 	char		accept[32];	/* the Sec-WebSocket-Accept expected */
+	char		retry_after[64];	/* of a refused upgrade */
 	buf		head;		/* a client: the answer, until its end;
 					 * a server: bytes read with the head */
 	ws_parser	parser;
@@ -107,7 +108,8 @@ tell_ended(ws_raw *r, const char *error, int status)
 
 	r->ud = NULL;
 	if (ud)
-		r->ev->ended(ud, error, status);
+		r->ev->ended(ud, error, status,
+			     r->retry_after[0] ? r->retry_after : NULL);
 }
 
 /* the end: tell the owner (once), close the handles */
@@ -356,6 +358,11 @@ handshake(ws_raw *r, unsigned char *data, size_t n)
 
 		snprintf(msg, sizeof(msg), "ws upgrade response not 101 "
 			 "(HTTP %d)", status);
+		v = header_value(r->head.p, "Retry-After", &vlen);
+		if (v && vlen < sizeof(r->retry_after)) {
+			memcpy(r->retry_after, v, vlen);
+			r->retry_after[vlen] = 0;
+		}
 		finish(r, msg, status);
 		return;
 	}

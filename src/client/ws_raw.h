@@ -30,8 +30,10 @@ typedef struct ws_raw_events {
 	void (*peer_close)(void *ud, int code, const char *reason, size_t n);
 	void (*drained)(void *ud, size_t queued);	/* a write completed */
 	/* the connection is over for the owner: error NULL for a clean
-	 * close; http_status of a refused upgrade, else 0 */
-	void (*ended)(void *ud, const char *error, int http_status);
+	 * close; http_status of a refused upgrade, else 0; retry_after its
+	 * Retry-After header's value, else NULL */
+	void (*ended)(void *ud, const char *error, int http_status,
+		      const char *retry_after);
 } ws_raw_events;
 
 /* Client role: start connecting to host:port and upgrading `path`;

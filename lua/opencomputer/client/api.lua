@@ -12,10 +12,18 @@ local M = {}
 local Client = {}
 Client.__index = Client
 
-function M.new(opts)
+--- The client for the connection options `opts` ({api_url=, api_key=,
+-- retries=}, nil: none) of the SDK call `name`: where its requests go
+-- (config.resolve) and how they are retried (config.retry_policy). A bad
+-- `retries` raises "<name>: retries ..." at `level` (as error() counts
+-- it from the caller; default 2) before anything is started.
+function M.new(opts, name, level)
+  local retries = config.check_retries(opts and opts.retries,
+    name or "the call", (level or 2) + 1)
   local c = config.resolve(opts)
   return setmetatable({ base = c.base, key = c.key, url = c.url,
-    is_local = c.is_local }, Client)
+    is_local = c.is_local,
+    retry = config.retry_policy({ retries = retries }) }, Client)
 end
 
 function Client:headers(extra)
@@ -48,8 +56,9 @@ end
 
 --- A JSON request; the decoded answer (nil for an empty body) and the
 -- raw response. opts: query, body (a table, sent as JSON), raw_body,
--- timeout, fields (added to a raised error: sandbox_id, session_id),
--- on_body, raise (false: return error statuses).
+-- timeout (seconds, for all attempts together), fields (added to a
+-- raised error: sandbox_id, session_id), on_body, raise (false: return
+-- error statuses). Retried as the client's policy says (client/http.lua).
 function Client:call(method, path, opts)
   opts = opts or {}
   local body = opts.raw_body
@@ -57,7 +66,7 @@ function Client:call(method, path, opts)
   local ok, res = pcall(http.request, method, self:url_for(path, opts.query), {
     headers = self:headers(opts.headers), body = body, timeout = opts.timeout,
     on_body = opts.on_body, length = opts.length,
-    raise = opts.raise,
+    raise = opts.raise, retry = self.retry,
   })
   if not ok then
     if type(res) == "table" and opts.fields then
@@ -89,19 +98,30 @@ function M.check_options(opts, allowed, name, level)
   end
 end
 
-local CONNECTION = { api_url = true, api_key = true }
+-- the options that choose a client (M.new), which every SDK call that
+-- makes one takes
+M.CONNECTION = { api_url = true, api_key = true, retries = true }
 
 --- The client for the trailing options table `opts` of the SDK call
--- `name` (a class function: Template.get(name, {api_url=, api_key=})):
--- nil or a table whose keys are in `allowed` (default: api_url and
--- api_key); else raises at `level` as check_options does.
+-- `name` (a class function: Template.get(name, {api_url=, api_key=,
+-- retries=})): nil or a table whose keys are in `allowed` (default:
+-- M.CONNECTION); else raises at `level` as check_options does.
 function M.open(opts, name, allowed, level)
   level = (level or 2) + 1
   if opts ~= nil and type(opts) ~= "table" then
     error(name .. ": options must be a table, got " .. M.show(opts), level)
   end
-  M.check_options(opts or {}, allowed or CONNECTION, name, level)
-  return M.new(opts)
+  M.check_options(opts or {}, allowed or M.CONNECTION, name, level)
+  return M.new(opts, name, level)
+end
+
+--- The options `list` (names) with the connection options added: the
+-- allowed set of an SDK call that takes both.
+function M.with_connection(list)
+  local t = {}
+  for _, k in ipairs(list) do t[k] = true end
+  for k in pairs(M.CONNECTION) do t[k] = true end
+  return t
 end
 
 --- The value `v` as an argument error shows it, with its type: a string

@@ -1,6 +1,6 @@
 -- opencomputer/client/websocket.lua - the SDK's WebSocket primitive.
 --
---   ws = websocket.connect(url, {headers=, on_message=, on_close=})
+--   ws = websocket.connect(url, {headers=, on_message=, on_close=, retry=})
 --   ws:send(data [, text]) ; ws:close([code, reason]) ; ws:wait()
 --   ws:receive() -> msg, is_binary   (only without on_message)
 --
@@ -11,10 +11,17 @@
 -- connection (1011) and is re-raised by ws:wait(), whose caller owns it
 -- (it is never printed as a task's). Once closed: ws.close_code and
 -- ws.close_reason (the peer's close frame), ws.close_error (why it ended
--- without one, when it did).
+-- without one, when it did). `retry` (a policy, as http.request's): a
+-- handshake the server refuses with 429, 502, 503 or 504 (before any 101:
+-- no connection was made, and the upgrade is a GET, idempotent) is tried
+-- again after http.wait's wait (the refusal's Retry-After, else
+-- backoff); a connection that fails is not (its error does not tell
+-- whether the server saw the request, nor a refused certificate from a
+-- lost connection).
 
 local core = require("opencomputer.core")
 local errors = require("opencomputer.sdk.errors")
+local http = require("opencomputer.client.http")
 local task = require("opencomputer.runtime.task")
 
 local M = {}
@@ -49,18 +56,33 @@ end
 
 function M.connect(url, opts)
   opts = opts or {}
-  local ok, conn = pcall(core.ws_connect, url, opts.headers)
-  if not ok then
-    if type(conn) == "string" and (conn:find("^call from a task")
-        or conn:find("^cannot yield")) then
-      error(conn, 2)	-- misuse (runtime.c's yield_error), not the network
+  local policy = opts.retry
+  local max = policy and policy.count + 1 or 1
+  local n, ok, conn = 0, false, nil
+  while not ok do
+    n = n + 1
+    ok, conn = pcall(core.ws_connect, url, opts.headers)
+    if not ok then
+      if type(conn) == "string" and (conn:find("^call from a task")
+          or conn:find("^cannot yield")) then
+        error(conn, 2)	-- misuse (runtime.c's yield_error), not the network
+      end
+      if type(conn) ~= "table" then
+        errors.raise(errors.SandboxError, "WebSocket " .. redact(url) .. ": "
+          .. tostring(conn), { attempts = n })
+      end
+      -- the server refused the upgrade
+      local res = { status = conn.status,
+        headers = { ["retry-after"] = conn.retry_after } }
+      local delay = n < max and http.retryable("GET", res, nil, {})
+        and http.wait(policy, n, res)
+      if not delay then
+        error(errors.from_http(conn.status, nil, "WebSocket upgrade of "
+          .. redact(url), { attempts = n }), 2)
+      end
+      http.trace("GET", redact(url), res, nil, n + 1, max, delay)
+      core.sleep(delay)
     end
-    if type(conn) == "table" then	-- the server refused the upgrade
-      error(errors.from_http(conn.status, nil, "WebSocket upgrade of "
-        .. redact(url)), 2)
-    end
-    errors.raise(errors.SandboxError, "WebSocket " .. redact(url) .. ": "
-      .. tostring(conn))
   end
   local ws = setmetatable({ conn = conn, url = url }, WebSocket)
   if opts.on_message then

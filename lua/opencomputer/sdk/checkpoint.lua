@@ -215,11 +215,11 @@ function M.delete(sb, id)
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end
 
-local FORK = { timeout = true, envs = true, metadata = true, memory_mb = true,
-  api_url = true, api_key = true }
+local FORK = client.with_connection{ "timeout", "envs", "metadata",
+  "memory_mb" }
 
 --- Sandbox.create_from_checkpoint(id, {timeout=300, envs=, metadata=,
--- memory_mb=, api_url=, api_key=}) -> a new sandbox (a fork) holding the
+-- memory_mb=, api_url=, api_key=, retries=}) -> a new sandbox (a fork) holding the
 -- checkpoint's files and configuration; `envs` and `metadata` are merged
 -- over the checkpoint's (these win), `memory_mb` is at least the
 -- checkpoint's (protocol.md 8.2). Its checkpoint patches have run when
@@ -265,10 +265,10 @@ local function patches(id)
   return "/sandboxes/checkpoints/" .. client.urlencode(id) .. "/patches"
 end
 
-local PATCH = { description = true, api_url = true, api_key = true }
+local PATCH = client.with_connection{ "description" }
 
 --- Sandbox.create_checkpoint_patch(checkpoint_id, script, {description=,
--- api_url=, api_key=}) -> the patch: a bash script run, as the sandbox
+-- api_url=, api_key=, retries=}) -> the patch: a bash script run, as the sandbox
 -- user, once in each sandbox later derived from the checkpoint (at the
 -- fork, and after an explicit wake), in `sequence` order (protocol.md
 -- 8.4). Sandboxes already running are not touched.
@@ -284,7 +284,7 @@ function M.create_patch(id, script, opts)
   return client.snake(type(doc) == "table" and doc.patch or doc)
 end
 
---- Sandbox.list_checkpoint_patches(checkpoint_id, {api_url=, api_key=})
+--- Sandbox.list_checkpoint_patches(checkpoint_id, {api_url=, api_key=, retries=})
 -- -> the checkpoint's patches in sequence order (a list).
 function M.list_patches(id, opts)
   check_id(id, "the checkpoint id", "Sandbox.list_checkpoint_patches")

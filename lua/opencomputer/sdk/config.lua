@@ -1,8 +1,9 @@
 -- opencomputer/sdk/config.lua - where the SDK's calls go (API.md section 1,
--- protocol.md section 1.1): per-call options, then oc.configure, then the
--- environment. With neither a URL nor a key (or api_url = "local") the
--- calls go to the local sandbox server, started once per process as a
--- child (`oclua serve --exit-with-parent` on 127.0.0.1, a random key).
+-- protocol.md section 1.1) and how often they are retried: per-call
+-- options, then oc.configure, then the environment. With neither a URL
+-- nor a key (or api_url = "local") the calls go to the local sandbox
+-- server, started once per process as a child (`oclua serve
+-- --exit-with-parent` on 127.0.0.1, a random key).
 --
 -- Why a child process and not the server on this runtime's loop: the
 -- server needs root and namespaces, a script may call os.exit at any time
@@ -20,14 +21,89 @@ M.CLOUD = "https://app.opencomputer.dev"
 local defaults = {}
 local local_server	-- {url, key, proc} once started, false if it failed
 
---- Process-wide defaults: api_url, api_key.
-function M.configure(t)
-  for k, v in pairs(t or {}) do
-    if k ~= "api_url" and k ~= "api_key" then
-      error("oc.configure: unknown setting '" .. tostring(k) .. "'", 2)
+-- The retry policy of every SDK request unless configured (README
+-- "Retries"): `count` retries after the first attempt (3 attempts in
+-- all, as the TypeScript SDK's agents client: maxRetries 2), the first
+-- backoff `base` and the longest wait `cap`, in seconds.
+M.RETRIES = { count = 2, base = 0.5, cap = 10 }
+M.RETRIES_MAX = 100	-- the most retries a setting may ask for
+local RETRY_KEYS = { count = true, base = true, cap = true }
+
+-- the value as argument errors show it (client/api.lua, which requires
+-- this module: loaded when needed)
+local function show(v)
+  return require("opencomputer.client.api").show(v)
+end
+
+--- The setting `retries` of the call or setting `name` (nil when
+-- absent) as a table {count=, base=, cap=} holding the fields given:
+-- `retries` is the number of retries after the first attempt (an integer
+-- 0..RETRIES_MAX; 0: none), or a table of count, base (the first backoff,
+-- seconds) and cap (the longest wait, seconds; a Retry-After above it
+-- ends the retries), each optional, base and cap numbers above 0 up to
+-- 3600. Anything else raises "<name>: retries ..." at `level` (as error()
+-- counts it from the caller; default 2), before any request is made.
+function M.check_retries(v, name, level)
+  level = (level or 2) + 1
+  if v == nil then return nil end
+  local t = v
+  if type(v) ~= "table" then t = { count = v } end
+  for k in pairs(t) do
+    if not RETRY_KEYS[k] then
+      error(string.format("%s: retries has an unknown field %s (it takes "
+        .. "count, base, cap)", name, show(k)), level)
     end
-    defaults[k] = v
   end
+  local c = t.count
+  if c ~= nil and not (math.type(c) == "integer" and c >= 0
+      and c <= M.RETRIES_MAX) then
+    error(string.format("%s: retries%s must be an integer from 0 to %d "
+      .. "(retries after the first attempt; 0: none), got %s", name,
+      type(v) == "table" and ".count" or "", M.RETRIES_MAX, show(c)), level)
+  end
+  for _, k in ipairs{ "base", "cap" } do
+    local x = t[k]
+    if x ~= nil and not (type(x) == "number" and x > 0 and x <= 3600) then
+      error(string.format("%s: retries.%s must be a number of seconds "
+        .. "above 0 up to 3600, got %s", name, k, show(x)), level)
+    end
+  end
+  return { count = t.count, base = t.base, cap = t.cap }
+end
+
+--- Process-wide defaults: api_url, api_key, retries (check_retries).
+-- A bad setting raises "oc.configure: ..." at `level` (as error() counts
+-- it from the caller; default 2: the caller's caller, oc.configure's),
+-- and no setting of `t` is taken.
+function M.configure(t, level)
+  level = (level or 2) + 1
+  if t ~= nil and type(t) ~= "table" then
+    error("oc.configure: give a table of settings, got " .. show(t), level)
+  end
+  local new = {}
+  for k, v in pairs(t or {}) do
+    if k ~= "api_url" and k ~= "api_key" and k ~= "retries" then
+      error("oc.configure: unknown setting '" .. tostring(k) .. "'", level)
+    end
+    if k == "retries" then v = M.check_retries(v, "oc.configure", level) end
+    new[k] = v
+  end
+  for k, v in pairs(new) do defaults[k] = v end
+end
+
+--- The retry policy {count=, base=, cap=} of calls with `opts`: each
+-- field from opts.retries (a table check_retries gave), else from
+-- oc.configure's, else M.RETRIES.
+function M.retry_policy(opts)
+  local mine = opts and opts.retries or {}
+  local set = defaults.retries or {}
+  local p = {}
+  for k, v in pairs(M.RETRIES) do
+    if mine[k] ~= nil then p[k] = mine[k]
+    elseif set[k] ~= nil then p[k] = set[k]
+    else p[k] = v end
+  end
+  return p
 end
 
 --- The API base URL: trailing slashes stripped, "/api" appended unless

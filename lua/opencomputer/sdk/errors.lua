@@ -1,14 +1,22 @@
 -- opencomputer/sdk/errors.lua - the error classes of API.md section 8.
 --
 -- An error is a table whose metatable is its class: `kind`, `message`, and
--- where known `status`, `body`, `sandbox_id`, `session_id`. tostring gives
--- one line: "NotFoundError: sandbox sb-1a2b not found (HTTP 404)".
+-- where known `status`, `body`, `sandbox_id`, `session_id`, `attempts`
+-- (requests made, client/http.lua's retries). tostring gives one line:
+-- "NotFoundError: sandbox sb-1a2b not found (HTTP 404)", "SandboxError:
+-- no workers (HTTP 503, 3 attempts)".
 
 local M = {}
 
 local function describe(err)
   local s = err.kind .. ": " .. tostring(err.message)
-  if err.status then s = s .. " (HTTP " .. err.status .. ")" end
+  local n = math.type(err.attempts) == "integer" and err.attempts > 1
+    and err.attempts .. " attempts"
+  if err.status then
+    s = s .. " (HTTP " .. err.status .. (n and ", " .. n or "") .. ")"
+  elseif n then
+    s = s .. " (" .. n .. ")"
+  end
   return s
 end
 

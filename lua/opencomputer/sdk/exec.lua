@@ -88,7 +88,7 @@ local function open_session(exec, sid, cb)
     end
   end
   local ok, ws = pcall(websocket.connect, sb.client:ws_url(sb:path("/exec/" .. sid)),
-    { on_message = on_message })
+    { on_message = on_message, retry = sb.client.retry })
   if not ok then
     if type(ws) == "table" then ws.session_id = sid; ws.sandbox_id = sb.sandbox_id end
     error(ws, 0)

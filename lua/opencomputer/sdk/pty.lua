@@ -65,7 +65,8 @@ local function open(pty, sid, on_output)
     sandbox = sb, pty = pty, pull = on_output == nil }, Session)
   local ok, ws = pcall(websocket.connect,
     sb.client:ws_url(sb:path("/pty/" .. client.urlencode(sid))),
-    { on_message = on_output and function(msg) on_output(msg) end })
+    { on_message = on_output and function(msg) on_output(msg) end,
+      retry = sb.client.retry })
   if not ok then
     if type(ws) == "table" then
       ws.session_id = sid

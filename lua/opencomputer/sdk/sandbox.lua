@@ -33,10 +33,9 @@ local function wrap(c, info)
 end
 M.wrap = wrap	-- for checkpoint.lua's forks
 
-local CREATE_OPTS = { template = true, timeout = true, envs = true,
-  metadata = true, cpu_count = true, memory_mb = true, api_key = true,
-  api_url = true, image = true, snapshot = true, on_build_log = true,
-  preview_auth = true }
+local CREATE_OPTS = client.with_connection{ "template", "timeout", "envs",
+  "metadata", "cpu_count", "memory_mb", "image", "snapshot", "on_build_log",
+  "preview_auth" }
 
 -- Sandbox.create{image = | snapshot =}: the fork path of protocol.md 2.2,
 -- through the build stream of 2.2.1
@@ -64,7 +63,7 @@ local function create_built(opts, timeout, envs, metadata)
     client.check_text(opts.snapshot, "snapshot", name, 3)
     body.snapshot = opts.snapshot
   end
-  local c = client.new(opts)
+  local c = client.new(opts, name, 3)
   local info = require("opencomputer.client.sse").build(c, "/sandboxes",
     body, opts.on_build_log)
   local sb = wrap(c, info)
@@ -73,7 +72,9 @@ local function create_built(opts, timeout, envs, metadata)
 end
 
 --- Sandbox.create{template="base", timeout=300, envs=, metadata=,
--- cpu_count=, memory_mb=, api_key=, api_url=, preview_auth=}; timeout is
+-- cpu_count=, memory_mb=, api_key=, api_url=, retries=, preview_auth=}
+-- (retries: config.check_retries; the sandbox's later calls keep it);
+-- timeout is
 -- the idle timeout in seconds, 0 for none (client.check_duration).
 -- preview_auth (true, a token of your own, or {token=}) gates the
 -- sandbox's preview URLs with a bearer token (protocol.md 2.2, 8.8): the
@@ -108,7 +109,7 @@ function Sandbox.create(opts)
     client.check_text(opts.template, "template", "Sandbox.create")
   end
   local auth = preview.auth_body(opts.preview_auth, "Sandbox.create")
-  local c = client.new(opts)
+  local c = client.new(opts, "Sandbox.create")
   local info = c:call("POST", "/sandboxes", { body = {
     templateID = opts.template or "base",
     timeout = timeout and math.ceil(timeout) or 300,
@@ -120,24 +121,24 @@ function Sandbox.create(opts)
   return sb
 end
 
---- Sandbox.connect(sandbox_id, {api_key=, api_url=})
+--- Sandbox.connect(sandbox_id, {api_key=, api_url=, retries=}): the
+-- sandbox's later calls keep these options.
 function Sandbox.connect(id, opts)
   client.check_text(id, "the sandbox id", "Sandbox.connect")
-  local c = client.new(opts)
+  local c = client.open(opts, "Sandbox.connect")
   local info = c:call("GET", "/sandboxes/" .. client.urlencode(id),
     { fields = { sandbox_id = id } })
   return wrap(c, info)
 end
 
---- Sandbox.list{api_key=, api_url=} -> the sandboxes of that server
+--- Sandbox.list{api_key=, api_url=, retries=} -> the sandboxes of that server
 -- (GET /sandboxes, protocol.md 2.4), each a table as get_info() gives
 -- it (sandbox_id, status, template_id, started_at, metadata, ...), in
 -- the server's order. (Beyond API.md: the Python SDK's Sandbox.list;
 -- `oclua sandbox list` prints it.)
 function Sandbox.list(opts)
-  client.check_options(opts or {}, { api_key = true, api_url = true },
-    "Sandbox.list")
-  return client.snake_list(client.new(opts):call("GET", "/sandboxes"))
+  return client.snake_list(client.open(opts, "Sandbox.list"):call("GET",
+    "/sandboxes"))
 end
 
 function Sandbox:path(rest)

@@ -20,10 +20,9 @@ local function path(name)
   return "/snapshots/" .. client.urlencode(name)
 end
 
-local CREATE = { name = true, image = true, on_build_log = true,
-  api_url = true, api_key = true }
+local CREATE = client.with_connection{ "name", "image", "on_build_log" }
 
---- Snapshot.create{name=, image=, on_build_log=, api_url=, api_key=} ->
+--- Snapshot.create{name=, image=, on_build_log=, api_url=, api_key=, retries=} ->
 -- the snapshot, once built (status "ready"). `image` is an oc.Image;
 -- `on_build_log(line, event)` gets each line of the build's log as it
 -- arrives (event: {step=, type=, message=}, protocol.md 2.2.1), running
@@ -46,13 +45,13 @@ function Snapshot.create(opts)
     error("Snapshot.create: on_build_log must be a function, got "
       .. client.show(opts.on_build_log), 2)
   end
-  local c = client.new(opts)
+  local c = client.new(opts, "Snapshot.create")
   local doc = sse.build(c, "/snapshots", { name = opts.name,
     image = opts.image:manifest() }, opts.on_build_log)
   return client.snake(doc)
 end
 
---- Snapshot.get(name, {api_url=, api_key=}) -> the snapshot;
+--- Snapshot.get(name, {api_url=, api_key=, retries=}) -> the snapshot;
 -- NotFoundError when there is none of that name.
 function Snapshot.get(name, opts)
   client.check_text(name, "the name", "Snapshot.get")
@@ -60,13 +59,13 @@ function Snapshot.get(name, opts)
   return client.snake((c:call("GET", path(name))))
 end
 
---- Snapshot.list({api_url=, api_key=}) -> a list of the named snapshots.
+--- Snapshot.list({api_url=, api_key=, retries=}) -> a list of the named snapshots.
 function Snapshot.list(opts)
   local c = client.open(opts, "Snapshot.list")
   return client.snake_list(c:call("GET", "/snapshots"))
 end
 
---- Snapshot.delete(name, {api_url=, api_key=}): gone; a name that does
+--- Snapshot.delete(name, {api_url=, api_key=, retries=}): gone; a name that does
 -- not exist is fine (404 ignored, as the reference SDKs do: protocol.md 9.3).
 function Snapshot.delete(name, opts)
   client.check_text(name, "the name", "Snapshot.delete")

@@ -16,7 +16,7 @@ local function path(name)
   return "/templates/" .. client.urlencode(name)
 end
 
-local BUILD = { tag = true, on_build_log = true, api_url = true, api_key = true }
+local BUILD = client.with_connection{ "tag", "on_build_log" }
 
 --- Template.build(name, dockerfile, {tag=, on_build_log=, api_url=,
 -- api_key=}) -> the template as the server answers the build (its
@@ -49,13 +49,13 @@ function Template.build(name, dockerfile, opts)
   return client.snake((c:call("POST", "/templates", { body = body })))
 end
 
---- Template.list({api_url=, api_key=}) -> a list of templates.
+--- Template.list({api_url=, api_key=, retries=}) -> a list of templates.
 function Template.list(opts)
   local c = client.open(opts, "Template.list")
   return client.snake_list(c:call("GET", "/templates"))
 end
 
---- Template.get(name, {api_url=, api_key=}) -> the template;
+--- Template.get(name, {api_url=, api_key=, retries=}) -> the template;
 -- NotFoundError when there is none of that name.
 function Template.get(name, opts)
   client.check_text(name, "the name", "Template.get")
@@ -63,7 +63,7 @@ function Template.get(name, opts)
   return client.snake((c:call("GET", path(name))))
 end
 
---- Template.delete(name, {api_url=, api_key=}): gone. NotFoundError when
+--- Template.delete(name, {api_url=, api_key=, retries=}): gone. NotFoundError when
 -- there is none of that name (protocol.md 9.3 lists no template among
 -- the deletes whose 404 SDKs ignore, and the TypeScript SDK raises).
 function Template.delete(name, opts)
