@@ -74,12 +74,23 @@ function oc.now() end
 ---@class oc.ConfigureOpts
 ---@field api_url? string The API URL ("https://app.opencomputer.dev", "http://host:port", or "local" for the embedded local server).
 ---@field api_key? string The API key (sent as X-API-Key).
+---@field retries? integer|oc.RetryPolicy Retries after the first attempt of a request that is safe to send again (0 to 100; default 2), or a policy (README "Retries").
 
 ---The connection options every class function takes (API.md 1): they
 ---win over `oc.configure` and the environment.
 ---@class oc.ConnectionOpts
 ---@field api_url? string The API URL, or "local" for the embedded local server.
 ---@field api_key? string The API key.
+---@field retries? integer|oc.RetryPolicy Retries after the first attempt (0 to 100; default 2), or a policy; the sandbox's later calls keep it.
+
+---How the client sends a request again (README "Retries"): a request not
+---sent, 429 and 503 for any method, 502/504 and a lost connection for
+---idempotent ones; waits Retry-After, else capped exponential backoff
+---with jitter (b = min(cap, base*2^(n-1)), a wait of b/2 + rand(0, b/2)).
+---@class oc.RetryPolicy
+---@field count? integer Retries after the first attempt (0 to 100; default 2; 0: none).
+---@field base? number The first backoff in seconds (above 0 up to 3600; default 0.5).
+---@field cap? number The longest wait in seconds (above 0 up to 3600; default 10); a longer Retry-After ends the retries.
 
 ---A task: `oc.spawn`'s result (API.md 2).
 ---@class oc.Task

@@ -476,7 +476,8 @@ local function exec_fn(name) return build().sb.exec[name] end
 local OPTIONS = {
   { "oc.SandboxCreateOpts", function() return upvalue(oc.Sandbox.create, "CREATE_OPTS") end },
   { "oc.WakeOpts", function() return upvalue(oc.Sandbox.wake, "WAKE_OPTS") end },
-  { "oc.ConnectionOpts", function() return upvalue(oc.Snapshot.get, "CONNECTION") end },
+  { "oc.ConnectionOpts", function() return require("opencomputer.client.api").CONNECTION end },
+  { "oc.RetryPolicy", function() return upvalue(require("opencomputer.sdk.config").check_retries, "RETRY_KEYS") end },
   { "oc.RunOpts", function() return upvalue(exec_fn("run"), "RUN") end },
   { "oc.StartOpts", function() return upvalue(exec_fn("start"), "START") end },
   { "oc.CheckpointCreateOpts", function() return upvalue(oc.Sandbox.create_checkpoint, "CREATE") end },

@@ -58,6 +58,7 @@ function errors.from_http(status, body, what, fields) end
 ---@field parent? oc.ErrorClass The base class of its class (through the metatable).
 ---@field status? integer The HTTP status, when a server's answer raised it.
 ---@field body? string The answer's body, when a server's answer raised it.
+---@field attempts? integer How many times the request was sent, when it was sent more than once (README "Retries").
 ---@field sandbox_id? string The sandbox concerned.
 ---@field session_id? string The exec, pty or agent session concerned.
 ---@field checkpoint_id? string The checkpoint concerned.
