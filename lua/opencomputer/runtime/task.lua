@@ -123,6 +123,8 @@ function Task:__tostring()
     or self.ok and "done" or "failed")
 end
 
+--- Is `x` a task (what oc.spawn returns)? true or false; any value may
+-- be given.
 function M.is_task(x)
   return getmetatable(x) == Task
 end

@@ -318,7 +318,7 @@ end
 -- "SIGTERM") through POST .../agent/{sid}/kill (7.4).
 function Session:kill(sig)
   local sb = self.agent.sandbox
-  sb:call("POST", "/agent/" .. client.urlencode(self.session_id) .. "/kill",
+  sb:call("POST", "/agent/" .. client.segment(self.session_id) .. "/kill",
     { body = { signal = exec.signal(sig, 9) }, fields = {
       sandbox_id = self.sandbox_id, session_id = self.session_id } })
 end
@@ -360,7 +360,7 @@ end
 --- sb.agent:attach(session_id, {on_event=, on_error=, on_stderr=,
 -- on_exit=}) -> a session; the events so far are replayed first (7.2).
 function Agent:attach(sid, opts)
-  client.check_text(sid, "the session id", "agent:attach")
+  client.check_id(sid, "the session id", "agent:attach")
   opts = opts or {}
   if type(opts) ~= "table" then
     error("agent:attach: options must be a table, got " .. client.show(opts), 2)

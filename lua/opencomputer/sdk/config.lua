@@ -24,7 +24,7 @@ local local_server	-- {url, key, proc} once started, false if it failed
 function M.configure(t)
   for k, v in pairs(t or {}) do
     if k ~= "api_url" and k ~= "api_key" then
-      error("oc.configure: unknown setting '" .. tostring(k) .. "'", 2)
+      error("oc.configure: unknown option '" .. tostring(k) .. "'", 2)
     end
     defaults[k] = v
   end
@@ -38,9 +38,6 @@ function M.api_base(url)
   return url
 end
 
-
---- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
--- as a child process; its URL and the process once it listens.
 --- Read the standard output of a starting `oclua serve` (a host
 -- process, src/runtime/process.c) until it says where it listens: the
 -- URL, or nil when it ended first; and, in both cases, the lines it
@@ -56,6 +53,13 @@ function M.listening(proc)
   end
 end
 
+--- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
+-- (`args` a list of strings, may be nil) as a child process with the
+-- environment `env` (a list of "NAME=value", nil: this process's); its
+-- URL (http://127.0.0.1:PORT) and the process (src/runtime/process.c)
+-- once it listens. Raises core.process_spawn's error when it cannot be
+-- started, and "the local sandbox server did not start (exit code N
+-- ...)" when it ends before it listens. Yields.
 function M.spawn_server(args, env)
   local argv = { core.executable(), "serve", "--listen", "127.0.0.1:0",
     "--exit-with-parent" }

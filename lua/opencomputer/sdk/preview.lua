@@ -87,7 +87,7 @@ end
 -- 404 is success, as in both official SDKs: protocol.md 9.3).
 function M.delete(sb, port)
   check_port(port, "delete_preview_url")
-  local ok, err = pcall(sb.call, sb, "DELETE", "/preview/" .. port)
+  local ok, err = pcall(sb.call, sb, "DELETE", "/preview/" .. client.segment(port))
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end
 

@@ -64,7 +64,7 @@ local function open(pty, sid, on_output)
   local s = setmetatable({ session_id = sid, sandbox_id = sb.sandbox_id,
     sandbox = sb, pty = pty, pull = on_output == nil }, Session)
   local ok, ws = pcall(websocket.connect,
-    sb.client:ws_url(sb:path("/pty/" .. client.urlencode(sid))),
+    sb.client:ws_url(sb:path("/pty/" .. client.segment(sid))),
     { on_message = on_output and function(msg) on_output(msg) end })
   if not ok then
     if type(ws) == "table" then
@@ -115,7 +115,7 @@ end
 -- has ended or never was.
 function Pty:attach(sid, opts)
   opts = opts or {}
-  client.check_text(sid, "the session id", "pty:attach")
+  client.check_id(sid, "the session id", "pty:attach")
   client.check_options(opts, { on_output = true }, "pty:attach")
   check_callback(opts.on_output, "pty:attach")
   return open(self, sid, opts.on_output)
@@ -158,7 +158,7 @@ function Session:resize(cols, rows)
   if cols == nil or rows == nil then
     error("pty:resize: give cols and rows", 2)
   end
-  self.sandbox:call("POST", "/pty/" .. client.urlencode(self.session_id)
+  self.sandbox:call("POST", "/pty/" .. client.segment(self.session_id)
     .. "/resize", { body = { cols = cols, rows = rows },
       fields = { sandbox_id = self.sandbox_id, session_id = self.session_id } })
 end
@@ -176,7 +176,7 @@ Session.__close = Session.close
 -- then closes with 1000. A terminal already gone is not an error.
 function Session:kill()
   local ok, err = pcall(self.sandbox.call, self.sandbox, "DELETE",
-    "/pty/" .. client.urlencode(self.session_id),
+    "/pty/" .. client.segment(self.session_id),
     { fields = { sandbox_id = self.sandbox_id, session_id = self.session_id } })
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end

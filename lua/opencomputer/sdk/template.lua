@@ -13,7 +13,7 @@ local Template = {}
 local M = { Template = Template }
 
 local function path(name)
-  return "/templates/" .. client.urlencode(name)
+  return "/templates/" .. client.segment(name)
 end
 
 local BUILD = { tag = true, on_build_log = true, api_url = true, api_key = true }
@@ -31,8 +31,7 @@ local BUILD = { tag = true, on_build_log = true, api_url = true, api_key = true 
 -- log reaches the callback as it comes; a failed build then raises
 -- SandboxError "Build failed: ...".
 function Template.build(name, dockerfile, opts)
-  client.check_text(name, "the name", "Template.build")
-  if name == "" then error("Template.build: the name is empty", 2) end
+  client.check_id(name, "the name", "Template.build")
   client.check_text(dockerfile, "the Dockerfile", "Template.build")
   local c = client.open(opts, "Template.build", BUILD)
   opts = opts or {}
@@ -58,7 +57,7 @@ end
 --- Template.get(name, {api_url=, api_key=}) -> the template;
 -- NotFoundError when there is none of that name.
 function Template.get(name, opts)
-  client.check_text(name, "the name", "Template.get")
+  client.check_id(name, "the name", "Template.get")
   local c = client.open(opts, "Template.get")
   return client.snake((c:call("GET", path(name))))
 end
@@ -67,7 +66,7 @@ end
 -- there is none of that name (protocol.md 9.3 lists no template among
 -- the deletes whose 404 SDKs ignore, and the TypeScript SDK raises).
 function Template.delete(name, opts)
-  client.check_text(name, "the name", "Template.delete")
+  client.check_id(name, "the name", "Template.delete")
   local c = client.open(opts, "Template.delete")
   c:call("DELETE", path(name))
 end
