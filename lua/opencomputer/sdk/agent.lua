@@ -236,11 +236,7 @@ local function config_value(k, v, name, level)
   if k == "allowed_tools" or k == "disallowed_tools" then
     out = client.string_list(v, k, name, level)
   elseif k == "max_turns" then
-    if math.type(v) ~= "integer" or v < 0 or v > 2147483647 then
-      error(string.format("%s: max_turns must be an integer from 0 to "
-        .. "2147483647, got %s", name, client.show(v)), level)
-    end
-    return v
+    out = client.check_integer(v, k, name, 0, client.MAX_INT, level)
   elseif k == "mcp_servers" then
     if type(v) ~= "table" then
       error(name .. ": mcp_servers must be a table of name = {command=, "

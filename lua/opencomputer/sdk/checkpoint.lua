@@ -89,12 +89,9 @@ function M.create(sb, name, opts)
       error("create_checkpoint: retention_policy.mode must be \"none\" or "
         .. "\"delete_oldest\", got " .. client.show(rp.mode), 2)
     end
-    if rp.max_count ~= nil and (math.type(rp.max_count) ~= "integer"
-        or rp.max_count < 1) then
-      error("create_checkpoint: retention_policy.max_count must be a "
-        .. "positive integer, got " .. client.show(rp.max_count), 2)
-    end
-    retention = { mode = rp.mode, maxCount = rp.max_count }
+    retention = { mode = rp.mode, maxCount = client.check_integer(
+      rp.max_count, "retention_policy.max_count", "create_checkpoint", 1,
+      client.MAX_INT) }
   end
   local doc = sb:call("POST", "/checkpoints", { body = { name = name,
     kind = opts.kind, promoteToFull = opts.promote_to_full,

@@ -41,15 +41,12 @@ Session.__gc = exec.Session.__gc
 M.Session = Session
 
 -- a window size `v` given as `key` of `name`: an integer from 1 to
--- SIZE_MAX, or nil for `default`; raises at the caller of the SDK call
+-- SIZE_MAX (client.check_integer), or nil for `default`; raises at the
+-- caller of the SDK call
 local function check_size(v, key, name, default)
-  if v == nil then return default end
-  if type(v) ~= "number" or v ~= math.floor(v) or v < 1
-      or v > M.SIZE_MAX then
-    error(string.format("%s: %s must be an integer from 1 to %d, got %s",
-      name, key, M.SIZE_MAX, client.show(v)), 3)
-  end
-  return math.tointeger(v)
+  local n = client.check_integer(v, key, name, 1, M.SIZE_MAX, 3)
+  if n == nil then return default end
+  return n
 end
 
 local function check_callback(f, name)
