@@ -415,6 +415,30 @@ describe("one rule for every call", function()
     end
   end)
 
+  it("checks that every callback is a function, before any request", function()
+    local before = #sb.exec:list()
+    local sh = sb.exec:shell()
+    local made = #sb.exec:list()
+    for _, case in ipairs{
+      { 'exec:start: on_exit must be a function, got the string "print"',
+        sb.exec.start, sb.exec, "true", { on_exit = "print" } },
+      { "exec:run: on_stdout must be a function, got the boolean true",
+        sb.exec.run, sb.exec, "true", { on_stdout = true } },
+      { "exec:spawn: on_stderr must be a function, got the number 1",
+        sb.exec.spawn, sb.exec, "cat", { on_stderr = 1 } },
+      { "exec:attach: on_scrollback_end must be a function, got a table",
+        sb.exec.attach, sb.exec, "x", { on_scrollback_end = {} } },
+      { "shell:run: on_stdout must be a function, got a table", sh.run, sh,
+        "echo hi", { on_stdout = {} } },
+    } do
+      sdk.misuse(table.unpack(case))
+    end
+    assert.are.equal(before + 1, made)	-- the shell's session
+    assert.are.equal(made, #sb.exec:list(), "a session was made")
+    assert.are.same({ exit_code = 0, stdout = "hi\n", stderr = "" }, sh:run("echo hi"))
+    sh:close()
+  end)
+
   it("checks session ids and names as the other ids, before any request", function()
     local conn = sdk.conn()
     for _, case in ipairs{

@@ -107,6 +107,22 @@ function M.check_options(opts, allowed, name, level)
   end
 end
 
+--- Raise "<name>: <key> must be a function, got ..." at `level` (as
+-- check_options counts it) for an option of `opts` whose name starts
+-- with "on_" (a callback: on_stdout, on_exit, on_output, on_event,
+-- on_build_log, ...) and that is not a function, before any request
+-- (API.md 2: a callback's error would otherwise come later, from
+-- another task).
+function M.check_callbacks(opts, name, level)
+  for k, v in pairs(opts) do
+    if type(k) == "string" and k:sub(1, 3) == "on_"
+        and type(v) ~= "function" then
+      error(string.format("%s: %s must be a function, got %s", name, k,
+        M.show(v)), (level or 2) + 1)
+    end
+  end
+end
+
 local CONNECTION = { api_url = true, api_key = true }
 
 --- The client for the trailing options table `opts` of the SDK call

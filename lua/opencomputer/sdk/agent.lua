@@ -120,16 +120,6 @@ M.Session = Session
 local CALLBACKS = { on_event = true, on_error = true, on_stderr = true,
   on_exit = true }
 
--- check that each callback given is a function
-local function check_callbacks(opts, name, level)
-  for k in pairs(CALLBACKS) do
-    if opts[k] ~= nil and type(opts[k]) ~= "function" then
-      error(string.format("%s: %s must be a function, got %s", name, k,
-        client.show(opts[k])), level + 1)
-    end
-  end
-end
-
 -- Attach to the agent session `sid` of `agent`'s sandbox: its exec
 -- WebSocket, replay first (7.2), with the callbacks of `opts`.
 local function open(agent, sid, opts)
@@ -345,7 +335,7 @@ function Agent:start(opts)
     error("agent:start: options must be a table, got " .. client.show(opts), 2)
   end
   client.check_options(opts, START, "agent:start")
-  check_callbacks(opts, "agent:start", 2)
+  client.check_callbacks(opts, "agent:start")
   if opts.prompt ~= nil then client.check_text(opts.prompt, "prompt", "agent:start") end
   local body = config_of(opts, "agent:start", 2)
   body.prompt = opts.prompt
@@ -362,7 +352,7 @@ function Agent:attach(sid, opts)
     error("agent:attach: options must be a table, got " .. client.show(opts), 2)
   end
   client.check_options(opts, CALLBACKS, "agent:attach")
-  check_callbacks(opts, "agent:attach", 2)
+  client.check_callbacks(opts, "agent:attach")
   return open(self, sid, opts)
 end
 

@@ -191,6 +191,7 @@ end
 function Exec:start(command, opts)
   opts = opts or {}
   client.check_options(opts, START, "exec:start")
+  client.check_callbacks(opts, "exec:start")
   local info = create_session(self, command, opts, "exec:start")
   return open_session(self, info.sessionID, opts)
 end
@@ -208,6 +209,7 @@ function Exec:attach(sid, opts)
   opts = opts or {}
   client.check_options(opts, { on_stdout = true, on_stderr = true, on_exit = true,
     on_scrollback_end = true }, "exec:attach")
+  client.check_callbacks(opts, "exec:attach")
   return open_session(self, sid, opts)
 end
 
@@ -322,6 +324,7 @@ function Exec:run(command, opts)
   client.check_text(command, "the command", "exec:run")
   opts = opts or {}
   client.check_options(opts, RUN, "exec:run")
+  client.check_callbacks(opts, "exec:run")
   local timeout = client.check_duration(opts.timeout, "timeout", "exec:run") or 60
   local env = client.string_map(opts.env, "env", "exec:run")
   if opts.cwd ~= nil then client.check_text(opts.cwd, "cwd", "exec:run") end
@@ -391,6 +394,7 @@ function Exec:spawn(command, opts)
   opts = opts or {}
   client.check_options(opts, { args = true, env = true, cwd = true, timeout = true,
     on_stdout = true, on_stderr = true }, "exec:spawn")
+  client.check_callbacks(opts, "exec:spawn")
   local out, err = {}, {}
   local info = create_session(self, command, opts, "exec:spawn")
   local s = open_session(self, info.sessionID, {

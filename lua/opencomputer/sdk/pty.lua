@@ -49,12 +49,6 @@ local function check_size(v, key, name, default)
   return n
 end
 
-local function check_callback(f, name)
-  if f ~= nil and type(f) ~= "function" then
-    error(name .. ": on_output must be a function, got " .. client.show(f), 3)
-  end
-end
-
 -- Open the WebSocket of terminal `sid` of `pty`'s sandbox.
 local function open(pty, sid, on_output)
   local sb = pty.sandbox
@@ -99,7 +93,7 @@ function Pty:create(opts)
   client.check_options(opts, CREATE, name)
   local cols = check_size(opts.cols, "cols", name, 80)
   local rows = check_size(opts.rows, "rows", name, 24)
-  check_callback(opts.on_output, name)
+  client.check_callbacks(opts, name)
   local info = self.sandbox:call("POST", "/pty",
     { body = { cols = cols, rows = rows } })
   return open(self, info.sessionID, opts.on_output)
@@ -114,7 +108,7 @@ function Pty:attach(sid, opts)
   opts = opts or {}
   client.check_id(sid, "the session id", "pty:attach")
   client.check_options(opts, { on_output = true }, "pty:attach")
-  check_callback(opts.on_output, "pty:attach")
+  client.check_callbacks(opts, "pty:attach")
   return open(self, sid, opts.on_output)
 end
 

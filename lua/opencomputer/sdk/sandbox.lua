@@ -99,10 +99,7 @@ function Sandbox.create(opts)
     "Sandbox.create", 1, client.MAX_INT)
   local memory_mb = client.check_integer(opts.memory_mb, "memory_mb",
     "Sandbox.create", 1, client.MAX_INT)
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Sandbox.create: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  client.check_callbacks(opts, "Sandbox.create")
   if opts.image ~= nil or opts.snapshot ~= nil then
     local sb = create_built(opts, timeout or 300, envs, metadata, memory_mb)
     return sb	-- not a tail call: create_built's errors count this frame

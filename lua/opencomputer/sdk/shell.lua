@@ -172,6 +172,7 @@ function Shell:run(cmd, opts)
   client.check_text(cmd, "the command", "shell:run")
   opts = opts or {}
   client.check_options(opts, RUN, "shell:run")
+  client.check_callbacks(opts, "shell:run")
   if self.state == "closed" then
     errors.raise(errors.ShellClosedError, "the shell is closed",
       { session_id = self.session_id })

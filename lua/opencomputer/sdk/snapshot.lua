@@ -41,10 +41,7 @@ function Snapshot.create(opts)
     error("Snapshot.create: image must be an oc.Image (oc.Image.base()...), got "
       .. client.show(opts.image), 2)
   end
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Snapshot.create: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  client.check_callbacks(opts, "Snapshot.create")
   local c = client.new(opts)
   local doc = sse.build(c, "/snapshots", { name = opts.name,
     image = opts.image:manifest() }, opts.on_build_log)

@@ -36,10 +36,7 @@ function Template.build(name, dockerfile, opts)
   local c = client.open(opts, "Template.build", BUILD)
   opts = opts or {}
   if opts.tag ~= nil then client.check_text(opts.tag, "tag", "Template.build") end
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Template.build: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  client.check_callbacks(opts, "Template.build")
   local body = { name = name, dockerfile = dockerfile, tag = opts.tag }
   if opts.on_build_log then
     return client.snake(require("opencomputer.client.sse").build(c,
