@@ -12,12 +12,19 @@ local M = {}
 local Client = {}
 Client.__index = Client
 
+--- The client for the connection options `opts` ({api_url=, api_key=},
+-- nil: the defaults; config.resolve, which starts the local server when
+-- needed): {base, key, url, is_local} with the methods below. The
+-- options are not checked here (client.open checks them).
 function M.new(opts)
   local c = config.resolve(opts)
   return setmetatable({ base = c.base, key = c.key, url = c.url,
     is_local = c.is_local }, Client)
 end
 
+--- The headers of a request: Content-Type JSON, X-API-Key when there is
+-- a key, then `extra` (a table, may be nil) over them; checked as a
+-- string map (a bad one raises "request: headers...").
 function Client:headers(extra)
   local h = { ["Content-Type"] = "application/json" }
   if self.key then h["X-API-Key"] = self.key end

@@ -19,6 +19,7 @@ local M = {}
 local Exec = {}
 Exec.__index = Exec
 
+--- sb.exec for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Exec)
 end
@@ -353,6 +354,8 @@ end
 local Stdin = {}
 Stdin.__index = Stdin
 
+--- Write `data` (a string of bytes) to the process's stdin
+-- (Session:send_stdin: a plain error for anything but a string).
 function Stdin:write(data) self.session:send_stdin(data) end
 
 --- End of input: the process reads EOF (oclua's exec WebSocket extension).

@@ -12,6 +12,7 @@ Files.__index = Files
 
 local M = {}
 
+--- sb.files for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Files)
 end

@@ -29,6 +29,7 @@ M.SIZE_MAX = 4096	-- columns or rows the local server accepts
 local Pty = {}
 Pty.__index = Pty
 
+--- sb.pty for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Pty)
 end

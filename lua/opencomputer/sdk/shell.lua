@@ -76,6 +76,9 @@ function Shell:connect(sid)
   watch(self)
 end
 
+--- Mark the shell closed (state "closed"; a later run raises
+-- ShellClosedError): a run in flight ends with ShellClosedError `why`.
+-- Internal: the socket's end and bash's exit call it.
 function Shell:closed_by(why)
   if self.state == "closed" then return end
   local running = self.state == "running"
@@ -137,8 +140,13 @@ function Stream:push(data)
   return piece
 end
 
+--- The user's output of this stream so far (the marker excluded).
 function Stream:text() return table.concat(self.parts) end
 
+--- Feed the chunk `data` of bash's "out" or "err" stream to the run in
+-- flight (dropped when there is none): its callback gets what may be
+-- shown, and the run ends once both markers have come; a corrupt marker
+-- closes the shell. Internal: Shell:connect's callbacks call it.
 function Shell:feed(which, data)
   local run = self.current
   if not run then return end	-- output outside a run is dropped
