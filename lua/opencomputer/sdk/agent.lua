@@ -331,9 +331,6 @@ for k in pairs(CALLBACKS) do START[k] = true end
 -- prompt. mcp_servers maps a name to {command=, args=, env=}.
 function Agent:start(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then
-    error("agent:start: options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, START, "agent:start")
   client.check_callbacks(opts, "agent:start")
   if opts.prompt ~= nil then client.check_text(opts.prompt, "prompt", "agent:start") end
@@ -348,9 +345,6 @@ end
 function Agent:attach(sid, opts)
   client.check_id(sid, "the session id", "agent:attach")
   opts = opts or {}
-  if type(opts) ~= "table" then
-    error("agent:attach: options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, CALLBACKS, "agent:attach")
   client.check_callbacks(opts, "agent:attach")
   return open(self, sid, opts)

@@ -63,9 +63,6 @@ local CREATE = { kind = true, retention_policy = true, promote_to_full = true }
 function M.create(sb, name, opts)
   client.check_text(name, "the name", "create_checkpoint")
   if name == "" then error("create_checkpoint: the name is empty", 2) end
-  if opts ~= nil and type(opts) ~= "table" then
-    error("create_checkpoint: options must be a table, got " .. client.show(opts), 2)
-  end
   opts = opts or {}
   client.check_options(opts, CREATE, "create_checkpoint")
   if opts.kind ~= nil and not KINDS[opts.kind] then
@@ -125,9 +122,6 @@ local FIRST_POLL, MAX_POLL = 0.005, 1
 -- checkpoint:wait{timeout=} does the same and updates that table.
 function M.wait(sb, id, opts, into)
   client.check_id(id, "the checkpoint id", "wait_checkpoint")
-  if opts ~= nil and type(opts) ~= "table" then
-    error("wait_checkpoint: options must be a table, got " .. client.show(opts), 2)
-  end
   opts = opts or {}
   client.check_options(opts, WAIT, "wait_checkpoint")
   local timeout = client.check_duration(opts.timeout, "timeout",

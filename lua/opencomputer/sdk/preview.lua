@@ -57,9 +57,6 @@ local CREATE = { domain = true, auth_config = true }
 function M.create(sb, port, opts)
   local name = "create_preview_url"
   check_port(port, name)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(name .. ": options must be a table, got " .. client.show(opts), 2)
-  end
   opts = opts or {}
   client.check_options(opts, CREATE, name)
   if opts.domain ~= nil then client.check_text(opts.domain, "domain", name) end

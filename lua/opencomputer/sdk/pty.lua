@@ -88,9 +88,6 @@ local CREATE = { cols = true, rows = true, on_output = true }
 function Pty:create(opts)
   opts = opts or {}
   local name = "pty:create"
-  if type(opts) ~= "table" then
-    error(name .. ": options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, CREATE, name)
   local cols = check_size(opts.cols, "cols", name, 80)
   local rows = check_size(opts.rows, "rows", name, 24)
