@@ -22,7 +22,8 @@ local oc = {}
 
 ---Process-wide defaults for every later call (API.md 1): per-call options
 ---win over these, these win over OPENCOMPUTER_API_URL / OPENCOMPUTER_API_KEY.
----Raises "oc.configure: unknown setting 'k'" for any other key.
+---Raises "oc.configure: unknown option 'k'" for any other key, as every
+---call does for an option it does not take.
 ---@param settings oc.ConfigureOpts
 function oc.configure(settings) end
 

@@ -87,7 +87,7 @@ describe("sb:create_checkpoint", function()
       sb.create_checkpoint, sb, "x", { retention = {} })
     misuse('retention_policy.mode must be "none" or "delete_oldest"',
       sb.create_checkpoint, sb, "x", { retention_policy = { mode = "all" } })
-    misuse("retention_policy.max_count must be a positive integer, got the number 0",
+    misuse("retention_policy.max_count must be an integer from 1 to 2147483647, got the number 0",
       sb.create_checkpoint, sb, "x", { retention_policy = { mode = "none", max_count = 0 } })
     misuse("create_checkpoint: retention_policy: unknown option 'maxCount'",
       sb.create_checkpoint, sb, "x", { retention_policy = { mode = "none", maxCount = 2 } })

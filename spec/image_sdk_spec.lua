@@ -71,7 +71,7 @@ describe("oc.Image", function()
     assert.are.equal(1, #a:manifest().steps)
     misuse("an Image is immutable", function() a.base = "x" end)
     -- the memory knobs keep the steps
-    assert.are.equal(1, #a:builder_memory(2048):runtime_memory(1024):manifest().steps)
+    assert.are.equal(1, #a:builder_memory(8192):runtime_memory(1024):manifest().steps)
     assert.are.equal(1024, a:runtime_memory(1024):manifest().runtimeMemoryMB)
   end)
 
@@ -120,8 +120,15 @@ describe("oc.Image", function()
         function() b:add_dir("/d", { ["a/../../x"] = "" }) end },
       { "Image:add_dir: the files' keys must be relative paths",
         function() b:add_dir("/d", { ["/abs"] = "" }) end },
-      { "Image:builder_memory: give the memory in MB as a positive integer, got the number 0",
+      { "Image:builder_memory: give the memory in MiB as one of 1024, 4096, 8192, 16384, got the number 0",
         function() b:builder_memory(0) end },
+      -- only the tiers the server takes (protocol.md 2.2), not any size
+      { "Image:builder_memory: give the memory in MiB as one of 1024, 4096, 8192, 16384, got the number 2048",
+        function() b:builder_memory(2048) end },
+      { "Image:runtime_memory: give the memory in MiB as one of 1024, 4096, 8192, 16384, got the number 512",
+        function() b:runtime_memory(512) end },
+      { 'Image:runtime_memory: give the memory in MiB as one of 1024, 4096, 8192, 16384, got the string "1024"',
+        function() b:runtime_memory("1024") end },
       { "Image:apt_install: call it with ':' on an image",
         function() b.apt_install{ "x" } end },
       { "Image.base: the base must be a string",

@@ -374,3 +374,158 @@ describe("a server that dies mid-stream", function()
     assert.are.equal(-1, code)
   end)
 end)
+
+describe("one rule for every call", function()
+  local sdk = require("spec.support.sdk")
+
+  it("says \"unknown option\" in oc.configure as in every other call", function()
+    misuse("oc%.configure: unknown option 'api_token'$", oc.configure,
+      { api_token = "x" })
+  end)
+
+  it("checks the options of sb.exec:shell and shell:run, before any request", function()
+    local before = #sb.exec:list()
+    sdk.misuse("exec:shell: unknown option 'timeout'", sb.exec.shell, sb.exec,
+      { timeout = 5 })
+    sdk.misuse('exec:shell: options must be a table, got the string "/tmp"',
+      sb.exec.shell, sb.exec, "/tmp")
+    assert.are.equal(before, #sb.exec:list(), "a session was made")
+    local sh = sb.exec:shell{ cwd = "/tmp" }
+    sdk.misuse("shell:run: unknown option 'timeout'", sh.run, sh, "sleep 5",
+      { timeout = 1 })
+    sdk.misuse("shell:run: unknown option 'cwd'", sh.run, sh, "pwd", { cwd = "/" })
+    -- nothing was sent: the shell is idle, where it was
+    assert.are.same({ exit_code = 0, stdout = "/tmp\n", stderr = "" }, sh:run("pwd"))
+    sh:close()
+  end)
+
+  it("checks the options table of every call that takes one", function()
+    sdk.misuse("Sandbox.connect: unknown option 'apikey'", oc.Sandbox.connect,
+      sb.sandbox_id, sdk.conn{ apikey = "x" })
+    for _, case in ipairs{
+      { "Sandbox.connect", oc.Sandbox.connect, sb.sandbox_id, "key" },
+      { "Sandbox.create", oc.Sandbox.create, "base" },
+      { "Sandbox.list", oc.Sandbox.list, "local" },
+      { "Sandbox:wake", sb.wake, sb, 60 },
+      { "exec:run", sb.exec.run, sb.exec, "true", 5 },
+      { "exec:start", sb.exec.start, sb.exec, "true", "x" },
+      { "download_url", sb.download_url, sb, "/x", 60 },
+    } do
+      sdk.misuse(case[1] .. ": options must be a table, got ", table.unpack(case, 2))
+    end
+  end)
+
+  it("checks that every callback is a function, before any request", function()
+    local before = #sb.exec:list()
+    local sh = sb.exec:shell()
+    local made = #sb.exec:list()
+    for _, case in ipairs{
+      { 'exec:start: on_exit must be a function, got the string "print"',
+        sb.exec.start, sb.exec, "true", { on_exit = "print" } },
+      { "exec:run: on_stdout must be a function, got the boolean true",
+        sb.exec.run, sb.exec, "true", { on_stdout = true } },
+      { "exec:spawn: on_stderr must be a function, got the number 1",
+        sb.exec.spawn, sb.exec, "cat", { on_stderr = 1 } },
+      { "exec:attach: on_scrollback_end must be a function, got a table",
+        sb.exec.attach, sb.exec, "x", { on_scrollback_end = {} } },
+      { "shell:run: on_stdout must be a function, got a table", sh.run, sh,
+        "echo hi", { on_stdout = {} } },
+    } do
+      sdk.misuse(table.unpack(case))
+    end
+    assert.are.equal(before + 1, made)	-- the shell's session
+    assert.are.equal(made, #sb.exec:list(), "a session was made")
+    assert.are.same({ exit_code = 0, stdout = "hi\n", stderr = "" }, sh:run("echo hi"))
+    sh:close()
+  end)
+
+  it("checks session ids and names as the other ids, before any request", function()
+    local conn = sdk.conn()
+    for _, case in ipairs{
+      { "exec:attach: the session id is empty", sb.exec.attach, sb.exec, "" },
+      { "exec:attach: the session id must be a string without NUL bytes, got nil",
+        sb.exec.attach, sb.exec },
+      { "exec:kill: the session id is empty", sb.exec.kill, sb.exec, "" },
+      { "exec:kill: the session id must be a string without NUL bytes, got the number 5",
+        sb.exec.kill, sb.exec, 5 },
+      { "exec:reattach_shell: the session id is empty", sb.exec.reattach_shell,
+        sb.exec, "" },
+      { "exec:reattach_shell: the session id must be a string without NUL bytes, got a table",
+        sb.exec.reattach_shell, sb.exec, {} },
+      { "pty:attach: the session id is empty", sb.pty.attach, sb.pty, "" },
+      { "agent:attach: the session id is empty", sb.agent.attach, sb.agent, "" },
+      { "Sandbox.connect: the sandbox id is empty", oc.Sandbox.connect, "", conn },
+      { "Snapshot.get: the name is empty", oc.Snapshot.get, "", conn },
+      { "Snapshot.delete: the name is empty", oc.Snapshot.delete, "", conn },
+      { "Template.get: the name is empty", oc.Template.get, "", conn },
+      { "Template.delete: the name is empty", oc.Template.delete, "", conn },
+    } do
+      sdk.misuse(table.unpack(case))
+    end
+  end)
+
+  it("puts every id, name and port into a path as one encoded segment", function()
+    local seen = {}
+    local _, stop, url = sdk.scripted(function(req)
+      local h = { ["Content-Type"] = "application/json" }
+      if req.method == "GET" and req.raw_path == "/api/sandboxes/sb-0000abcd" then
+        req:respond(200, h, '{"sandboxID":"sb-0000abcd","status":"running"}')
+      else
+        seen[#seen + 1] = req.method .. " " .. req.raw_path
+        req:respond(404, h, '{"error":"not found"}')
+      end
+    end)
+    local conn = { api_url = url, api_key = "k" }
+    local s = oc.Sandbox.connect("sb-0000abcd", conn)
+    for _, call in ipairs{
+      function() s.exec:kill("a/b?c") end,
+      function() s.exec:attach("a b") end,
+      function() s:delete_checkpoint("..") end,
+      function() s:restore_checkpoint(".") end,
+      function() s.pty:attach("x/y") end,
+      function() s:delete_preview_url(8080) end,
+      function() oc.Snapshot.delete("..", conn) end,
+      function() oc.Template.get(".", conn) end,
+      function() oc.Sandbox.delete_checkpoint_patch("..", "a/b", conn) end,
+      function() oc.Sandbox.create_from_checkpoint("..", conn) end,
+      function() oc.Sandbox.connect("..", conn) end,
+    } do
+      local ok, err = pcall(call)
+      -- each reached the server: a 404 (ignored by the deletes)
+      assert.is_true(ok or E.is(err, E.NotFoundError), tostring(err))
+    end
+    stop()
+    assert.are.same({
+      "POST /api/sandboxes/sb-0000abcd/exec/a%2Fb%3Fc/kill",
+      "GET /api/sandboxes/sb-0000abcd/exec/a%20b",
+      -- a dot-segment is encoded: curl would remove ".." with the
+      -- segment before it (RFC 3986 5.2.4), deleting elsewhere
+      "DELETE /api/sandboxes/sb-0000abcd/checkpoints/%2E%2E",
+      "POST /api/sandboxes/sb-0000abcd/checkpoints/%2E/restore",
+      "GET /api/sandboxes/sb-0000abcd/pty/x%2Fy",
+      "DELETE /api/sandboxes/sb-0000abcd/preview/8080",
+      "DELETE /api/snapshots/%2E%2E",
+      "GET /api/templates/%2E",
+      "DELETE /api/sandboxes/checkpoints/%2E%2E/patches/a%2Fb",
+      "POST /api/sandboxes/from-checkpoint/%2E%2E",
+      "GET /api/sandboxes/%2E%2E",
+    }, seen)
+  end)
+
+  it("checks cpu_count and memory_mb alike in create and create_from_checkpoint", function()
+    for _, case in ipairs{
+      { "Sandbox.create: cpu_count must be an integer from 1 to 2147483647, "
+        .. 'got the string "2"', oc.Sandbox.create, sdk.conn{ cpu_count = "2" } },
+      { "Sandbox.create: memory_mb must be an integer from 1 to 2147483647, "
+        .. "got the number 1024.5", oc.Sandbox.create, sdk.conn{ memory_mb = 1024.5 } },
+      { "Sandbox.create: memory_mb must be an integer from 1 to 2147483647, "
+        .. "got the number 0", oc.Sandbox.create,
+        sdk.conn{ image = oc.Image.base(), memory_mb = 0 } },
+      { "Sandbox.create_from_checkpoint: memory_mb must be an integer from 1 "
+        .. "to 2147483647, got the number -1024", oc.Sandbox.create_from_checkpoint,
+        "x", sdk.conn{ memory_mb = -1024 } },
+    } do
+      sdk.misuse(table.unpack(case))
+    end
+  end)
+end)

@@ -122,7 +122,7 @@ function Checkpoint:wait(opts) end
 ---@field timeout? number The idle timeout in seconds (default 300; 0: never).
 ---@field envs? table<string, string|number> Merged over the checkpoint's (these win).
 ---@field metadata? table<string, string|number> Merged over the checkpoint's (these win).
----@field memory_mb? integer Memory in MiB (at least the checkpoint's).
+---@field memory_mb? integer Memory in MiB (at least the checkpoint's): a positive integer, else a string error.
 
 ---The options of `oc.Sandbox.create_checkpoint_patch`.
 ---@class oc.PatchOpts: oc.ConnectionOpts

@@ -45,7 +45,8 @@ function Exec:background(command, opts) end
 
 ---Attach to the session `session_id` (started here or elsewhere): its
 ---output since the start is replayed first, then `on_scrollback_end`
----fires, then live output. NotFoundError for an unknown session.
+---fires, then live output. A string error for an empty or non-string id
+before any request; NotFoundError for an unknown session.
 ---@async
 ---@param session_id string
 ---@param opts? oc.AttachOpts
@@ -64,22 +65,25 @@ function Exec:spawn(command, opts) end
 ---@return oc.ExecSessionInfo[]
 function Exec:list() end
 
----Signal the process of session `session_id` (default 9, SIGKILL).
----NotFoundError for an unknown session.
+---Signal the process of session `session_id` (default 9, SIGKILL). A
+---string error for an empty or non-string id or a bad signal before any
+---request; NotFoundError for an unknown session.
 ---@async
 ---@param session_id string
 ---@param signal? oc.Signal
 function Exec:kill(session_id, signal) end
 
 ---Open a stateful bash shell (API.md 5): cwd, exported variables and
----functions persist between runs.
+---functions persist between runs. A string error for an unknown or bad
+---option before any request.
 ---@async
 ---@param opts? oc.ShellOpts
 ---@return oc.Shell
 function Exec:shell(opts) end
 
 ---A shell object for the shell session `session_id` opened earlier (by
----`exec:shell`, here or in another process).
+---`exec:shell`, here or in another process). A string error for an empty
+---or non-string id before any request; NotFoundError when it is gone.
 ---@async
 ---@param session_id string
 ---@return oc.Shell
@@ -170,7 +174,9 @@ function ExecSession:wait() end
 ---@return string?
 function ExecSession:drop_reason() end
 
----Send `data` (bytes) to the process's stdin. Raises a string error unless it is a string.
+---Send `data` (bytes) to the process's stdin ("" sends nothing). Raises a
+---string error unless it is a string, and "WebSocket is closed" once the
+---connection has closed.
 ---@param data string
 function ExecSession:send_stdin(data) end
 

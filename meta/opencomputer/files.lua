@@ -38,7 +38,7 @@ function Files:list(path) end
 ---@param path string
 function Files:make_dir(path) end
 
----Remove the file or directory `path`.
+---Remove the file or directory `path` (a directory with everything under it); a missing one is not an error.
 ---@async
 ---@param path string
 function Files:remove(path) end

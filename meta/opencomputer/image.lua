@@ -81,15 +81,15 @@ function Image:add_dir(path, files) end
 function Image:add_local_dir(local_path, path) end
 
 ---A new image built in a sandbox of `mb` MiB of memory (default 4096); the
----image is the same. Any positive integer is taken here; oclua's server
----takes 1024, 4096, 8192 or 16384 (else SandboxError, HTTP 400, at the build).
----@param mb integer MiB
+---image is the same. `mb` is one of the resource tiers 1024, 4096, 8192,
+---16384 (protocol.md 2.2); any other value raises a string error at once.
+---@param mb 1024|4096|8192|16384 MiB
 ---@return oc.Image
 function Image:builder_memory(mb) end
 
 ---A new image whose sandboxes get at least `mb` MiB of memory (default
----1024); the same tiers as `builder_memory` on oclua's server.
----@param mb integer MiB
+---1024); one of the same tiers as `builder_memory`, else a string error.
+---@param mb 1024|4096|8192|16384 MiB
 ---@return oc.Image
 function Image:runtime_memory(mb) end
 

@@ -35,8 +35,9 @@ local Sandbox = {}
 ---@return oc.Sandbox
 function Sandbox.create(opts) end
 
----A sandbox object for an existing sandbox (GET /sandboxes/{id}).
----NotFoundError when there is none of that id.
+---A sandbox object for an existing sandbox (GET /sandboxes/{id}). A string
+---error for an empty or non-string id or an unknown option, before any
+---request; NotFoundError when there is none of that id.
 ---@async
 ---@param sandbox_id string
 ---@param opts? oc.ConnectionOpts
@@ -109,8 +110,8 @@ function Sandbox:call(method, rest, opts) end
 ---@field timeout? number The idle timeout in seconds (default 300; 0: never).
 ---@field envs? table<string, string|number> Environment variables of every command.
 ---@field metadata? table<string, string|number> Labels kept with the sandbox.
----@field cpu_count? integer CPUs.
----@field memory_mb? integer Memory in MiB.
+---@field cpu_count? integer CPUs: a positive integer (else a string error); the server takes 1, 2 or 4 (protocol.md 2.2).
+---@field memory_mb? integer Memory in MiB: a positive integer (else a string error); the server takes 1024, 4096, 8192 or 16384 (protocol.md 2.2).
 ---@field image? oc.Image Start from this image (built first if need be); only envs, metadata, memory_mb and timeout apply then.
 ---@field snapshot? string Start from the snapshot of this name (`oc.Snapshot.create`); as `image` otherwise.
 ---@field on_build_log? fun(line: string, event: oc.BuildLogEvent) Gets the build's log line by line (with image or snapshot only); it may yield.

@@ -31,7 +31,8 @@ function Shell:run(command, opts) end
 ---@async
 function Shell:close() end
 
----Attach to the exec session `session_id` bash runs in. Internal to the SDK.
+---Attach to the exec session `session_id` bash runs in (output replayed
+---from before the attach is dropped). Internal to the SDK.
 ---@private
 ---@async
 ---@param session_id string
@@ -53,8 +54,9 @@ function Shell:feed(which, data) end
 ---@field cwd? string The shell's first working directory.
 ---@field env? table<string, string|number> Environment variables of the shell.
 
----The options of `shell:run` (per-run cwd, env and timeout are not
----options: use shell syntax).
+---The options of `shell:run`: a per-run cwd, env or timeout is not an
+---option (use shell syntax) and, as any unknown option, raises a string
+---error before anything is sent.
 ---@class oc.ShellRunOpts
 ---@field on_stdout? fun(data: string) Gets the command's stdout as it arrives; it may yield.
 ---@field on_stderr? fun(data: string) Gets the command's stderr as it arrives.

@@ -26,6 +26,9 @@ function M.new(opts, name, level)
     retry = config.retry_policy({ retries = retries }) }, Client)
 end
 
+--- The headers of a request: Content-Type JSON, X-API-Key when there is
+-- a key, then `extra` (a table, may be nil) over them; checked as a
+-- string map (a bad one raises "request: headers...").
 function Client:headers(extra)
   local h = { ["Content-Type"] = "application/json" }
   if self.key then h["X-API-Key"] = self.key end
@@ -33,12 +36,25 @@ function Client:headers(extra)
   return M.string_map(h, "headers", "request")
 end
 
+--- `s` (a string, or a number as tostring gives it) percent-encoded for
+-- a query: every byte but the unreserved ones of RFC 3986 section 2.3.
 local function urlencode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c)
     return string.format("%%%02X", c:byte())
   end))
 end
 M.urlencode = urlencode
+
+--- `v` (an id, a name, a port) as one segment of a URL path: urlencode's
+-- text, and "." or ".." as "%2E" or "%2E%2E", which would otherwise be a
+-- dot-segment that the client removes with the segment before it (RFC
+-- 3986 section 5.2.4: DELETE .../checkpoints/.. would go to the sandbox
+-- itself). The one way the SDK puts a value into a path.
+function M.segment(v)
+  local s = urlencode(v)
+  if s == "." or s == ".." then s = s:gsub("%.", "%%2E") end
+  return s
+end
 
 --- `path` with `query` (a table) appended, relative to the API base.
 function Client:url_for(path, query)
@@ -90,10 +106,31 @@ end
 -- for an option `opts` has that `allowed` does not (a misspelt option
 -- should not be ignored). `level` as error() counts it from the caller
 -- of check_options (default 2: the caller's caller, who made the call).
+-- A value that is not a table raises "<name>: options must be a table".
 function M.check_options(opts, allowed, name, level)
+  if type(opts) ~= "table" then
+    error(name .. ": options must be a table, got " .. M.show(opts),
+      (level or 2) + 1)
+  end
   for k in pairs(opts) do
     if not allowed[k] then
       error(name .. ": unknown option '" .. tostring(k) .. "'", (level or 2) + 1)
+    end
+  end
+end
+
+--- Raise "<name>: <key> must be a function, got ..." at `level` (as
+-- check_options counts it) for an option of `opts` whose name starts
+-- with "on_" (a callback: on_stdout, on_exit, on_output, on_event,
+-- on_build_log, ...) and that is not a function, before any request
+-- (API.md 2: a callback's error would otherwise come later, from
+-- another task).
+function M.check_callbacks(opts, name, level)
+  for k, v in pairs(opts) do
+    if type(k) == "string" and k:sub(1, 3) == "on_"
+        and type(v) ~= "function" then
+      error(string.format("%s: %s must be a function, got %s", name, k,
+        M.show(v)), (level or 2) + 1)
     end
   end
 end
@@ -148,6 +185,34 @@ function M.check_text(v, label, name, level)
       name, label, M.show(v)), (level or 2) + 1)
   end
   return v
+end
+
+--- The id or name `v` that the SDK puts into a URL path as argument
+-- `label` of `name` (a sandbox, session, checkpoint or patch id, a
+-- snapshot's or template's name): check_text's rule, and not empty (an
+-- empty segment would name another route). Raises at `level` as
+-- check_text does.
+function M.check_id(v, label, name, level)
+  level = (level or 2) + 1
+  M.check_text(v, label, name, level)
+  if v == "" then error(name .. ": " .. label .. " is empty", level) end
+  return v
+end
+
+--- The integer `v` given as option or argument `key` of `name`, from
+-- `min` to `max` (a sandbox's cpu_count and memory_mb, a port, a
+-- window size, ...): nil when absent; a float with an integral value is
+-- taken as that integer. Anything else raises "<name>: <key> must be an
+-- integer from <min> to <max>, got ..." at `level` (as check_text),
+-- before any request is made.
+function M.check_integer(v, key, name, min, max, level)
+  if v == nil then return nil end
+  local i = type(v) == "number" and math.tointeger(v)	-- not "5"
+  if not i or i < min or i > max then
+    error(string.format("%s: %s must be an integer from %d to %d, got %s",
+      name, key, min, max, M.show(v)), (level or 2) + 1)
+  end
+  return i
 end
 
 -- `v` as a string for the wire, where the protocol wants one: numbers
@@ -217,6 +282,9 @@ end
 -- the longest duration the server takes, in seconds (protocol.md: every
 -- duration 0..2147483647 s)
 M.MAX_DURATION = 2147483647
+-- the largest count (CPUs, MiB) the SDK sends: a 32-bit signed integer,
+-- as the durations
+M.MAX_INT = 2147483647
 
 --- The duration `v` in seconds, given as option or argument `key` (a
 -- command's `timeout`, `max_run_after_disconnect`, a sandbox's idle

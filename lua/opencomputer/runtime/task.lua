@@ -165,6 +165,8 @@ function Task:__tostring()
     or self.ok and "done" or "failed")
 end
 
+--- Is `x` a task (what oc.spawn returns)? true or false; any value may
+-- be given.
 function M.is_task(x)
   return getmetatable(x) == Task
 end
@@ -210,10 +212,13 @@ M.now = core.now
 local Condition = {}
 Condition.__index = Condition
 
+--- A new condition (above).
 function M.condition()
   return setmetatable({ waiters = {} }, Condition)
 end
 
+--- Yield until the next signal() -> true; with `timeout` (seconds), false
+-- once that long has passed without one.
 function Condition:wait(timeout)
   local w = self.waiters
   if not timeout then
@@ -232,6 +237,8 @@ function Condition:wait(timeout)
   return false
 end
 
+--- Wake every task waiting now (none: nothing happens; a later wait()
+-- waits for the next signal).
 function Condition:signal()
   local w = self.waiters
   if #w == 0 then return end

@@ -120,16 +120,6 @@ M.Session = Session
 local CALLBACKS = { on_event = true, on_error = true, on_stderr = true,
   on_exit = true }
 
--- check that each callback given is a function
-local function check_callbacks(opts, name, level)
-  for k in pairs(CALLBACKS) do
-    if opts[k] ~= nil and type(opts[k]) ~= "function" then
-      error(string.format("%s: %s must be a function, got %s", name, k,
-        client.show(opts[k])), level + 1)
-    end
-  end
-end
-
 -- Attach to the agent session `sid` of `agent`'s sandbox: its exec
 -- WebSocket, replay first (7.2), with the callbacks of `opts`.
 local function open(agent, sid, opts)
@@ -236,11 +226,7 @@ local function config_value(k, v, name, level)
   if k == "allowed_tools" or k == "disallowed_tools" then
     out = client.string_list(v, k, name, level)
   elseif k == "max_turns" then
-    if math.type(v) ~= "integer" or v < 0 or v > 2147483647 then
-      error(string.format("%s: max_turns must be an integer from 0 to "
-        .. "2147483647, got %s", name, client.show(v)), level)
-    end
-    return v
+    out = client.check_integer(v, k, name, 0, client.MAX_INT, level)
   elseif k == "mcp_servers" then
     if type(v) ~= "table" then
       error(name .. ": mcp_servers must be a table of name = {command=, "
@@ -318,7 +304,7 @@ end
 -- "SIGTERM") through POST .../agent/{sid}/kill (7.4).
 function Session:kill(sig)
   local sb = self.agent.sandbox
-  sb:call("POST", "/agent/" .. client.urlencode(self.session_id) .. "/kill",
+  sb:call("POST", "/agent/" .. client.segment(self.session_id) .. "/kill",
     { body = { signal = exec.signal(sig, 9) }, fields = {
       sandbox_id = self.sandbox_id, session_id = self.session_id } })
 end
@@ -345,11 +331,8 @@ for k in pairs(CALLBACKS) do START[k] = true end
 -- prompt. mcp_servers maps a name to {command=, args=, env=}.
 function Agent:start(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then
-    error("agent:start: options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, START, "agent:start")
-  check_callbacks(opts, "agent:start", 2)
+  client.check_callbacks(opts, "agent:start")
   if opts.prompt ~= nil then client.check_text(opts.prompt, "prompt", "agent:start") end
   local body = config_of(opts, "agent:start", 2)
   body.prompt = opts.prompt
@@ -360,13 +343,10 @@ end
 --- sb.agent:attach(session_id, {on_event=, on_error=, on_stderr=,
 -- on_exit=}) -> a session; the events so far are replayed first (7.2).
 function Agent:attach(sid, opts)
-  client.check_text(sid, "the session id", "agent:attach")
+  client.check_id(sid, "the session id", "agent:attach")
   opts = opts or {}
-  if type(opts) ~= "table" then
-    error("agent:attach: options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, CALLBACKS, "agent:attach")
-  check_callbacks(opts, "agent:attach", 2)
+  client.check_callbacks(opts, "agent:attach")
   return open(self, sid, opts)
 end
 

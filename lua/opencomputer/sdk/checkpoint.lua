@@ -44,16 +44,8 @@ local function checkpoint(sb, doc, into)
   return setmetatable(cp, Checkpoint)
 end
 
--- raise at the SDK call's caller unless `id` is a non-empty string
--- without NUL (a checkpoint or patch id: opaque, a UUID on every server)
-local function check_id(id, what, name)
-  client.check_text(id, what, name, 3)
-  if id == "" then error(name .. ": " .. what .. " is empty", 3) end
-  return id
-end
-
 local function cp_path(id)
-  return "/checkpoints/" .. client.urlencode(id)
+  return "/checkpoints/" .. client.segment(id)
 end
 
 local KINDS = { full = true, disk_only = true }
@@ -71,9 +63,6 @@ local CREATE = { kind = true, retention_policy = true, promote_to_full = true }
 function M.create(sb, name, opts)
   client.check_text(name, "the name", "create_checkpoint")
   if name == "" then error("create_checkpoint: the name is empty", 2) end
-  if opts ~= nil and type(opts) ~= "table" then
-    error("create_checkpoint: options must be a table, got " .. client.show(opts), 2)
-  end
   opts = opts or {}
   client.check_options(opts, CREATE, "create_checkpoint")
   if opts.kind ~= nil and not KINDS[opts.kind] then
@@ -97,12 +86,9 @@ function M.create(sb, name, opts)
       error("create_checkpoint: retention_policy.mode must be \"none\" or "
         .. "\"delete_oldest\", got " .. client.show(rp.mode), 2)
     end
-    if rp.max_count ~= nil and (math.type(rp.max_count) ~= "integer"
-        or rp.max_count < 1) then
-      error("create_checkpoint: retention_policy.max_count must be a "
-        .. "positive integer, got " .. client.show(rp.max_count), 2)
-    end
-    retention = { mode = rp.mode, maxCount = rp.max_count }
+    retention = { mode = rp.mode, maxCount = client.check_integer(
+      rp.max_count, "retention_policy.max_count", "create_checkpoint", 1,
+      client.MAX_INT) }
   end
   local doc = sb:call("POST", "/checkpoints", { body = { name = name,
     kind = opts.kind, promoteToFull = opts.promote_to_full,
@@ -135,10 +121,7 @@ local FIRST_POLL, MAX_POLL = 0.005, 1
 -- seconds (client.check_duration; 0: no limit) pass first.
 -- checkpoint:wait{timeout=} does the same and updates that table.
 function M.wait(sb, id, opts, into)
-  check_id(id, "the checkpoint id", "wait_checkpoint")
-  if opts ~= nil and type(opts) ~= "table" then
-    error("wait_checkpoint: options must be a table, got " .. client.show(opts), 2)
-  end
+  client.check_id(id, "the checkpoint id", "wait_checkpoint")
   opts = opts or {}
   client.check_options(opts, WAIT, "wait_checkpoint")
   local timeout = client.check_duration(opts.timeout, "timeout",
@@ -199,7 +182,7 @@ end
 -- Then sb.status and sb.info are refreshed. Processes do not survive a
 -- restore; sessions open through this object end.
 function M.restore(sb, id)
-  check_id(id, "the checkpoint id", "restore_checkpoint")
+  client.check_id(id, "the checkpoint id", "restore_checkpoint")
   local fields = { sandbox_id = sb.sandbox_id, checkpoint_id = id }
   sb:call("POST", cp_path(id) .. "/restore", { fields = fields })
   sb:call("GET", "/files/list", { query = { path = "/" }, fields = fields })
@@ -209,7 +192,7 @@ end
 --- sb:delete_checkpoint(id): gone; an id the server does not know is
 -- fine (404 ignored, as the reference SDKs do: protocol.md 8.2, 9.3).
 function M.delete(sb, id)
-  check_id(id, "the checkpoint id", "delete_checkpoint")
+  client.check_id(id, "the checkpoint id", "delete_checkpoint")
   local ok, err = pcall(sb.call, sb, "DELETE", cp_path(id),
     { fields = { sandbox_id = sb.sandbox_id, checkpoint_id = id } })
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
@@ -228,20 +211,18 @@ local FORK = client.with_connection{ "timeout", "envs", "metadata",
 -- fork and then set with POST .../timeout, since the reference server
 -- ignores the fork body's (protocol.md 8.2).
 function M.create_from_checkpoint(id, opts)
-  check_id(id, "the checkpoint id", "Sandbox.create_from_checkpoint")
+  client.check_id(id, "the checkpoint id", "Sandbox.create_from_checkpoint")
   local name = "Sandbox.create_from_checkpoint"
   local c = client.open(opts, name, FORK)
   opts = opts or {}
   local timeout = client.check_duration(opts.timeout, "timeout", name) or 300
   local envs = client.string_map(opts.envs, "envs", name)
   local metadata = client.string_map(opts.metadata, "metadata", name)
-  if opts.memory_mb ~= nil and math.type(opts.memory_mb) ~= "integer" then
-    error(name .. ": memory_mb must be an integer, got "
-      .. client.show(opts.memory_mb), 2)
-  end
+  local memory_mb = client.check_integer(opts.memory_mb, "memory_mb", name,
+    1, client.MAX_INT)
   local info = c:call("POST", "/sandboxes/from-checkpoint/"
-    .. client.urlencode(id), { body = { timeout = math.ceil(timeout),
-      envs = envs, metadata = metadata, memoryMB = opts.memory_mb },
+    .. client.segment(id), { body = { timeout = math.ceil(timeout),
+      envs = envs, metadata = metadata, memoryMB = memory_mb },
       fields = { checkpoint_id = id } })
   local sb = require("opencomputer.sdk.sandbox").wrap(c, info)
   M.apply_timeout(sb, timeout)
@@ -262,7 +243,7 @@ end
 
 -- the patches route of checkpoint `id`
 local function patches(id)
-  return "/sandboxes/checkpoints/" .. client.urlencode(id) .. "/patches"
+  return "/sandboxes/checkpoints/" .. client.segment(id) .. "/patches"
 end
 
 local PATCH = client.with_connection{ "description" }
@@ -274,7 +255,7 @@ local PATCH = client.with_connection{ "description" }
 -- 8.4). Sandboxes already running are not touched.
 function M.create_patch(id, script, opts)
   local name = "Sandbox.create_checkpoint_patch"
-  check_id(id, "the checkpoint id", name)
+  client.check_id(id, "the checkpoint id", name)
   client.check_text(script, "the script", name)
   local c = client.open(opts, name, PATCH)
   local description = opts and opts.description
@@ -287,7 +268,7 @@ end
 --- Sandbox.list_checkpoint_patches(checkpoint_id, {api_url=, api_key=, retries=})
 -- -> the checkpoint's patches in sequence order (a list).
 function M.list_patches(id, opts)
-  check_id(id, "the checkpoint id", "Sandbox.list_checkpoint_patches")
+  client.check_id(id, "the checkpoint id", "Sandbox.list_checkpoint_patches")
   local c = client.open(opts, "Sandbox.list_checkpoint_patches")
   return client.snake_list(c:call("GET", patches(id),
     { fields = { checkpoint_id = id } }))
@@ -299,11 +280,11 @@ end
 -- it did.
 function M.delete_patch(id, pid, opts)
   local name = "Sandbox.delete_checkpoint_patch"
-  check_id(id, "the checkpoint id", name)
-  check_id(pid, "the patch id", name)
+  client.check_id(id, "the checkpoint id", name)
+  client.check_id(pid, "the patch id", name)
   local c = client.open(opts, name)
   local ok, err = pcall(c.call, c, "DELETE", patches(id) .. "/"
-    .. client.urlencode(pid), { fields = { checkpoint_id = id } })
+    .. client.segment(pid), { fields = { checkpoint_id = id } })
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end
 

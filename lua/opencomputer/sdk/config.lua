@@ -83,7 +83,7 @@ function M.configure(t, level)
   local new = {}
   for k, v in pairs(t or {}) do
     if k ~= "api_url" and k ~= "api_key" and k ~= "retries" then
-      error("oc.configure: unknown setting '" .. tostring(k) .. "'", level)
+      error("oc.configure: unknown option '" .. tostring(k) .. "'", level)
     end
     if k == "retries" then v = M.check_retries(v, "oc.configure", level) end
     new[k] = v
@@ -114,9 +114,6 @@ function M.api_base(url)
   return url
 end
 
-
---- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
--- as a child process; its URL and the process once it listens.
 --- Read the standard output of a starting `oclua serve` (a host
 -- process, src/runtime/process.c) until it says where it listens: the
 -- URL, or nil when it ended first; and, in both cases, the lines it
@@ -158,6 +155,13 @@ local function serve_argv(args)
     package.path, package.cpath, table.concat(quoted, ", ")) }
 end
 
+--- Start `oclua serve --listen 127.0.0.1:0 --exit-with-parent ARGS...`
+-- (`args` a list of strings, may be nil) as a child process with the
+-- environment `env` (a list of "NAME=value", nil: this process's); its
+-- URL (http://127.0.0.1:PORT) and the process (src/runtime/process.c)
+-- once it listens. Raises core.process_spawn's error when it cannot be
+-- started, and "the local sandbox server did not start (exit code N
+-- ...)" when it ends before it listens. Yields.
 function M.spawn_server(args, env)
   local all = { "--listen", "127.0.0.1:0", "--exit-with-parent" }
   for _, a in ipairs(args or {}) do all[#all + 1] = a end

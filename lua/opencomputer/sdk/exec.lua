@@ -19,6 +19,7 @@ local M = {}
 local Exec = {}
 Exec.__index = Exec
 
+--- sb.exec for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Exec)
 end
@@ -87,7 +88,7 @@ local function open_session(exec, sid, cb)
       if cb.on_scrollback_end then cb.on_scrollback_end() end
     end
   end
-  local ok, ws = pcall(websocket.connect, sb.client:ws_url(sb:path("/exec/" .. sid)),
+  local ok, ws = pcall(websocket.connect, sb.client:ws_url(sb:path("/exec/" .. client.segment(sid))),
     { on_message = on_message, retry = sb.client.retry })
   if not ok then
     if type(ws) == "table" then ws.session_id = sid; ws.sandbox_id = sb.sandbox_id end
@@ -146,6 +147,10 @@ function Session:drop_reason()
     .. why .. ")"
 end
 
+--- Write `data` (a string of bytes) to the process's stdin (frame 0x00,
+-- protocol.md 3.4.1); "" sends nothing. Raises a plain error for
+-- anything but a string, and "WebSocket is closed" once the connection
+-- has closed.
 function Session:send_stdin(data)
   if type(data) ~= "string" then
     error("send_stdin: data must be a string, got " .. client.show(data), 2)
@@ -187,20 +192,33 @@ end
 function Exec:start(command, opts)
   opts = opts or {}
   client.check_options(opts, START, "exec:start")
+  client.check_callbacks(opts, "exec:start")
   local info = create_session(self, command, opts, "exec:start")
   return open_session(self, info.sessionID, opts)
 end
 Exec.background = Exec.start
 
---- attach(session_id, callbacks): the output since the start is replayed
--- first, then on_scrollback_end fires, then live output.
+--- attach(session_id, {on_stdout=, on_stderr=, on_exit=,
+-- on_scrollback_end=}) -> a live session of the process `session_id`
+-- (a non-empty string: client.check_id) started earlier, by this process
+-- or another: the output since the start is replayed first, then
+-- on_scrollback_end fires, then live output (protocol.md 3.4). Raises
+-- on a bad id or option before any request; the server's refusal of an
+-- unknown session (NotFoundError) when the socket opens.
 function Exec:attach(sid, opts)
+  client.check_id(sid, "the session id", "exec:attach")
   opts = opts or {}
   client.check_options(opts, { on_stdout = true, on_stderr = true, on_exit = true,
     on_scrollback_end = true }, "exec:attach")
+  client.check_callbacks(opts, "exec:attach")
   return open_session(self, sid, opts)
 end
 
+--- list() -> the sandbox's exec sessions (GET .../exec, protocol.md
+-- 3.3), each {session_id, sandbox_id, command, args (a list, {} when
+-- none), running (boolean), exit_code (nil while running), started_at
+-- (the server's RFC 3339 time), attached_clients (a count)}, in the
+-- server's order.
 function Exec:list()
   local out = {}
   for i, e in ipairs(self.sandbox:call("GET", "/exec") or {}) do
@@ -212,8 +230,15 @@ function Exec:list()
   return out
 end
 
+--- kill(session_id, signal): signal the process of the exec session
+-- `session_id` (a non-empty string: client.check_id); `signal` a number
+-- from 1 to 64 or a name such as "SIGTERM" (M.signal), default 9
+-- (SIGKILL). POST .../exec/{id}/kill (protocol.md 3.5). Raises on a bad
+-- id or signal before any request; NotFoundError for a session the
+-- server does not know.
 function Exec:kill(sid, sig)
-  self.sandbox:call("POST", "/exec/" .. sid .. "/kill",
+  client.check_id(sid, "the session id", "exec:kill")
+  self.sandbox:call("POST", "/exec/" .. client.segment(sid) .. "/kill",
     { body = { signal = M.signal(sig, 9) }, fields = { sandbox_id =
       self.sandbox.sandbox_id, session_id = sid } })
 end
@@ -300,6 +325,7 @@ function Exec:run(command, opts)
   client.check_text(command, "the command", "exec:run")
   opts = opts or {}
   client.check_options(opts, RUN, "exec:run")
+  client.check_callbacks(opts, "exec:run")
   local timeout = client.check_duration(opts.timeout, "timeout", "exec:run") or 60
   local env = client.string_map(opts.env, "env", "exec:run")
   if opts.cwd ~= nil then client.check_text(opts.cwd, "cwd", "exec:run") end
@@ -328,6 +354,8 @@ end
 local Stdin = {}
 Stdin.__index = Stdin
 
+--- Write `data` (a string of bytes) to the process's stdin
+-- (Session:send_stdin: a plain error for anything but a string).
 function Stdin:write(data) self.session:send_stdin(data) end
 
 --- End of input: the process reads EOF (oclua's exec WebSocket extension).
@@ -369,6 +397,7 @@ function Exec:spawn(command, opts)
   opts = opts or {}
   client.check_options(opts, { args = true, env = true, cwd = true, timeout = true,
     on_stdout = true, on_stderr = true }, "exec:spawn")
+  client.check_callbacks(opts, "exec:spawn")
   local out, err = {}, {}
   local info = create_session(self, command, opts, "exec:spawn")
   local s = open_session(self, info.sessionID, {
@@ -387,12 +416,26 @@ function Exec:spawn(command, opts)
   return s
 end
 
---- shell{cwd=, env=} -> a stateful bash (section 5)
+local SHELL = { cwd = true, env = true }
+
+--- shell{cwd=, env=} -> a stateful bash (API.md 5: sdk/shell.lua) whose
+-- first working directory is `cwd` and whose environment has `env` (a
+-- string map: client.string_map). Raises on a bad or unknown option
+-- before any request.
 function Exec:shell(opts)
-  return require("opencomputer.sdk.shell").open(self, opts or {})
+  opts = opts or {}
+  client.check_options(opts, SHELL, "exec:shell")
+  return require("opencomputer.sdk.shell").open(self, opts)
 end
 
+--- reattach_shell(session_id) -> the shell (sdk/shell.lua) of the exec
+-- session `session_id` (a non-empty string: client.check_id; a shell's
+-- session_id), attached again, by this process or another: its output
+-- while nothing was attached is dropped, its state (cwd, variables) is
+-- kept. Raises on a bad id before any request; NotFoundError when the
+-- session is gone.
 function Exec:reattach_shell(sid)
+  client.check_id(sid, "the session id", "exec:reattach_shell")
   return require("opencomputer.sdk.shell").reattach(self, sid)
 end
 

@@ -12,6 +12,7 @@ Files.__index = Files
 
 local M = {}
 
+--- sb.files for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Files)
 end
@@ -33,6 +34,12 @@ local function not_found(err)
       and tostring(err.message):lower():find("no such file"))
 end
 
+--- files:call(method, rest, path, opts) -> the decoded answer and the
+-- raw response of one request to the sandbox's route `rest` (sb:call)
+-- with `path` as the query's `path`; `opts` as Client:call's (its query
+-- is replaced). A missing path raises NotFoundError "<path>: no such
+-- file or directory", the reference server's 500 for one included;
+-- other errors as sb:call raises them. Internal to the SDK.
 function Files:call(method, rest, path, opts)
   opts = opts or {}
   opts.query = { path = path }
@@ -71,6 +78,10 @@ function Files:write(path, content)
     headers = { ["Content-Type"] = "application/octet-stream" } })
 end
 
+--- files:list(path) -> the entries of the directory `path` (default
+-- "/"; GET .../files/list, protocol.md 5), each {name, is_dir (boolean),
+-- path (absolute), size (bytes, 0 when the server gives none)}, in the
+-- server's order. NotFoundError when there is no such directory.
 function Files:list(path)
   path = path or "/"
   check_path(path, "list")
@@ -83,16 +94,25 @@ function Files:list(path)
   return out
 end
 
+--- files:make_dir(path): make the directory `path` and its parents
+-- (POST .../files/mkdir, protocol.md 5); one already there is fine.
 function Files:make_dir(path)
   check_path(path, "make_dir")
   self:call("POST", "/files/mkdir", path)
 end
 
+--- files:remove(path): remove the file or directory `path`, a
+-- directory with everything under it (DELETE .../files, protocol.md 5);
+-- a path that does not exist is not an error.
 function Files:remove(path)
   check_path(path, "remove")
   self:call("DELETE", "/files", path)
 end
 
+--- files:exists(path) -> true when `path` is a file or a directory in
+-- the sandbox: false when reading it gives NotFoundError; when the read
+-- fails otherwise (a directory), a list of it decides, and when that
+-- fails too the read's error is raised.
 function Files:exists(path)
   check_path(path, "exists")
   local ok, err = pcall(self.call, self, "GET", "/files", path,

@@ -298,17 +298,26 @@ function Image:add_local_dir(local_path, path)
   return with(self, dir_step(path, files))
 end
 
--- a memory size in MiB: a positive integer
+-- the memory sizes in MiB a sandbox (a build's too) may have: the
+-- resource tiers of protocol.md 2.2, which oclua's server also requires
+-- of builderMemoryMB and runtimeMemoryMB (server/request.lua)
+local TIERS = { 1024, 4096, 8192, 16384 }
+
+-- a memory size in MiB, one of TIERS (a float with an integral value is
+-- taken as that integer); raises at the caller of method `name`
 local function check_mb(mb, name)
-  if math.type(mb) ~= "integer" or mb < 1 then
-    error(name .. ": give the memory in MB as a positive integer, got "
-      .. client.show(mb), 3)
+  local n = type(mb) == "number" and math.tointeger(mb)
+  for _, t in ipairs(TIERS) do
+    if n == t then return n end
   end
-  return mb
+  error(string.format("%s: give the memory in MiB as one of %s, got %s",
+    name, table.concat(TIERS, ", "), client.show(mb)), 3)
 end
 
 --- img:builder_memory(mb) -> a new image built in a sandbox of that
 -- much memory (`builderMemoryMB`, default 4096); the image is the same.
+-- `mb`: one of the tiers 1024, 4096, 8192, 16384 (protocol.md 2.2), else
+-- an error at once.
 function Image:builder_memory(mb)
   check_self(self, "builder_memory")
   return with(self, nil, "builderMemoryMB",
@@ -316,7 +325,8 @@ function Image:builder_memory(mb)
 end
 
 --- img:runtime_memory(mb) -> a new image whose sandboxes get at least
--- that much memory (`runtimeMemoryMB`, default 1024).
+-- that much memory (`runtimeMemoryMB`, default 1024); `mb` one of the
+-- tiers, as for builder_memory.
 function Image:runtime_memory(mb)
   check_self(self, "runtime_memory")
   return with(self, nil, "runtimeMemoryMB",

@@ -57,9 +57,6 @@ local CREATE = { domain = true, auth_config = true }
 function M.create(sb, port, opts)
   local name = "create_preview_url"
   check_port(port, name)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(name .. ": options must be a table, got " .. client.show(opts), 2)
-  end
   opts = opts or {}
   client.check_options(opts, CREATE, name)
   if opts.domain ~= nil then client.check_text(opts.domain, "domain", name) end
@@ -87,7 +84,7 @@ end
 -- 404 is success, as in both official SDKs: protocol.md 9.3).
 function M.delete(sb, port)
   check_port(port, "delete_preview_url")
-  local ok, err = pcall(sb.call, sb, "DELETE", "/preview/" .. port)
+  local ok, err = pcall(sb.call, sb, "DELETE", "/preview/" .. client.segment(port))
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end
 

@@ -29,6 +29,7 @@ M.SIZE_MAX = 4096	-- columns or rows the local server accepts
 local Pty = {}
 Pty.__index = Pty
 
+--- sb.pty for the sandbox object `sb` (sdk/sandbox.lua).
 function M.new(sb)
   return setmetatable({ sandbox = sb }, Pty)
 end
@@ -41,21 +42,12 @@ Session.__gc = exec.Session.__gc
 M.Session = Session
 
 -- a window size `v` given as `key` of `name`: an integer from 1 to
--- SIZE_MAX, or nil for `default`; raises at the caller of the SDK call
+-- SIZE_MAX (client.check_integer), or nil for `default`; raises at the
+-- caller of the SDK call
 local function check_size(v, key, name, default)
-  if v == nil then return default end
-  if type(v) ~= "number" or v ~= math.floor(v) or v < 1
-      or v > M.SIZE_MAX then
-    error(string.format("%s: %s must be an integer from 1 to %d, got %s",
-      name, key, M.SIZE_MAX, client.show(v)), 3)
-  end
-  return math.tointeger(v)
-end
-
-local function check_callback(f, name)
-  if f ~= nil and type(f) ~= "function" then
-    error(name .. ": on_output must be a function, got " .. client.show(f), 3)
-  end
+  local n = client.check_integer(v, key, name, 1, M.SIZE_MAX, 3)
+  if n == nil then return default end
+  return n
 end
 
 -- Open the WebSocket of terminal `sid` of `pty`'s sandbox.
@@ -64,7 +56,7 @@ local function open(pty, sid, on_output)
   local s = setmetatable({ session_id = sid, sandbox_id = sb.sandbox_id,
     sandbox = sb, pty = pty, pull = on_output == nil }, Session)
   local ok, ws = pcall(websocket.connect,
-    sb.client:ws_url(sb:path("/pty/" .. client.urlencode(sid))),
+    sb.client:ws_url(sb:path("/pty/" .. client.segment(sid))),
     { on_message = on_output and function(msg) on_output(msg) end,
       retry = sb.client.retry })
   if not ok then
@@ -97,13 +89,10 @@ local CREATE = { cols = true, rows = true, on_output = true }
 function Pty:create(opts)
   opts = opts or {}
   local name = "pty:create"
-  if type(opts) ~= "table" then
-    error(name .. ": options must be a table, got " .. client.show(opts), 2)
-  end
   client.check_options(opts, CREATE, name)
   local cols = check_size(opts.cols, "cols", name, 80)
   local rows = check_size(opts.rows, "rows", name, 24)
-  check_callback(opts.on_output, name)
+  client.check_callbacks(opts, name)
   local info = self.sandbox:call("POST", "/pty",
     { body = { cols = cols, rows = rows } })
   return open(self, info.sessionID, opts.on_output)
@@ -116,9 +105,9 @@ end
 -- has ended or never was.
 function Pty:attach(sid, opts)
   opts = opts or {}
-  client.check_text(sid, "the session id", "pty:attach")
+  client.check_id(sid, "the session id", "pty:attach")
   client.check_options(opts, { on_output = true }, "pty:attach")
-  check_callback(opts.on_output, "pty:attach")
+  client.check_callbacks(opts, "pty:attach")
   return open(self, sid, opts.on_output)
 end
 
@@ -159,7 +148,7 @@ function Session:resize(cols, rows)
   if cols == nil or rows == nil then
     error("pty:resize: give cols and rows", 2)
   end
-  self.sandbox:call("POST", "/pty/" .. client.urlencode(self.session_id)
+  self.sandbox:call("POST", "/pty/" .. client.segment(self.session_id)
     .. "/resize", { body = { cols = cols, rows = rows },
       fields = { sandbox_id = self.sandbox_id, session_id = self.session_id } })
 end
@@ -177,7 +166,7 @@ Session.__close = Session.close
 -- then closes with 1000. A terminal already gone is not an error.
 function Session:kill()
   local ok, err = pcall(self.sandbox.call, self.sandbox, "DELETE",
-    "/pty/" .. client.urlencode(self.session_id),
+    "/pty/" .. client.segment(self.session_id),
     { fields = { sandbox_id = self.sandbox_id, session_id = self.session_id } })
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end
 end

@@ -39,7 +39,7 @@ local CREATE_OPTS = client.with_connection{ "template", "timeout", "envs",
 
 -- Sandbox.create{image = | snapshot =}: the fork path of protocol.md 2.2,
 -- through the build stream of 2.2.1
-local function create_built(opts, timeout, envs, metadata)
+local function create_built(opts, timeout, envs, metadata, memory_mb)
   local name = "Sandbox.create"
   if opts.image ~= nil and opts.snapshot ~= nil then
     error(name .. ": give image or snapshot, not both", 3)
@@ -51,7 +51,7 @@ local function create_built(opts, timeout, envs, metadata)
         opts.image ~= nil and "image" or "snapshot"), 3)
     end
   end
-  local body = { envs = envs, metadata = metadata, memoryMB = opts.memory_mb,
+  local body = { envs = envs, metadata = metadata, memoryMB = memory_mb,
     timeout = math.ceil(timeout) }
   if opts.image ~= nil then
     if not require("opencomputer.sdk.image").is(opts.image) then
@@ -74,8 +74,10 @@ end
 --- Sandbox.create{template="base", timeout=300, envs=, metadata=,
 -- cpu_count=, memory_mb=, api_key=, api_url=, retries=, preview_auth=}
 -- (retries: config.check_retries; the sandbox's later calls keep it);
--- timeout is
--- the idle timeout in seconds, 0 for none (client.check_duration).
+-- timeout is the idle timeout in seconds, 0 for none
+-- (client.check_duration); cpu_count (CPUs) and memory_mb (MiB) are
+-- positive integers (client.check_integer), and the server takes only its
+-- tiers (protocol.md 2.2: 1024/1, 4096/1, 8192/2, 16384/4; else its 400).
 -- preview_auth (true, a token of your own, or {token=}) gates the
 -- sandbox's preview URLs with a bearer token (protocol.md 2.2, 8.8): the
 -- server's, or yours, is sb.preview_auth_token (the only time it is
@@ -93,12 +95,13 @@ function Sandbox.create(opts)
   local timeout = client.check_duration(opts.timeout, "timeout", "Sandbox.create")
   local envs = client.string_map(opts.envs, "envs", "Sandbox.create")
   local metadata = client.string_map(opts.metadata, "metadata", "Sandbox.create")
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Sandbox.create: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  local cpu_count = client.check_integer(opts.cpu_count, "cpu_count",
+    "Sandbox.create", 1, client.MAX_INT)
+  local memory_mb = client.check_integer(opts.memory_mb, "memory_mb",
+    "Sandbox.create", 1, client.MAX_INT)
+  client.check_callbacks(opts, "Sandbox.create")
   if opts.image ~= nil or opts.snapshot ~= nil then
-    local sb = create_built(opts, timeout or 300, envs, metadata)
+    local sb = create_built(opts, timeout or 300, envs, metadata, memory_mb)
     return sb	-- not a tail call: create_built's errors count this frame
   end
   if opts.on_build_log ~= nil then
@@ -114,19 +117,23 @@ function Sandbox.create(opts)
     templateID = opts.template or "base",
     timeout = timeout and math.ceil(timeout) or 300,
     envs = envs, metadata = metadata,
-    cpuCount = opts.cpu_count, memoryMB = opts.memory_mb, previewAuth = auth,
+    cpuCount = cpu_count, memoryMB = memory_mb, previewAuth = auth,
   } })
   local sb = wrap(c, info)
   sb.preview_auth_token = info.previewAuthToken	-- (preview.lua)
   return sb
 end
 
---- Sandbox.connect(sandbox_id, {api_key=, api_url=, retries=}): the
--- sandbox's later calls keep these options.
+--- Sandbox.connect(sandbox_id, {api_key=, api_url=, retries=}) -> the
+-- sandbox object of an existing sandbox (GET /sandboxes/{id}, protocol.md
+-- 2.3); its later calls keep these options.
+-- sandbox_id: a non-empty string (client.check_id); an unknown option
+-- or a bad id raises before any request; NotFoundError when there is no
+-- such sandbox.
 function Sandbox.connect(id, opts)
-  client.check_text(id, "the sandbox id", "Sandbox.connect")
+  client.check_id(id, "the sandbox id", "Sandbox.connect")
   local c = client.open(opts, "Sandbox.connect")
-  local info = c:call("GET", "/sandboxes/" .. client.urlencode(id),
+  local info = c:call("GET", "/sandboxes/" .. client.segment(id),
     { fields = { sandbox_id = id } })
   return wrap(c, info)
 end
@@ -141,10 +148,21 @@ function Sandbox.list(opts)
     "/sandboxes"))
 end
 
+--- sb:path(rest) -> the API path of this sandbox's route `rest` (a
+-- string starting with "/", or nil for the sandbox itself):
+-- "/sandboxes/{id}" .. rest, the id a path segment (client.segment).
+-- Internal to the SDK: `rest` is not encoded.
 function Sandbox:path(rest)
-  return "/sandboxes/" .. client.urlencode(self.sandbox_id) .. (rest or "")
+  return "/sandboxes/" .. client.segment(self.sandbox_id) .. (rest or "")
 end
 
+--- sb:call(method, rest, opts) -> the decoded JSON answer (nil for an
+-- empty body) and the raw response of one request to this sandbox's
+-- route `rest` (sb:path), as Client:call makes it: `opts` as there, its
+-- `fields` defaulting to {sandbox_id =} so that a raised error names the
+-- sandbox. Raises SandboxError once sb:close() released this object,
+-- and the error classes of API.md 8 for the server's refusals. Internal
+-- to the SDK (the sub-objects' requests go through it).
 function Sandbox:call(method, rest, opts)
   if self.closed then
     errors.raise(errors.SandboxError, "this Sandbox object is closed "
@@ -155,7 +173,7 @@ function Sandbox:call(method, rest, opts)
   return self.client:call(method, self:path(rest), opts)
 end
 
---- Kill the sandbox (its processes and files).
+-- DELETE the sandbox; one already gone (404) is not an error
 local function delete(sb)
   local ok, err = pcall(sb.client.call, sb.client, "DELETE", sb:path(),
     { fields = { sandbox_id = sb.sandbox_id } })
@@ -163,11 +181,20 @@ local function delete(sb)
   sb.status = "stopped"
 end
 
+--- sb:kill(): kill the sandbox: its processes and files are gone
+-- (DELETE /sandboxes/{id}, protocol.md 2.5); sb.status becomes
+-- "stopped". A sandbox already gone is not an error (its 404 is
+-- ignored: the sandbox is gone either way); other refusals raise their error
+-- class (API.md 8), and a closed object SandboxError.
 function Sandbox:kill()
   if self.closed then self:call("DELETE", "") end	-- raises
   delete(self)
 end
 
+--- sb:is_running() -> true when the server says the sandbox's status is
+-- "running" (GET /sandboxes/{id}), false for any other status or when
+-- it is gone (404); refreshes sb.status. Other errors are raised (a
+-- closed object: SandboxError).
 function Sandbox:is_running()
   local ok, info = pcall(self.call, self, "GET", "")
   if not ok then

@@ -20,7 +20,11 @@ local M = {}
 local Shell = {}
 Shell.__index = Shell
 
-
+--- open(exec, {cwd=, env=}) -> a new shell: bash --noprofile --norc +m
+-- started as an exec session of exec's sandbox (POST .../exec,
+-- protocol.md 3.2) and attached. Called by sb.exec:shell, which checks
+-- the option names; raises here, at the caller of exec:shell (a tail
+-- call), for a bad cwd or env.
 function M.open(exec, opts)
   local sh = setmetatable({ exec = exec, state = "idle",
     changed = task.condition() }, Shell)
@@ -32,6 +36,9 @@ function M.open(exec, opts)
   return sh
 end
 
+--- reattach(exec, session_id) -> the shell running in exec session
+-- `session_id` of exec's sandbox, attached again (Shell:connect); called
+-- by sb.exec:reattach_shell, which checks the id.
 function M.reattach(exec, sid)
   local sh = setmetatable({ exec = exec, state = "idle",
     changed = task.condition() }, Shell)
@@ -48,6 +55,11 @@ local function watch(sh)
   end).watched = true
 end
 
+--- Attach to the exec session `sid` bash runs in (exec:attach): output
+-- replayed from before the attach is dropped, later output feeds the run
+-- in flight; the shell is closed (state "closed") when bash exits or the
+-- connection ends. Raises exec:attach's errors (NotFoundError for a
+-- session that is gone). Internal: open and reattach call it.
 function Shell:connect(sid)
   self.session_id = sid
   local gate = false	-- output before the end of the replay is history
@@ -64,6 +76,9 @@ function Shell:connect(sid)
   watch(self)
 end
 
+--- Mark the shell closed (state "closed"; a later run raises
+-- ShellClosedError): a run in flight ends with ShellClosedError `why`.
+-- Internal: the socket's end and bash's exit call it.
 function Shell:closed_by(why)
   if self.state == "closed" then return end
   local running = self.state == "running"
@@ -125,8 +140,13 @@ function Stream:push(data)
   return piece
 end
 
+--- The user's output of this stream so far (the marker excluded).
 function Stream:text() return table.concat(self.parts) end
 
+--- Feed the chunk `data` of bash's "out" or "err" stream to the run in
+-- flight (dropped when there is none): its callback gets what may be
+-- shown, and the run ends once both markers have come; a corrupt marker
+-- closes the shell. Internal: Shell:connect's callbacks call it.
 function Shell:feed(which, data)
   local run = self.current
   if not run then return end	-- output outside a run is dropped
@@ -148,13 +168,19 @@ function Shell:feed(which, data)
   end
 end
 
+local RUN = { on_stdout = true, on_stderr = true }
+
 --- run(cmd, {on_stdout=, on_stderr=}) -> {exit_code, stdout, stderr}
 -- (API.md 5): cmd runs in the shell itself, stdin at end-of-file (give
--- input in shell syntax: `read x <<< value`). Raises ShellBusyError while
--- another run is in flight, ShellClosedError once the shell ended.
+-- input in shell syntax: `read x <<< value`). A per-run timeout, cwd or
+-- env is not an option (use shell syntax): an unknown option raises
+-- before anything is sent. Raises ShellBusyError while another run is
+-- in flight, ShellClosedError once the shell ended.
 function Shell:run(cmd, opts)
   client.check_text(cmd, "the command", "shell:run")
   opts = opts or {}
+  client.check_options(opts, RUN, "shell:run")
+  client.check_callbacks(opts, "shell:run")
   if self.state == "closed" then
     errors.raise(errors.ShellClosedError, "the shell is closed",
       { session_id = self.session_id })

@@ -17,7 +17,7 @@ local Snapshot = {}
 local M = { Snapshot = Snapshot }
 
 local function path(name)
-  return "/snapshots/" .. client.urlencode(name)
+  return "/snapshots/" .. client.segment(name)
 end
 
 local CREATE = client.with_connection{ "name", "image", "on_build_log" }
@@ -35,16 +35,12 @@ function Snapshot.create(opts)
       .. client.show(opts), 2)
   end
   client.check_options(opts, CREATE, "Snapshot.create")
-  client.check_text(opts.name, "name", "Snapshot.create")
-  if opts.name == "" then error("Snapshot.create: name is empty", 2) end
+  client.check_id(opts.name, "name", "Snapshot.create")
   if not image.is(opts.image) then
     error("Snapshot.create: image must be an oc.Image (oc.Image.base()...), got "
       .. client.show(opts.image), 2)
   end
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Snapshot.create: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  client.check_callbacks(opts, "Snapshot.create")
   local c = client.new(opts, "Snapshot.create")
   local doc = sse.build(c, "/snapshots", { name = opts.name,
     image = opts.image:manifest() }, opts.on_build_log)
@@ -54,7 +50,7 @@ end
 --- Snapshot.get(name, {api_url=, api_key=, retries=}) -> the snapshot;
 -- NotFoundError when there is none of that name.
 function Snapshot.get(name, opts)
-  client.check_text(name, "the name", "Snapshot.get")
+  client.check_id(name, "the name", "Snapshot.get")
   local c = client.open(opts, "Snapshot.get")
   return client.snake((c:call("GET", path(name))))
 end
@@ -68,7 +64,7 @@ end
 --- Snapshot.delete(name, {api_url=, api_key=, retries=}): gone; a name that does
 -- not exist is fine (404 ignored, as the reference SDKs do: protocol.md 9.3).
 function Snapshot.delete(name, opts)
-  client.check_text(name, "the name", "Snapshot.delete")
+  client.check_id(name, "the name", "Snapshot.delete")
   local c = client.open(opts, "Snapshot.delete")
   local ok, err = pcall(c.call, c, "DELETE", path(name))
   if not ok and not errors.is(err, errors.NotFoundError) then error(err, 0) end

@@ -13,7 +13,7 @@ local Template = {}
 local M = { Template = Template }
 
 local function path(name)
-  return "/templates/" .. client.urlencode(name)
+  return "/templates/" .. client.segment(name)
 end
 
 local BUILD = client.with_connection{ "tag", "on_build_log" }
@@ -31,16 +31,12 @@ local BUILD = client.with_connection{ "tag", "on_build_log" }
 -- log reaches the callback as it comes; a failed build then raises
 -- SandboxError "Build failed: ...".
 function Template.build(name, dockerfile, opts)
-  client.check_text(name, "the name", "Template.build")
-  if name == "" then error("Template.build: the name is empty", 2) end
+  client.check_id(name, "the name", "Template.build")
   client.check_text(dockerfile, "the Dockerfile", "Template.build")
   local c = client.open(opts, "Template.build", BUILD)
   opts = opts or {}
   if opts.tag ~= nil then client.check_text(opts.tag, "tag", "Template.build") end
-  if opts.on_build_log ~= nil and type(opts.on_build_log) ~= "function" then
-    error("Template.build: on_build_log must be a function, got "
-      .. client.show(opts.on_build_log), 2)
-  end
+  client.check_callbacks(opts, "Template.build")
   local body = { name = name, dockerfile = dockerfile, tag = opts.tag }
   if opts.on_build_log then
     return client.snake(require("opencomputer.client.sse").build(c,
@@ -58,7 +54,7 @@ end
 --- Template.get(name, {api_url=, api_key=, retries=}) -> the template;
 -- NotFoundError when there is none of that name.
 function Template.get(name, opts)
-  client.check_text(name, "the name", "Template.get")
+  client.check_id(name, "the name", "Template.get")
   local c = client.open(opts, "Template.get")
   return client.snake((c:call("GET", path(name))))
 end
@@ -67,7 +63,7 @@ end
 -- there is none of that name (protocol.md 9.3 lists no template among
 -- the deletes whose 404 SDKs ignore, and the TypeScript SDK raises).
 function Template.delete(name, opts)
-  client.check_text(name, "the name", "Template.delete")
+  client.check_id(name, "the name", "Template.delete")
   local c = client.open(opts, "Template.delete")
   c:call("DELETE", path(name))
 end
