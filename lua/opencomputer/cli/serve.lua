@@ -54,10 +54,10 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
   --warm-pool N       keep N sandboxes booted ahead of requests and hand
                       them to creates of the default shape (template
                       base, 4096 MB / 1 vCPU, network on), refilled in
-                      the background; each idle one costs about 1.3 MiB
-                      of process memory and two processes (README "Warm
-                      pool"). Default 8, 0 with --exit-with-parent; 0:
-                      off
+                      the background once creates pause; each idle one
+                      costs about 1 MiB of memory and two sleeping
+                      processes (README "Warm pool"). Default 8, 0 with
+                      --exit-with-parent; 0: off
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)
   --max-connections N more connections at once get 503 with Retry-After

@@ -290,16 +290,8 @@ function M.snapshot(reg, src, dst, readonly)
   end
 end
 
---- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
--- cpu_count, disk_mb, network (false: loopback only), timeout; for a
--- fork, files_from (a checkpoint's directory: the sandbox's files start
--- as a writable snapshot of it), template_dir (the lower layer its files
--- were made over), disk_uid_base (the host uid base its
--- files carry), from_checkpoint (the checkpoint's id). Raises with what
--- failed; nothing of a failed create stays.
-function M.create(reg, o)
-  local pooled = M.take_pooled(reg, o)
-  if pooled then return pooled end
+-- M.create of a sandbox booted at the request
+local function boot_new(reg, o)
   local id = new_id(reg)
   local slot = take_slot(reg)
   local sb = setmetatable({
@@ -339,6 +331,25 @@ function M.create(reg, o)
     error(err, 0)
   end
   sb:watch_idle()
+  return sb
+end
+
+--- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
+-- cpu_count, disk_mb, network (false: loopback only), timeout; for a
+-- fork, files_from (a checkpoint's directory: the sandbox's files start
+-- as a writable snapshot of it), template_dir (the lower layer its files
+-- were made over), disk_uid_base (the host uid base its
+-- files carry), from_checkpoint (the checkpoint's id). Raises with what
+-- failed; nothing of a failed create stays.
+function M.create(reg, o)
+  local pooled = M.take_pooled(reg, o)
+  if pooled then return pooled end
+  -- (the pool waits while creates boot: M.fill_pool)
+  reg.booting = (reg.booting or 0) + 1
+  local done, sb = pcall(boot_new, reg, o)
+  reg.booting = reg.booting - 1
+  reg.last_take = math.max(reg.last_take or 0, oc.now())
+  if not done then error(sb, 0) end
   return sb
 end
 
@@ -406,8 +417,9 @@ end
 
 --- Keep the warm pool at reg.pool_size sandboxes: a task that boots the
 -- missing ones, one at a time, unless one runs already, each once
--- M.POOL_QUIET seconds have passed without a create asking the pool (a
--- refill would take the CPU a burst of creates needs). After three
+-- M.POOL_QUIET seconds have passed without a create asking the pool or
+-- ending a boot, and none boots (a refill would take the CPU a burst of
+-- creates needs). After three
 -- failures in a row it stops (said on stderr); the next create starts
 -- it again.
 function M.fill_pool(reg)
@@ -419,10 +431,14 @@ function M.fill_pool(reg)
     local failures = 0
     while not reg.pool_closed and #reg.pool < reg.pool_size
         and failures < 3 do
-      local wait = (reg.last_take or -math.huge) + M.POOL_QUIET - oc.now()
-      while wait > 0 do
-        task.sleep(wait)
-        wait = reg.last_take + M.POOL_QUIET - oc.now()
+      local function wait()
+        if (reg.booting or 0) > 0 then return M.POOL_QUIET end
+        return (reg.last_take or -math.huge) + M.POOL_QUIET - oc.now()
+      end
+      local left = wait()
+      while left > 0 do
+        task.sleep(left)
+        left = wait()
       end
       local ok, err = pcall(prepare, reg)
       if ok then
