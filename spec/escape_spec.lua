@@ -245,13 +245,15 @@ end
 -- (a nested PID namespace's). Not by host uid: another oclua server on
 -- this machine (another spec run, a script's embedded server) numbers
 -- its uid slots from the same --uid-base, so one of its sandboxes can
--- have this one's uid range, and its processes would count here.
+-- have this one's uid range, and its processes would count here. (The
+-- status files go through cat: mawk stops at the first file it cannot
+-- open, a process that ended after the glob, and the rest went uncounted.)
 local function host_pids(ns)
   local out = host([[
     { find /proc/[0-9]*/ns -maxdepth 1 -name pid -printf '%h %l\n' 2>/dev/null |
         awk -v ns="$1" '$2 == ns { split($1, d, "/"); print "in", d[3] }'
-      awk '/^Pid:/ { p = $2 } /^PPid:/ { print "parent", p, $2 }' \
-        /proc/[0-9]*/status 2>/dev/null
+      cat /proc/[0-9]*/status 2>/dev/null |
+        awk '/^Pid:/ { p = $2 } /^PPid:/ { print "parent", p, $2 }'
     } | awk '$1 == "in" { inside[$2] = 1; next } { up[$2] = $3 }
       END { for (p in up) { q = p; n = 0
               while (!(q in inside) && (q in up) && n++ < 4096) q = up[q]

@@ -53,10 +53,11 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       kept until deleted)
   --warm-pool N       keep N sandboxes booted ahead of requests and hand
                       them to creates of the default shape (template
-                      base, 4096 MB / 1 vCPU, network on), refilled in
+                      base, 4096 MB / 1 vCPU, network on); filled before
+                      the server listens (about 20 ms each), refilled in
                       the background once creates pause; each idle one
                       costs about 1 MiB of memory and two sleeping
-                      processes (README "Warm pool"). Default 8, 0 with
+                      processes (README "Warm pool"). Default 100, 0 with
                       --exit-with-parent; 0: off
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)

@@ -26,7 +26,7 @@
 -- seconds a paused sandbox waits before it goes deep (default
 -- sandbox.PAUSE_PROMOTE, an hour); warm_pool: how many sandboxes are kept
 -- booted ahead of creates (sandbox.lua "the warm pool"; default 0), filled
--- once the server listens.
+-- before the server listens.
 
 local oc = require("opencomputer")
 local random = require("opencomputer.runtime.random")
@@ -150,7 +150,16 @@ function M.start(opts)
   for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   for _, why in ipairs(signed.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   image.trim(reg)	-- once the templates say which images they use
-  local listener = core.http_listen(host, tonumber(port), opts.http)
+  -- the warm pool is full before the first request (a fill meanwhile
+  -- would take the CPU requests need); after a minute it goes on filling
+  -- in the background
+  reg:wait_pool(60)
+  local listening, listener = pcall(core.http_listen, host, tonumber(port),
+    opts.http)
+  if not listening then
+    reg:close_pool()
+    error(listener, 0)
+  end
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
     router = api.routes(reg), listener = listener, port = listener:port(),
@@ -158,7 +167,6 @@ function M.start(opts)
   }
   srv.url = "http://" .. host .. ":" .. srv.port
   reg.preview_domain = preview.DOMAIN .. ":" .. srv.port	-- 8.8
-  reg:fill_pool()
   srv.task = oc.spawn(function()
     while true do
       local req = listener:accept()

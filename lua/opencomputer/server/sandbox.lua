@@ -122,7 +122,7 @@ local function new_id(registry)
 end
 
 M.POOLED = "pooled"	-- the marker file of a pooled sandbox's directory
-M.WARM_POOL = 8		-- oclua serve's default --warm-pool (README "Warm pool")
+M.WARM_POOL = 100	-- oclua serve's default --warm-pool (README "Warm pool")
 M.POOL_QUIET = 0.25	-- seconds without a create before the pool refills
 -- the one shape the pool prepares (a create's defaults, M.resources)
 local POOL_MEMORY_MB, POOL_CPUS = 4096, 1
@@ -485,6 +485,18 @@ function M.take_pooled(reg, o)
   reg.by_id[sb.id] = sb
   sb:watch_idle()
   return sb
+end
+
+--- Wait (yielding) until the warm pool is full, its filling gave up
+-- (M.fill_pool), or `timeout` seconds have passed; true when it is full.
+function M.wait_pool(reg, timeout)
+  local t0 = oc.now()
+  M.fill_pool(reg)
+  while #reg.pool < reg.pool_size and reg.filling
+      and oc.now() - t0 < timeout do
+    task.sleep(0.05)
+  end
+  return #reg.pool >= reg.pool_size
 end
 
 --- Make the warm pool hold `n` sandboxes (0 or more): the ones above
