@@ -245,13 +245,15 @@ end
 -- (a nested PID namespace's). Not by host uid: another oclua server on
 -- this machine (another spec run, a script's embedded server) numbers
 -- its uid slots from the same --uid-base, so one of its sandboxes can
--- have this one's uid range, and its processes would count here.
+-- have this one's uid range, and its processes would count here. (The
+-- status files go through cat: mawk stops at the first file it cannot
+-- open, a process that ended after the glob, and the rest went uncounted.)
 local function host_pids(ns)
   local out = host([[
     { find /proc/[0-9]*/ns -maxdepth 1 -name pid -printf '%h %l\n' 2>/dev/null |
         awk -v ns="$1" '$2 == ns { split($1, d, "/"); print "in", d[3] }'
-      awk '/^Pid:/ { p = $2 } /^PPid:/ { print "parent", p, $2 }' \
-        /proc/[0-9]*/status 2>/dev/null
+      cat /proc/[0-9]*/status 2>/dev/null |
+        awk '/^Pid:/ { p = $2 } /^PPid:/ { print "parent", p, $2 }'
     } | awk '$1 == "in" { inside[$2] = 1; next } { up[$2] = $3 }
       END { for (p in up) { q = p; n = 0
               while (!(q in inside) && (q in up) && n++ < 4096) q = up[q]
@@ -1536,6 +1538,107 @@ describe("escape suite", function()
         assert.are_not.equal("0", t["trusted.overlay." .. x], "set trusted.overlay." .. x)
       end
     end
+  end)
+
+  describe("the warm pool", function()
+    -- sandboxes booted ahead of requests (sandbox.lua "the warm pool"):
+    -- before hand-out nothing but their init runs and no API reaches
+    -- them; handed out, each is what its request asked, with a uid range
+    -- of its own
+    local reg, size
+    local function pool_full(n)
+      local t0 = oc.now()
+      while #reg.pool < n and oc.now() - t0 < 60 do oc.sleep(0.1) end
+      assert(#reg.pool >= n, "the pool did not fill: " .. #reg.pool .. " of " .. n)
+    end
+    -- the host PID of the init whose hostname file says `id` (an
+    -- oclua-init of this server's pool; /proc/PID/root is its root)
+    local function init_pid(id)
+      local out = host([[for p in $(pgrep -x oclua-init); do
+        [ "$(cat /proc/$p/root/etc/hostname 2>/dev/null)" = "$1" ] && echo $p; done; true]], id)
+      return tonumber(out:match("%d+"))
+    end
+    setup(function()
+      reg = assert(registry(), "the warm pool is checked on the in-process server only")
+      size = reg.pool_size
+      reg:set_pool_size(3)
+      pool_full(3)
+    end)
+    teardown(function() if reg then reg:set_pool_size(size) end end)
+
+    attack("a pooled sandbox runs nothing but its init and no API reaches it", function()
+      pool_full(3)
+      local listed = {}
+      local status, all = api("GET", "/sandboxes")
+      assert.are.equal(200, status)
+      for _, d in ipairs(all) do listed[d.sandboxID] = true end
+      for _, sb in ipairs(reg.pool) do
+        assert.is_nil(listed[sb.id], "a pooled sandbox is listed: " .. sb.id)
+        assert.is_nil(reg.by_id[sb.id])
+        assert.are.equal(404, (api("GET", "/sandboxes/" .. sb.id)))
+        assert.are.equal(404, (api("POST", "/sandboxes/" .. sb.id .. "/exec/run",
+          { body = { cmd = "true" } })))
+        assert.are.equal(404, (get(sb.id, "/etc/hostname")))
+        local pid = assert(init_pid(sb.id), "no init for pooled " .. sb.id)
+        local ns = host("readlink /proc/$1/ns/pid", tostring(pid)):match("pid:%[%d+%]")
+        local pids = host_pids(ns)
+        assert.are.same({ pid }, pids, "processes in pooled " .. sb.id)
+        assert.are.equal("", host("cat /proc/$1/task/$1/children", tostring(pid)),
+          "init of pooled " .. sb.id .. " has children")
+      end
+    end)
+
+    attack("a handed-out sandbox is what its request asked, with a uid range of its own", function()
+      pool_full(3)
+      local pooled_bases = {}
+      for _, sb in ipairs(reg.pool) do pooled_bases[sb:uid_base()] = sb.id end
+      local want = reg.pool[#reg.pool].id	-- the youngest goes first
+      local t0 = os.time()
+      local id = new_sandbox({ timeout = 300, metadata = { owner = "pool-" .. TOK },
+        envs = { POOL_TOKEN = TOK } })
+      assert.are.equal(want, id, "the create did not take the pooled sandbox")
+      assert.is_nil(reg.pooled[want])
+      local status, doc = api("GET", "/sandboxes/" .. id)
+      assert.are.equal(200, status)
+      assert.are.same({ owner = "pool-" .. TOK }, doc.metadata)
+      assert.are.equal(4096, doc.memoryMB)
+      assert.is_truthy(doc.endAt, "the request's timeout is not its own")
+      local y, mo, d, h, mi, se = doc.startedAt:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)Z$")
+      local started = os.time({ year = y, month = mo, day = d, hour = h, min = mi, sec = se })
+        - os.time(os.date("!*t", 0))
+      assert.is_true(started >= t0 - 1, "startedAt " .. doc.startedAt .. " is before the create")
+      local r = run(id, "hostname; cat /etc/hostname; grep -c " .. id .. " /etc/hosts; "
+        .. "echo \"token=$POOL_TOKEN\"; cat /proc/self/uid_map; "
+        .. "ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '; echo; "
+        .. "ps -eo comm= | sort | tr '\\n' ' '")
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]*") do lines[#lines + 1] = l end
+      assert.are.equal(id, lines[1], r.stdout)
+      assert.are.equal(id, lines[2], r.stdout)
+      assert.are.equal("1", lines[3], r.stdout)
+      assert.matches("token=" .. TOK, r.stdout)
+      -- init, this sh, ls, grep (and the other pipeline's): nothing older
+      assert.matches("\noclua%-init ps sh sort tr %s*$", r.stdout)
+      local base = tonumber(r.stdout:match("\n%s*0%s+(%d+)%s+65536"))
+      assert.is_true(base and base >= 1000000000, r.stdout)
+      -- the range it was prepared with, which no pooled one has
+      assert.are.equal(want, pooled_bases[base], "uid base " .. tostring(base))
+      for _, sb in ipairs(reg.pool) do assert.are_not.equal(base, sb:uid_base()) end
+      -- a second one: another uid range; a request of another shape is
+      -- made at once, not taken from the pool
+      local id2 = new_sandbox({ timeout = 300 })
+      local base2 = tonumber(run(id2, "cat /proc/self/uid_map").stdout:match("0%s+(%d+)%s+65536"))
+      assert.are_not.equal(base, base2, "two sandboxes share a uid range")
+      local before = {}
+      for _, sb in ipairs(reg.pool) do before[sb.id] = true end
+      local id3 = new_sandbox({ timeout = 300, memoryMB = 1024 })
+      assert.is_nil(before[id3], "a 1024 MB create took a pooled (4096 MB) sandbox")
+      local base3 = tonumber(run(id3, "cat /proc/self/uid_map").stdout:match("0%s+(%d+)%s+65536"))
+      for _, other in ipairs({ base, base2 }) do assert.are_not.equal(other, base3) end
+      for _, sb in ipairs(reg.pool) do
+        assert.are_not.equal(base3, sb:uid_base(), "a pooled sandbox has the uid range of " .. id3)
+      end
+    end)
   end)
 
   describe("hibernate, wake, delete", function()

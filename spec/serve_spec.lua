@@ -192,6 +192,47 @@ describe("oclua serve", function()
     assert.are.equal("ok\n", s2.client:run(good, "echo ok").stdout)
   end)
 
+  it("fills its warm pool before it listens, never lists it, and a restart removes what a killed one left", function()
+    local out, code = sh(bin .. " serve --warm-pool many")
+    assert.are.equal(2, code)
+    assert.matches("%-%-warm%-pool wants", out)
+    local dir = os.tmpname()
+    os.remove(dir)
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local s1 = support.process({ "--data-dir", dir, "--warm-pool", "2" })
+    local function pooled()
+      local names = {}
+      local p = io.popen("ls -d " .. dir .. "/sandboxes/sb-*/pooled 2>/dev/null")
+      for l in p:lines() do names[#names + 1] = l:match("(sb%-[%x]+)/pooled$") end
+      p:close()
+      return names
+    end
+    -- full before it listens
+    assert.are.equal(2, #pooled())
+    local status, list = s1.client:api("GET", "/sandboxes")
+    assert.are.equal(200, status)
+    assert.are.equal(0, #list)
+    -- a create of the default shape takes one: it is listed, has its
+    -- record, and its marker is gone
+    local id = s1.client:create({ timeout = 0 })
+    local left = pooled()
+    for _, p in ipairs(left) do assert.are_not.equal(id, p) end
+    assert.is_truthy(io.open(dir .. "/sandboxes/" .. id .. "/meta.json"))
+    -- killed: nothing ends its pool; the next start removes it
+    s1.proc:kill(9)
+    s1.proc:wait()
+    local s2 = support.process({ "--data-dir", dir, "--warm-pool", "0" })
+    finally(function() s2.proc:kill(15); s2.proc:wait() end)
+    status, list = s2.client:api("GET", "/sandboxes")
+    assert.are.equal(200, status)
+    assert.are.equal(1, #list)
+    assert.are.equal(id, list[1].sandboxID)
+    for _, p in ipairs(left) do
+      assert.is_nil(io.open(dir .. "/sandboxes/" .. p), "pooled " .. p .. " is still there")
+      assert.are.equal(404, (s2.client:api("GET", "/sandboxes/" .. p)))
+    end
+  end)
+
   it("removes the sandboxes of a server without --data-dir when it stops", function()
     local s = support.process()
     local id = s.client:create({})

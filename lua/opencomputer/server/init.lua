@@ -8,6 +8,7 @@
 --                      allow_host_loopback = false, disk_gib = N,
 --                      allow_missing = { limits = true, ... },
 --                      image_cache = N, pause_promote = s,
+--                      warm_pool = N,
 --                      http = { header_timeout = s, idle_timeout = s,
 --                               body_timeout = s, send_timeout = s,
 --                               max_connections = n }}
@@ -23,7 +24,9 @@
 -- image_cache: how many unnamed images (image.lua's cache entries) are
 -- kept that nothing uses (default image.CACHE_MAX); pause_promote:
 -- seconds a paused sandbox waits before it goes deep (default
--- sandbox.PAUSE_PROMOTE, an hour).
+-- sandbox.PAUSE_PROMOTE, an hour); warm_pool: how many sandboxes are kept
+-- booted ahead of creates (sandbox.lua "the warm pool"; default 0), filled
+-- before the server listens.
 
 local oc = require("opencomputer")
 local random = require("opencomputer.runtime.random")
@@ -124,7 +127,7 @@ function M.start(opts)
     { uid_base = opts.uid_base, limits = not missing.limits,
       network = not missing.network, disk = not missing.disk,
       host_loopback = opts.allow_host_loopback,
-      pause_promote = opts.pause_promote })
+      pause_promote = opts.pause_promote, warm_pool = opts.warm_pool })
   if opts.allow_host_loopback then
     warnings[#warnings + 1] = "--allow-host-loopback: sandboxes reach "
       .. "every service on this machine's 127.0.0.1 as 10.0.2.2, this "
@@ -147,7 +150,16 @@ function M.start(opts)
   for _, why in ipairs(templates.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   for _, why in ipairs(signed.load(reg, data_dir)) do warnings[#warnings + 1] = why end
   image.trim(reg)	-- once the templates say which images they use
-  local listener = core.http_listen(host, tonumber(port), opts.http)
+  -- the warm pool is full before the first request (a fill meanwhile
+  -- would take the CPU requests need); after a minute it goes on filling
+  -- in the background
+  reg:wait_pool(60)
+  local listening, listener = pcall(core.http_listen, host, tonumber(port),
+    opts.http)
+  if not listening then
+    reg:close_pool()
+    error(listener, 0)
+  end
   local srv = {
     api_key = opts.api_key or "oclua_" .. random.hex(24), registry = reg,
     router = api.routes(reg), listener = listener, port = listener:port(),
@@ -165,6 +177,7 @@ function M.start(opts)
   function srv.stop()
     listener:close()
     preview.close_all(reg)
+    reg:close_pool()
     for _, sb in pairs(reg.by_id) do
       -- (a paused sandbox has its box too: thawed and ended)
       if temporary then sb:delete() elseif sb.box then sb:stop("hibernated") end

@@ -32,6 +32,14 @@
 -- sandbox after pause_promote seconds (default an hour), every sandbox
 -- after a restart).
 -- Both are "hibernated" to clients.
+--
+-- The warm pool (M.fill_pool): up to reg.pool_size sandboxes of the
+-- default shape (template base, 4096 MB / 1 vCPU, network on) booted
+-- ahead of any request, each with the id and uid slot it will keep, and
+-- handed out by M.create to a request of that shape (README "Warm
+-- pool"). A pooled sandbox is in no list, has no meta.json (its
+-- directory holds a POOLED marker instead, and M.load removes such a
+-- directory) and runs nothing but its init until it is handed out.
 
 local oc = require("opencomputer")
 local core = require("opencomputer.core")
@@ -109,9 +117,15 @@ end
 local function new_id(registry)
   local id
   repeat id = string.format("sb-%08x", math.random(0, 0xffffffff))
-  until not registry.by_id[id]
+  until not registry.by_id[id] and not registry.pooled[id]
   return id
 end
+
+M.POOLED = "pooled"	-- the marker file of a pooled sandbox's directory
+M.WARM_POOL = 100	-- oclua serve's default --warm-pool (README "Warm pool")
+M.POOL_QUIET = 0.25	-- seconds without a create before the pool refills
+-- the one shape the pool prepares (a create's defaults, M.resources)
+local POOL_MEMORY_MB, POOL_CPUS = 4096, 1
 
 -- host users and subordinate id ranges that overlap [lo, hi): a slot
 -- range must be nobody's (README "Security model")
@@ -149,7 +163,9 @@ end
 -- (false: loopback only), host_loopback (sandboxes may reach the host's
 -- 127.0.0.1 through 10.0.2.2), disk (false: no quotas), pause_promote
 -- (seconds a paused sandbox waits before it goes deep, default
--- M.PAUSE_PROMOTE). Raises when the uid range belongs to someone.
+-- M.PAUSE_PROMOTE), warm_pool (sandboxes kept booted ahead of requests,
+-- default 0; M.fill_pool starts filling). Raises when the uid range
+-- belongs to someone.
 function M.registry(data_dir, template_base, o)
   o = o or {}
   local base = o.uid_base or M.UID_BASE
@@ -168,6 +184,7 @@ function M.registry(data_dir, template_base, o)
     limits = o.limits ~= false, network = o.network ~= false,
     host_loopback = o.host_loopback == true, disk = o.disk ~= false,
     pause_promote = o.pause_promote or M.PAUSE_PROMOTE,
+    pool = {}, pooled = {}, pool_size = o.warm_pool or 0,
   }
   os.execute("mkdir -p '" .. reg.dir .. "'")
   reg.template_base = template_base
@@ -273,14 +290,8 @@ function M.snapshot(reg, src, dst, readonly)
   end
 end
 
---- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
--- cpu_count, disk_mb, network (false: loopback only), timeout; for a
--- fork, files_from (a checkpoint's directory: the sandbox's files start
--- as a writable snapshot of it), template_dir (the lower layer its files
--- were made over), disk_uid_base (the host uid base its
--- files carry), from_checkpoint (the checkpoint's id). Raises with what
--- failed; nothing of a failed create stays.
-function M.create(reg, o)
+-- M.create of a sandbox booted at the request
+local function boot_new(reg, o)
   local id = new_id(reg)
   local slot = take_slot(reg)
   local sb = setmetatable({
@@ -321,6 +332,185 @@ function M.create(reg, o)
   end
   sb:watch_idle()
   return sb
+end
+
+--- Create and start a sandbox. `o`: template, metadata, envs, memory_mb,
+-- cpu_count, disk_mb, network (false: loopback only), timeout; for a
+-- fork, files_from (a checkpoint's directory: the sandbox's files start
+-- as a writable snapshot of it), template_dir (the lower layer its files
+-- were made over), disk_uid_base (the host uid base its
+-- files carry), from_checkpoint (the checkpoint's id). Raises with what
+-- failed; nothing of a failed create stays.
+function M.create(reg, o)
+  local pooled = M.take_pooled(reg, o)
+  if pooled then return pooled end
+  -- (the pool waits while creates boot: M.fill_pool)
+  reg.booting = (reg.booting or 0) + 1
+  local done, sb = pcall(boot_new, reg, o)
+  reg.booting = reg.booting - 1
+  reg.last_take = math.max(reg.last_take or 0, oc.now())
+  if not done then error(sb, 0) end
+  return sb
+end
+
+-- the warm pool ---------------------------------------------------------
+
+-- whether the create options `o` ask for exactly the sandbox the pool
+-- prepares: a fresh one of template base, 4096 MB / 1 vCPU, network on
+-- (anything else (a fork, a template, an image, other resources, no
+-- network) is made at the request)
+local function poolable(o)
+  return o.template == "base" and o.files_from == nil
+    and o.template_dir == nil and o.disk_uid_base == nil
+    and o.memory_mb == POOL_MEMORY_MB and o.cpu_count == POOL_CPUS
+    and o.network ~= false
+end
+
+-- end a pooled sandbox (or one whose hand-out failed) and free all it had:
+-- its processes, its files, its uid slot
+local function discard(reg, sb)
+  reg.pooled[sb.id] = nil
+  for i, p in ipairs(reg.pool) do
+    if p == sb then table.remove(reg.pool, i) break end
+  end
+  pcall(sb.halt, sb, "stopped")
+  pcall(core.box_destroy, sb.dir)
+  reg.slots[sb.slot] = nil
+end
+
+-- boot one sandbox of the pool's shape with the id and uid slot it will
+-- keep, and add it to the pool (or end it, when the pool was closed or
+-- filled meanwhile). Raises with what failed; nothing of it stays then.
+local function prepare(reg)
+  local id, slot = new_id(reg), take_slot(reg)
+  local sb = setmetatable({
+    id = id, status = "running", template = "base", started_at = os.time(),
+    metadata = {}, envs = {}, memory_mb = POOL_MEMORY_MB,
+    cpu_count = POOL_CPUS, disk_mb = M.DISK_MB, network = true, timeout = 0,
+    dir = reg.dir .. "/" .. id, template_dir = reg.template, slot = slot,
+    sessions = {}, busy_count = 0, last_activity = oc.now(), registry = reg,
+    pooled = true,
+  }, Sandbox)
+  reg.pooled[id], reg.slots[slot] = sb, sb
+  local ok, err = pcall(function()
+    -- the marker first: a directory left by a crash from here on is
+    -- known for a pooled one by M.load, and removed
+    if reg.disk then core.disk_limit(sb.dir, sb.disk_mb * 1048576)
+    elseif not os.execute("mkdir -m 700 '" .. sb.dir .. "'") then
+      error("cannot make " .. sb.dir, 0)
+    end
+    local f, why = io.open(sb.dir .. "/" .. M.POOLED, "w")
+    if not f then error(why, 0) end
+    f:close()
+    sb:boot(true, false)
+  end)
+  if not ok then
+    discard(reg, sb)
+    error(err, 0)
+  end
+  if reg.pool_closed or #reg.pool >= reg.pool_size then
+    discard(reg, sb)
+  else
+    reg.pool[#reg.pool + 1] = sb
+  end
+end
+
+--- Keep the warm pool at reg.pool_size sandboxes: a task that boots the
+-- missing ones, one at a time, unless one runs already, each once
+-- M.POOL_QUIET seconds have passed without a create asking the pool or
+-- ending a boot, and none boots (a refill would take the CPU a burst of
+-- creates needs). After three
+-- failures in a row it stops (said on stderr); the next create starts
+-- it again.
+function M.fill_pool(reg)
+  if reg.filling or reg.pool_closed or #reg.pool >= reg.pool_size then
+    return
+  end
+  reg.filling = true
+  oc.spawn(function()
+    local failures = 0
+    while not reg.pool_closed and #reg.pool < reg.pool_size
+        and failures < 3 do
+      local function wait()
+        if (reg.booting or 0) > 0 then return M.POOL_QUIET end
+        return (reg.last_take or -math.huge) + M.POOL_QUIET - oc.now()
+      end
+      local left = wait()
+      while left > 0 do
+        task.sleep(left)
+        left = wait()
+      end
+      local ok, err = pcall(prepare, reg)
+      if ok then
+        failures = 0
+      else
+        failures = failures + 1
+        io.stderr:write("oclua serve: warm pool: ", M.public(reg, err,
+          "warm pool"), "\n")
+        task.sleep(1)
+      end
+    end
+    reg.filling = nil
+  end)
+end
+
+--- Hand out a pooled sandbox for a create whose options `o` (M.create's)
+-- the pool can serve: it takes the request's metadata, envs, timeout,
+-- diskMB and creation time, gets its meta.json and becomes listed. Nil
+-- when the pool cannot serve `o` or is empty (M.create then makes one).
+-- Starts the refill. Raises with what failed; the sandbox is gone then.
+function M.take_pooled(reg, o)
+  if not poolable(o) then return nil end
+  local sb = table.remove(reg.pool)	-- the youngest
+  reg.last_take = oc.now()
+  M.fill_pool(reg)
+  if not sb then return nil end
+  reg.pooled[sb.id], sb.pooled = nil, nil
+  sb.started_at = os.time()
+  sb.metadata, sb.envs = o.metadata or {}, o.envs or {}
+  sb.timeout, sb.disk_mb = o.timeout or 0, o.disk_mb or M.DISK_MB
+  sb.last_activity = oc.now()
+  local ok, err = pcall(function()
+    if reg.disk and sb.disk_mb ~= M.DISK_MB then
+      core.disk_limit(sb.dir, sb.disk_mb * 1048576)
+    end
+    sb:save()
+    local gone, why = os.remove(sb.dir .. "/" .. M.POOLED)
+    if not gone then error(why, 0) end
+  end)
+  if not ok then
+    discard(reg, sb)
+    error(err, 0)
+  end
+  reg.by_id[sb.id] = sb
+  sb:watch_idle()
+  return sb
+end
+
+--- Wait (yielding) until the warm pool is full, its filling gave up
+-- (M.fill_pool), or `timeout` seconds have passed; true when it is full.
+function M.wait_pool(reg, timeout)
+  local t0 = oc.now()
+  M.fill_pool(reg)
+  while #reg.pool < reg.pool_size and reg.filling
+      and oc.now() - t0 < timeout do
+    task.sleep(0.05)
+  end
+  return #reg.pool >= reg.pool_size
+end
+
+--- Make the warm pool hold `n` sandboxes (0 or more): the ones above
+-- `n` end at once, the missing ones boot in the background (M.fill_pool).
+function M.set_pool_size(reg, n)
+  reg.pool_size = n
+  while #reg.pool > n do discard(reg, reg.pool[1]) end
+  M.fill_pool(reg)
+end
+
+--- End every pooled sandbox and stop refilling (the server stops).
+function M.close_pool(reg)
+  reg.pool_closed = true
+  while #reg.pool > 0 do discard(reg, reg.pool[#reg.pool]) end
 end
 
 --- Boot and end a throwaway sandbox: raises with what failed when this
@@ -408,7 +598,8 @@ local function read_record(reg, id)
   return doc
 end
 
---- Sandboxes left on disk by an earlier run come back hibernated. A
+--- Sandboxes left on disk by an earlier run come back hibernated (the
+-- pooled ones, never handed out, are removed: M.POOLED). A
 -- directory whose record cannot be read or is not valid is skipped: not
 -- listed, left on disk as it is, its uid slot kept from new sandboxes
 -- (its files carry those uids). Two records naming the same uid slot
@@ -433,7 +624,17 @@ function M.load(reg)
   p:close()
   p = io.popen("ls -1 '" .. reg.dir .. "' 2>/dev/null")
   local ids = {}
-  for id in p:lines() do ids[#ids + 1] = id end
+  for id in p:lines() do
+    -- a pooled sandbox of an earlier run (never handed out) goes
+    local marker = io.open(reg.dir .. "/" .. id .. "/" .. M.POOLED)
+    if marker then
+      marker:close()
+      local ok, err = pcall(core.box_destroy, reg.dir .. "/" .. id)
+      if not ok then skipped[#skipped + 1] = tostring(err) end
+    else
+      ids[#ids + 1] = id
+    end
+  end
   p:close()
   local claims = {}	-- slot -> the ids whose records name it
   for _, id in ipairs(ids) do
@@ -539,6 +740,11 @@ function Sandbox:boot(fresh, renamed)
   oc.spawn(function()
     local why = box:wait_exit()
     if self.box ~= box then return end	-- stopped on purpose
+    if self.pooled then	-- never handed out: nobody to tell
+      self.box = nil
+      discard(reg, self)
+      return
+    end
     self:change(function()
       if self.box ~= box then return end
       self.stop_reason = why == "oom" and "its init process was killed "
