@@ -207,8 +207,12 @@ describe("oclua serve", function()
       p:close()
       return names
     end
-    -- full before it listens
+    -- full before it listens, and /readyz says so
     assert.are.equal(2, #pooled())
+    local ready = require("opencomputer.client.http").request("GET", s1.url .. "/readyz")
+    assert.are.equal(200, ready.status)
+    assert.are.same({ status = "ready", warmPool = { ready = 2, size = 2 } },
+      require("cjson").decode(ready.body))
     local status, list = s1.client:api("GET", "/sandboxes")
     assert.are.equal(200, status)
     assert.are.equal(0, #list)

@@ -70,7 +70,9 @@ build/floor "$FLOOR_MIB" >"$OUT/floor.json"
 
 key=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
-OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 >"$log" 2>&1 &
+# a warm pool the size of the burst measured (README "Warm pool")
+OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 \
+	--warm-pool "$N_TTI" >"$log" 2>&1 &
 srv=$!
 trap 'kill $srv 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
 until grep -q 'listening on' "$log"; do sleep 0.05; done
@@ -79,13 +81,29 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export OPENCOMPUTER_API_URL="$url" OPENCOMPUTER_API_KEY="$key"
 
 step() { echo "bench: $*" >&2; }
+# every client meets the same server: the warm pool full again (GET
+# /readyz says ready = size; a minute at most)
+pool_full() {
+	i=0
+	until curl -s "$url/readyz" | grep -q '"ready":\([0-9]*\),"size":\1[,}]'; do
+		i=$((i + 1))
+		if [ $i -gt 600 ]; then
+			echo "bench: the warm pool did not fill: $(curl -s "$url/readyz")" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
 both() {	# name, then the workload's arguments
 	name=$1; shift
+	pool_full
 	step "$name: oclua"
 	./oclua scripts/bench/sdk.lua "$@" >"$OUT/$name.oclua.json"
+	pool_full
 	step "$name: node + @opencomputer/sdk"
 	node scripts/bench/node/sdk.mjs "$@" >"$OUT/$name.node.json"
 	if [ -n "$python" ]; then
+		pool_full
 		step "$name: python3 + opencomputer"
 		$python "$@" >"$OUT/$name.python.json"
 	fi

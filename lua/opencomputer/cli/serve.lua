@@ -57,7 +57,7 @@ slirp4netns. Its `sandbox` user has passwordless sudo inside. Needs root
                       the server listens (about 20 ms each), refilled in
                       the background once creates pause; each idle one
                       costs about 1 MiB of memory and two sleeping
-                      processes (README "Warm pool"). Default 100, 0 with
+                      processes (README "Warm pool"). Default 16, 0 with
                       --exit-with-parent; 0: off
   --exit-with-parent  stop when the parent process exits (used by the SDK's
                       embedded default)

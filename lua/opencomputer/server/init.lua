@@ -53,7 +53,13 @@ local function handle(srv, req)
     if only == "health" or only == "healthz" then
       return http.json(req, 200, { status = only == "health" and "ok" or "alive" })
     end
-    if only == "readyz" then return http.json(req, 200, { status = "ready" }) end
+    -- readyz also says how full the warm pool is (sandbox.lua; beyond
+    -- protocol.md: `make bench` waits for a full pool before each client)
+    if only == "readyz" then
+      local reg = srv.registry
+      return http.json(req, 200, { status = "ready",
+        warmPool = { ready = #reg.pool, size = reg.pool_size } })
+    end
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
     end

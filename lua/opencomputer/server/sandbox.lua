@@ -122,7 +122,7 @@ local function new_id(registry)
 end
 
 M.POOLED = "pooled"	-- the marker file of a pooled sandbox's directory
-M.WARM_POOL = 100	-- oclua serve's default --warm-pool (README "Warm pool")
+M.WARM_POOL = 16	-- oclua serve's default --warm-pool (README "Warm pool")
 M.POOL_QUIET = 0.25	-- seconds without a create before the pool refills
 -- the one shape the pool prepares (a create's defaults, M.resources)
 local POOL_MEMORY_MB, POOL_CPUS = 4096, 1
