@@ -106,7 +106,7 @@ function workloads.fanout(n, kib)
   for i = 1, n do
     tasks[i] = oc.spawn(function()
       local pat, got = i .. "\n", 0
-      local block = pat:rep(4096 // #pat)
+      local block = pat:rep(2048 // #pat)
       local s = sbs[(i - 1) % #sbs + 1].exec:start(
         string.format("yes %d | head -c %d", i, size), {
           on_stdout = function(d)
