@@ -1292,7 +1292,6 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 {
 	box_proc *p = s->data;
 	int stream = s == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
-
 	chunk *c = ub->base ? out_chunk(ub->base) : NULL;
 
 	if (n > 0) {
