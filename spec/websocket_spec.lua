@@ -48,6 +48,30 @@ describe("websocket.connect", function()
     for i = 1, 200 do assert.are.equal("m" .. i, got[i]) end
   end)
 
+  it("splits each message's first byte off for a handler that asks (split)", function()
+    local got = {}
+    local ws = websocket.connect(peer.ws .. "/ws/echo", {
+      split = true,
+      on_message = function(msg, binary, byte)
+        got[#got + 1] = { msg, binary, byte }
+      end,
+    })
+    ws:send("\1stdout")
+    ws:send("\255")
+    ws:send("")	-- empty: no byte to split
+    ws:send("Atext", true)
+    ws:send("\2" .. peer.pattern(2, 100000))	-- past one read, yielding
+    while #got < 5 do oc.sleep(0.005) end
+    ws:close()
+    ws:wait()
+    assert.are.same({ "stdout", true, 1 }, got[1])
+    assert.are.same({ "", true, 255 }, got[2])
+    assert.are.same({ "", true }, got[3])
+    assert.are.same({ "text", false, 65 }, got[4])
+    assert.are.equal(2, got[5][3])
+    assert.is_true(got[5][1] == peer.pattern(2, 100000))
+  end)
+
   it("runs a yielding handler one message at a time, in order", function()
     local got, busy, overlap = {}, false, false
     local ws = websocket.connect(peer.ws .. "/ws/echo", {

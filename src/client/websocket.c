@@ -6,6 +6,13 @@
  *     conn = core.ws_connect(url, headers)   yields until open; raises
  *     msg, binary = conn:receive()          yields until a message; at the
  *                                           end: nil, reason, code, text
+ *     msg, binary, kind = conn:receive(true)  the same, a message's first
+ *                                           byte split off: kind is it as
+ *                                           an integer (nil for an empty
+ *                                           message), msg the rest (the
+ *                                           exec frames' stream byte,
+ *                                           protocol.md 3.4.1: no copy of
+ *                                           the output in Lua to drop it)
  *     conn:send(data [, text])              queues; yields only while more
  *                                           than TX_HIGH bytes are queued
  *     conn:close([code [, reason]])         starts the closing handshake
@@ -808,16 +815,21 @@ conn_receive(lua_State *L)
 	ws_msg *m = c->in_head;
 
 	if (m) {
+		int split = lua_toboolean(L, 2) && m->len > 0;
+
 		c->in_head = m->next;
 		if (!c->in_head)
 			c->in_tail = NULL;
 		c->in_bytes -= m->len;
-		lua_pushlstring(L, (const char *)m->data, m->len);
+		lua_pushlstring(L, (const char *)m->data + split,
+				m->len - (size_t)split);
 		lua_pushboolean(L, m->binary);
+		if (split)
+			lua_pushinteger(L, m->data[0]);
 		pool_release(m->len);
 		free(m);
 		maybe_resume(c);
-		return 2;
+		return 2 + split;
 	}
 	if (c->state == WS_CLOSED) {
 		lua_pushnil(L);
@@ -826,7 +838,8 @@ conn_receive(lua_State *L)
 		lua_pushstring(L, c->peer_reason);
 		return 4;
 	}
-	return ocl_wait_retry(L, &c->task, conn_receive);
+	lua_settop(L, 2);
+	return ocl_wait_retry_args(L, &c->task, conn_receive);
 }
 
 static int

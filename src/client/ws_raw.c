@@ -159,29 +159,48 @@ on_written(uv_write_t *req, int status)
 }
 
 /* queue a header of hl bytes and a payload of n (counted in r->queued),
- * the payload masked with `key` when not NULL */
+ * the payload masked with `key` when not NULL. An unmasked frame goes
+ * out at once when the socket takes it (nothing queued before it): only
+ * what it does not take is copied and queued. */
 static int
 write_out(ws_raw *r, const void *hdr, size_t hl, const void *p, size_t n,
 	  const unsigned char *key)
 {
-	out_req *o = malloc(sizeof(*o) + hl + n);
+	out_req *o;
 	uv_buf_t b;
+	size_t done = 0;
 
+	if (!key) {
+		uv_buf_t bufs[2] = {
+			uv_buf_init((char *)hdr, (unsigned)hl),
+			uv_buf_init((char *)p, (unsigned)n)
+		};
+		int w = uv_try_write((uv_stream_t *)&r->tcp, bufs,
+				     n ? 2 : 1);
+
+		if (w > 0)
+			done = (size_t)w;
+		if (done == hl + n)
+			return 0;
+	}
+	o = malloc(sizeof(*o) + hl + n - done);
 	if (!o)
 		return -1;
 	o->r = r;
-	o->n = n;
-	memcpy(o->data, hdr, hl);
+	o->n = done > hl ? n - (done - hl) : n;
+	if (done < hl)
+		memcpy(o->data, (const char *)hdr + done, hl - done);
 	if (n)
-		memcpy(o->data + hl, p, n);
+		memcpy(o->data + (done < hl ? hl - done : 0),
+		       (const char *)p + (done > hl ? done - hl : 0), o->n);
 	if (key)
 		ws_frame_mask((unsigned char *)o->data + hl, n, key, 0);
-	b = uv_buf_init(o->data, (unsigned)(hl + n));
+	b = uv_buf_init(o->data, (unsigned)(hl + n - done));
 	if (uv_write(&o->req, (uv_stream_t *)&r->tcp, &b, 1, on_written)) {
 		free(o);
 		return -1;
 	}
-	r->queued += n;
+	r->queued += o->n;
 	return 0;
 }
 

@@ -380,14 +380,34 @@ retry_k(lua_State *L, int status, lua_KContext ctx)
 	return ((lua_CFunction)ctx)(L);
 }
 
-int
-ocl_wait_retry(lua_State *L, int *task, lua_CFunction again)
+/* again(L) with the arguments as they were (resumed with none) */
+static int
+retry_args_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	return ((lua_CFunction)ctx)(L);
+}
+
+static int
+wait_retry(lua_State *L, int *task, lua_CFunction again, lua_KFunction k)
 {
 	if (*task != LUA_NOREF)
 		return luaL_error(L, "another task is already waiting on this %s",
 				  luaL_typename(L, 1));
 	*task = ocl_task_pin(L);
-	return ocl_suspend(L, (lua_KContext)again, retry_k);
+	return ocl_suspend(L, (lua_KContext)again, k);
+}
+
+int
+ocl_wait_retry(lua_State *L, int *task, lua_CFunction again)
+{
+	return wait_retry(L, task, again, retry_k);
+}
+
+int
+ocl_wait_retry_args(lua_State *L, int *task, lua_CFunction again)
+{
+	return wait_retry(L, task, again, retry_args_k);
 }
 
 static int

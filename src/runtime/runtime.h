@@ -84,6 +84,10 @@ int ocl_suspend(lua_State *L, lua_KContext ctx, lua_KFunction k);
  * on wake-up call again(L) with only the object left at index 1. */
 int ocl_wait_retry(lua_State *L, int *task, lua_CFunction again);
 
+/* The same, again(L) called with the stack as it was at the wait (its
+ * arguments: the caller leaves nothing else on it, settop to them). */
+int ocl_wait_retry_args(lua_State *L, int *task, lua_CFunction again);
+
 /* Queue the task held by registry ref `task` (the ref is consumed). With
  * `L`, a running thread of the state (or rt->L where no library is on the
  * C stack), the ready queue runs at once unless it already runs; with NULL

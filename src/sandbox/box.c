@@ -74,6 +74,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -106,6 +107,9 @@ extern const char ocl_init_image[], ocl_init_image_end[];
 #define PROC_MT		"oclua.box_proc"
 #define OUT_HIGH	(256u << 10)	/* small: a server runs 1,000s */
 #define OUT_LOW		(64u << 10)
+#define OUT_READ	(64u << 10)	/* bytes of command output per read: a
+				 * pipe's default room; below malloc's
+				 * mmap threshold with its header */
 #define IN_HIGH		(1u << 20)
 #define PTY_CHUNK	4096		/* bytes of terminal output per read
 					 * (protocol.md 6.2: frames <= 4 KiB) */
@@ -1202,15 +1206,25 @@ box_gc(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* processes                                                          */
 
+/* A read goes straight into the chunk it will be queued as (after the
+ * stream's byte): no copy; on_output trims the block to what was read. */
 static void
 out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *ub)
 {
 	box_proc *p = h->data;
-	size_t size = p->pty ? PTY_CHUNK : 65536;
+	size_t size = p->pty ? PTY_CHUNK : OUT_READ;
+	chunk *c = malloc(sizeof(*c) + 1 + size);
 
 	(void)hint;
-	ub->base = malloc(size);
-	ub->len = ub->base ? size : 0;
+	ub->base = c ? c->data + 1 : NULL;
+	ub->len = c ? size : 0;
+}
+
+/* the chunk whose data out_alloc gave as `base` */
+static chunk *
+out_chunk(char *base)
+{
+	return (chunk *)(base - 1 - offsetof(chunk, data));
 }
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub);
@@ -1231,19 +1245,15 @@ pause_output(box_proc *p, int pause)
 	p->paused = pause;
 }
 
-/* n > 0 bytes of output of `stream` for the task */
+/* chunk c, holding n > 0 bytes of output of `stream` after its first
+ * byte, is the task's */
 static void
-queue_output(box_proc *p, int stream, const char *data, size_t n)
+queue_chunk(box_proc *p, chunk *c, int stream, size_t n)
 {
-	chunk *c = malloc(sizeof(*c) + 1 + n);
-
-	if (!c)
-		return;
 	c->next = NULL;
 	c->stream = stream;
 	c->len = n;
 	c->data[0] = (char)stream;
-	memcpy(c->data + 1, data, n);
 	if (p->tail)
 		p->tail->next = c;
 	else
@@ -1252,6 +1262,18 @@ queue_output(box_proc *p, int stream, const char *data, size_t n)
 	p->queued += n;
 	if (p->queued > OUT_HIGH && !p->paused)
 		pause_output(p, 1);
+}
+
+/* n > 0 bytes of output of `stream` for the task, copied */
+static void
+queue_output(box_proc *p, int stream, const char *data, size_t n)
+{
+	chunk *c = malloc(sizeof(*c) + 1 + n);
+
+	if (!c)
+		return;
+	memcpy(c->data + 1, data, n);
+	queue_chunk(p, c, stream, n);
 }
 
 /* a terminal says no more: its master goes (both handles on it) */
@@ -1270,10 +1292,18 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 {
 	box_proc *p = s->data;
 	int stream = s == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
+	chunk *c = ub->base ? out_chunk(ub->base) : NULL;
 
-	if (n > 0)
-		queue_output(p, stream, ub->base, (size_t)n);
-	else if (n == UV_EOF && p->pty) {
+	if (n > 0) {
+		/* the block cut to what was read (glibc shrinks in place):
+		 * the bytes held stay what OUT_HIGH counts, however small
+		 * the reads */
+		chunk *t = (size_t)n < ub->len ?
+			realloc(c, sizeof(*c) + 1 + (size_t)n) : c;
+
+		queue_chunk(p, t ? t : c, stream, (size_t)n);
+		c = NULL;
+	} else if (n == UV_EOF && p->pty) {
 		/* libuv has stopped reading: again soon (see the top) */
 		p->eof = 1;
 		if (!uv_is_active((uv_handle_t *)&p->linger))
@@ -1282,7 +1312,7 @@ on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 		pty_close(p);
 	else if (n < 0)
 		close_pipe(p, stream);
-	free(ub->base);
+	free(c);
 	if (n != 0 && p->b)
 		wake(p->b->rt, &p->task);
 }

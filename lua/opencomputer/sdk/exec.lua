@@ -76,8 +76,7 @@ local function open_session(exec, sid, cb)
   local s = setmetatable({ session_id = sid, sandbox_id = sb.sandbox_id,
     sandbox = sb, exec = exec, exit_code = nil, cb = cb,
     exited = task.condition() }, Session)
-  local function on_message(msg)
-    local kind, data = msg:byte(1), msg:sub(2)
+  local function on_message(data, _, kind)	-- split: kind is byte 0
     if kind == STDOUT then
       if cb.on_stdout then cb.on_stdout(data) end
     elseif kind == STDERR then
@@ -89,7 +88,7 @@ local function open_session(exec, sid, cb)
     end
   end
   local ok, ws = pcall(websocket.connect, sb.client:ws_url(sb:path("/exec/" .. client.segment(sid))),
-    { on_message = on_message, retry = sb.client.retry })
+    { on_message = on_message, retry = sb.client.retry, split = true })
   if not ok then
     if type(ws) == "table" then ws.session_id = sid; ws.sandbox_id = sb.sandbox_id end
     error(ws, 0)
