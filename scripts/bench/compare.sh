@@ -166,8 +166,9 @@ kill $srv 2>/dev/null || true
 # seen from here for the bytes the forks cost
 ck_dir=$(mktemp -d)
 ck_log=$(mktemp)
+# (no warm pool: its refills would add subvolumes while the disk is measured)
 OCLUA_SERVE_API_KEY=$key ./oclua serve --listen 127.0.0.1:0 \
-	--data-dir "$ck_dir" --disk-size 64 >"$ck_log" 2>&1 &
+	--data-dir "$ck_dir" --disk-size 64 --warm-pool 0 >"$ck_log" 2>&1 &
 ck_srv=$!
 trap 'kill $srv $ck_srv 2>/dev/null || true; rm -f "$log" "$ck_log"' EXIT INT TERM
 until grep -q 'listening on' "$ck_log"; do sleep 0.05; done
