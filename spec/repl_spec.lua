@@ -201,6 +201,27 @@ describe("the REPL in a terminal window (tmux)", function()
     end)
   end
 
+  -- Ctrl-C goes to the terminal's whole foreground process group: the
+  -- embedded server (started on first use) must not be in it
+  it("keeps its embedded server through Ctrl-C", function()
+    local t = terminal("env -u OPENCOMPUTER_API_URL -u OPENCOMPUTER_API_KEY "
+      .. "TERM=xterm-256color OCLUA_HISTORY= " .. bin)
+    local ok, err = pcall(function()
+      t.wait("\n> $")
+      t.text("sb = oc.Sandbox.create(); print(sb.exec:run('echo one').stdout)")
+      t.keys("Enter"); t.wait("\none\n\n> $")
+      t.keys("C-c"); t.wait("\n> $")
+      t.text("oc.sleep(30)"); t.keys("Enter"); t.keys("C-c")
+      t.wait("background%)\n> $")
+      t.text("print(sb.exec:run('echo two').stdout); sb:kill()")
+      t.keys("Enter"); t.wait("\ntwo\n\n> $")
+      t.keys("C-d")
+      assert.are.equal(0, t.status())
+    end)
+    t.close()
+    assert(ok, err)
+  end)
+
   it("edits lines and keeps history where TERM names a terminal", function()
     local t = terminal("env TERM=xterm-256color OCLUA_HISTORY= " .. bin)
     local ok, err = pcall(function()

@@ -3,8 +3,12 @@
  * process on the host (the embedded default's server, helpers in tests)
  * with its stdout read by a task, and waiting for a signal.
  *
- *     proc = core.process_spawn(argv [, env_list])  stdout piped, stderr
- *                                                   and stdin inherited
+ *     proc = core.process_spawn(argv [, env_list [, opts]])  stdout piped,
+ *                               stderr and stdin inherited; opts.session:
+ *                               in a session of its own (setsid), out of
+ *                               the terminal's process group, so that a
+ *                               Ctrl-C meant for this program (the REPL
+ *                               clears its line) does not reach it
  *     line = proc:read_line()   yields; nil at the end of its stdout
  *     proc:kill([signal]) ; proc:wait() -> exit code (yields)
  *     core.signal_wait(signum)  yields until the signal arrives
@@ -147,6 +151,12 @@ core_process_spawn(lua_State *L)
 	}
 	argv[n] = NULL;
 	memset(&o, 0, sizeof(o));
+	if (lua_istable(L, 3)) {
+		lua_getfield(L, 3, "session");
+		if (lua_toboolean(L, -1))
+			o.flags |= UV_PROCESS_DETACHED;
+		lua_pop(L, 1);
+	}
 	if (!lua_isnoneornil(L, 2)) {
 		int ne = (int)lua_rawlen(L, 2);
 

@@ -165,7 +165,10 @@ end
 function M.spawn_server(args, env)
   local all = { "--listen", "127.0.0.1:0", "--exit-with-parent" }
   for _, a in ipairs(args or {}) do all[#all + 1] = a end
-  local proc = core.process_spawn(serve_argv(all), env)
+  -- a session of its own: the terminal's Ctrl-C (the REPL's, which only
+  -- clears the line) must not stop it; it ends with this process
+  -- (--exit-with-parent) all the same
+  local proc = core.process_spawn(serve_argv(all), env, { session = true })
   local url = M.listening(proc)
   if url then return url, proc end
   error("the local sandbox server did not start (exit code "
