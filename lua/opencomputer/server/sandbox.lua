@@ -443,6 +443,8 @@ function M.fill_pool(reg)
       local ok, err = pcall(prepare, reg)
       if ok then
         failures = 0
+      elseif reg.pool_closed then
+        break	-- the server stopped under the boot (and removed its dir)
       else
         failures = failures + 1
         io.stderr:write("oclua serve: warm pool: ", M.public(reg, err,
