@@ -9,8 +9,8 @@
 ---The `opencomputer` module: `local oc = require("opencomputer")` (API.md 0).
 ---Every call that talks to the network yields the running task (they are
 ---`---@async`); call it from a task (the main chunk of `oclua script.lua`,
----or `oc.spawn`), else it raises "call from a task: wrap it in oc.spawn or
----run it with oclua".
+---`oc.spawn` or `oc.run`), else it raises "call from a task: wrap it in
+---oc.run or oc.spawn, or run it with oclua".
 ---@class opencomputer
 ---@field version string The runtime's version, e.g. "0.1.0" (OCLUA_VERSION of oclua.h).
 ---@field errors oc.errors The error classes and `oc.errors.is` (API.md 8).
@@ -48,7 +48,8 @@ function oc.all(list) end
 
 ---Yield the running task for `seconds` (fractions allowed); the loop
 ---serves other tasks meanwhile. Outside a task it raises "call from a
----task: wrap it in oc.spawn or run it with oclua", as every yielding call does.
+---task: wrap it in oc.run or oc.spawn, or run it with oclua", as every
+---yielding call does.
 ---@async
 ---@param seconds number seconds
 function oc.sleep(seconds) end

@@ -5,7 +5,8 @@
 
 ---The error classes (API.md 8). An error is a table whose metatable is its
 ---class, raised with `error(obj)`; `tostring(err)` gives one line such as
----"NotFoundError: sandbox sb-1a2b not found (HTTP 404)".
+---"NotFoundError: sandbox not found (HTTP 404)" (the id is in
+---`err.sandbox_id`).
 ---@class oc.errors
 ---@field SandboxError oc.ErrorClass The base class; also a connection dropped mid-stream without a final frame, a failed build, a server's 400/500.
 ---@field NotFoundError oc.ErrorClass A sandbox, session, checkpoint, snapshot, template or path that does not exist (HTTP 404).

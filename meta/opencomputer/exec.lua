@@ -46,7 +46,7 @@ function Exec:background(command, opts) end
 ---Attach to the session `session_id` (started here or elsewhere): its
 ---output since the start is replayed first, then `on_scrollback_end`
 ---fires, then live output. A string error for an empty or non-string id
-before any request; NotFoundError for an unknown session.
+---before any request; NotFoundError for an unknown session.
 ---@async
 ---@param session_id string
 ---@param opts? oc.AttachOpts

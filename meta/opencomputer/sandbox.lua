@@ -67,8 +67,9 @@ function Sandbox:is_running() end
 ---@return oc.SandboxInfo
 function Sandbox:get_info() end
 
----Set the idle timeout: the sandbox stops after `seconds` without
----activity (0: never). Raises a string error for a missing or bad value
+---Set the idle timeout: after `seconds` without activity the sandbox
+---hibernates (paused, then deep after an hour; the next call wakes it;
+---0: never). Raises a string error for a missing or bad value
 ---(a number from 0 to 2147483647).
 ---@async
 ---@param seconds number seconds, 0 for none

@@ -111,13 +111,14 @@ local function banner(oc, write, editing)
   local where = (url and url ~= "") and url
     or (os.getenv("OPENCOMPUTER_API_KEY") and cfg.CLOUD)
     or "the local sandbox server (started on first use)"
-  write(string.format("oclua %s (%s). Sandboxes: %s.\n"
+  -- lines that fit 80 columns
+  write(string.format("oclua %s (%s).\nSandboxes: %s.\n"
     .. "`oc` is require(\"opencomputer\"); `=expr` or an expression prints "
-    .. "its value; Ctrl-C returns to the prompt; Ctrl-D quits.\n",
+    .. "its value.\nCtrl-C returns to the prompt; Ctrl-D quits.\n",
     oc.version or "", _VERSION, where))
   if not editing then
     local term = os.getenv("TERM")
-    write("A plain prompt, no line editing or history: "
+    write("A plain prompt, no line editing or history:\n"
       .. ((term and term ~= "") and "TERM=" .. term .. " names no terminal"
         or "TERM is not set to a terminal")
       .. " whose line can be redrawn.\n")

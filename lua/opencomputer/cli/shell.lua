@@ -55,11 +55,11 @@ as long as this command, on the local server it starts.
 
 Exit status: 0 when the shell ended, or after quit or detach; 129 and
 143 after SIGHUP and SIGTERM; 1 failed (the server could not be reached,
-no sandbox ID, the connection dropped); 2 usage. The remote shell's own exit status does not travel
-(the PTY protocol has no exit frame).
+no sandbox ID, the connection dropped); 2 usage. The remote shell's own
+exit status does not travel (the PTY protocol has no exit frame).
 ]]
 
-local HELP_KEYS = "\r\n[oclua shell: Ctrl-] q quit, Ctrl-] d detach, "
+local HELP_KEYS = "\r\n[oclua shell: Ctrl-] q (or .) quit, Ctrl-] d detach, "
   .. "Ctrl-] Ctrl-] send Ctrl-], Ctrl-] ? this help]\r\n"
 
 --- oclua shell ARGS...
