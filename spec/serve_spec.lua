@@ -209,10 +209,15 @@ describe("oclua serve", function()
     end
     -- full before it listens, and /readyz says so
     assert.are.equal(2, #pooled())
-    local ready = require("opencomputer.client.http").request("GET", s1.url .. "/readyz")
+    local http = require("opencomputer.client.http")
+    local ready = http.request("GET", s1.url .. "/readyz", { headers = { ["X-API-Key"] = support.KEY } })
     assert.are.equal(200, ready.status)
     assert.are.same({ status = "ready", warmPool = { ready = 2, size = 2 } },
       require("cjson").decode(ready.body))
+    -- without the key, only that it is ready (the pool's figures would
+    -- tell a sandbox that reaches the host when others create)
+    ready = http.request("GET", s1.url .. "/readyz")
+    assert.are.same({ status = "ready" }, require("cjson").decode(ready.body))
     local status, list = s1.client:api("GET", "/sandboxes")
     assert.are.equal(200, status)
     assert.are.equal(0, #list)
@@ -233,6 +238,11 @@ describe("oclua serve", function()
     assert.are.equal(id, list[1].sandboxID)
     for _, p in ipairs(left) do
       assert.is_nil(io.open(dir .. "/sandboxes/" .. p), "pooled " .. p .. " is still there")
+      -- and its cgroups (named after it, in every hierarchy)
+      local f = io.popen("find /sys/fs/cgroup -maxdepth 4 -name '" .. p .. "' 2>/dev/null")
+      local groups = f:read("a")
+      f:close()
+      assert.are.equal("", groups, "the cgroups of pooled " .. p .. " are still there")
       assert.are.equal(404, (s2.client:api("GET", "/sandboxes/" .. p)))
     end
   end)

@@ -85,10 +85,10 @@ step() { echo "bench: $*" >&2; }
 # /readyz says ready = size; a minute at most)
 pool_full() {
 	i=0
-	until curl -s "$url/readyz" | grep -q '"ready":\([0-9]*\),"size":\1[,}]'; do
+	until curl -s -H "X-API-Key: $key" "$url/readyz" | grep -q '"ready":\([0-9]*\),"size":\1[,}]'; do
 		i=$((i + 1))
 		if [ $i -gt 600 ]; then
-			echo "bench: the warm pool did not fill: $(curl -s "$url/readyz")" >&2
+			echo "bench: the warm pool did not fill: $(curl -s -H "X-API-Key: $key" "$url/readyz")" >&2
 			exit 1
 		fi
 		sleep 0.1

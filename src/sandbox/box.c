@@ -1953,6 +1953,7 @@ static int
 core_box_destroy(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
+	char err[256];
 
 	if (!strstr(dir, "/sandboxes/sb-") &&
 	    !strstr(dir, "/sandboxes/.checkpoints/"))
@@ -1960,6 +1961,14 @@ core_box_destroy(lua_State *L)
 	if (disk_remove(dir) || ocl_remove_path(dir))
 		return luaL_error(L, "cannot remove %s: %s", dir,
 				  strerror(errno));
+	/* and the cgroups named after it (box_start), which a sandbox that
+	 * was never stopped by this process (its server died) still has;
+	 * a machine without cgroups has none */
+	if (strstr(dir, "/sandboxes/sb-") &&
+	    (cg_available() || cg_init("oclua", err, sizeof(err)) == 0) &&
+	    cg_remove(strrchr(dir, '/') + 1))
+		return luaL_error(L, "cannot remove the cgroups of %s: %s",
+				  dir, strerror(errno));
 	return 0;
 }
 

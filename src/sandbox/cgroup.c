@@ -637,6 +637,23 @@ remove_group(const char *name, int n)
 }
 
 int
+cg_remove(const char *name)
+{
+	char path[PATH_MAX];
+	int h, found = 0;
+
+	for (h = 0; h < nhiers && !found; h++)
+		if (path_of(path, sizeof(path), h, name, NULL) == 0 &&
+		    access(path, F_OK) == 0)
+			found = 1;
+	if (!found)
+		return 0;
+	if (empty_group(name))
+		return -1;
+	return remove_group(name, nhiers);
+}
+
+int
 cg_create(struct cg *g, const char *name, const struct cg_limits *l,
 	  char *err, size_t errlen)
 {

@@ -87,4 +87,10 @@ long cg_oom_kills(const struct cg *g);
  * later cg_create() of the name reuses it). */
 int cg_destroy(struct cg *g);
 
+/* Remove the group `name` that no struct cg holds any more (a sandbox
+ * whose server died, found at the next start): its processes killed as
+ * cg_destroy does, its directories removed from every hierarchy. 0 also
+ * when there is no such group; -1 with errno. Needs cg_init first. */
+int cg_remove(const char *name);
+
 #endif

@@ -188,6 +188,19 @@ function M.main(...)
     o.warm_pool = o.exit_with_parent and 0
       or require("opencomputer.server.sandbox").WARM_POOL
   end
+  -- SIGINT or SIGTERM stop it, whichever comes first, from now on: the
+  -- start can take seconds (the warm pool boots before the server
+  -- listens), and a signal's default action there would leave its
+  -- sandboxes' cgroups and mounts behind
+  local done = require("opencomputer.runtime.task").condition()
+  local stopping = false
+  local function on(sig)
+    oc.spawn(function() core.signal_wait(sig); stopping = true; done:signal() end)
+  end
+  on(2)
+  on(15)
+  oc.sleep(0)	-- the waiters are in place
+  o.interrupted = function() return stopping end
   local ok, srv = pcall(server.start, o)
   if not ok then
     -- the reason, without the Lua position of the call that raised it
@@ -197,6 +210,11 @@ function M.main(...)
   for _, w in ipairs(srv.warnings) do
     io.stderr:write("oclua serve: WARNING: ", w, "\n")
   end
+  if stopping then	-- asked to stop while it started
+    srv.stop()
+    io.stderr:write("oclua serve: stopped before it listened\n")
+    return
+  end
   io.write("oclua serve: listening on ", srv.url, "\n")
   if not given_key then
     io.write("API key (shown once): ", srv.api_key, "\n")
@@ -205,14 +223,7 @@ function M.main(...)
     io.write("data: ", o.data_dir, "\n")
   end
   io.flush()
-  -- stop on SIGINT or SIGTERM, whichever comes first
-  local done = require("opencomputer.runtime.task").condition()
-  local function on(sig)
-    oc.spawn(function() core.signal_wait(sig); done:signal() end)
-  end
-  on(2)
-  on(15)
-  done:wait()
+  if not stopping then done:wait() end
   srv.stop()
   if not o.exit_with_parent then	-- the embedded default stays quiet
     io.stderr:write("oclua serve: stopped\n")

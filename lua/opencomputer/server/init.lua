@@ -26,7 +26,9 @@
 -- seconds a paused sandbox waits before it goes deep (default
 -- sandbox.PAUSE_PROMOTE, an hour); warm_pool: how many sandboxes are kept
 -- booted ahead of creates (sandbox.lua "the warm pool"; default 0), filled
--- before the server listens.
+-- before the server listens; interrupted: a function that says the start
+-- should stop waiting for that fill (a signal came; the caller stops the
+-- server then).
 
 local oc = require("opencomputer")
 local random = require("opencomputer.runtime.random")
@@ -55,10 +57,14 @@ local function handle(srv, req)
     end
     -- readyz also says how full the warm pool is (sandbox.lua; beyond
     -- protocol.md: `make bench` waits for a full pool before each client)
+    -- (the pool's figures only with the API key: from a sandbox that
+    -- reaches the host, --allow-host-loopback, they would show when
+    -- others create sandboxes)
     if only == "readyz" then
       local reg = srv.registry
       return http.json(req, 200, { status = "ready",
-        warmPool = { ready = #reg.pool, size = reg.pool_size } })
+        warmPool = http.authorized(req, srv.api_key)
+          and { ready = #reg.pool, size = reg.pool_size } or nil })
     end
     if req.method == "OPTIONS" and not req.upgrade then
       return http.preflight(req)
@@ -159,7 +165,7 @@ function M.start(opts)
   -- the warm pool is full before the first request (a fill meanwhile
   -- would take the CPU requests need); after a minute it goes on filling
   -- in the background
-  reg:wait_pool(60)
+  reg:wait_pool(60, opts.interrupted)
   local listening, listener = pcall(core.http_listen, host, tonumber(port),
     opts.http)
   if not listening then

@@ -490,12 +490,14 @@ function M.take_pooled(reg, o)
 end
 
 --- Wait (yielding) until the warm pool is full, its filling gave up
--- (M.fill_pool), or `timeout` seconds have passed; true when it is full.
-function M.wait_pool(reg, timeout)
+-- (M.fill_pool), `timeout` seconds have passed, or `interrupted` (a
+-- function, may be nil) returns true; true when it is full.
+function M.wait_pool(reg, timeout, interrupted)
   local t0 = oc.now()
   M.fill_pool(reg)
   while #reg.pool < reg.pool_size and reg.filling
-      and oc.now() - t0 < timeout do
+      and oc.now() - t0 < timeout
+      and not (interrupted and interrupted()) do
     task.sleep(0.05)
   end
   return #reg.pool >= reg.pool_size
